@@ -1,0 +1,338 @@
+//! The operator's configuration: `sluice.toml`, command-line flags and the
+//! environment, merged into one [`Config`].
+//!
+//! Precedence for the database URL: `--database-url`, then `DATABASE_URL`, then
+//! the seed-style `DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD`, then
+//! `[database] url` in the file. A `.env` file in the working directory is read
+//! first (without overriding variables already set).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Defaults used when the config says nothing.
+pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_MAX_ROWS: u32 = 1_000;
+pub const DEFAULT_MEMORY_MB: u64 = 64;
+pub const DEFAULT_CONFIG_FILE: &str = "sluice.toml";
+
+/// A configuration problem, phrased as what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "no database configured: pass --database-url, set DATABASE_URL (or DB_HOST/DB_NAME/DB_USER), \
+         or set [database] url in sluice.toml; `sluice demo` runs against a private sample database"
+    )]
+    NoDatabase,
+}
+
+/// The whole configuration file. Unknown keys are errors, so typos surface.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/dbname`
+    pub url: Option<String>,
+    #[serde(default = "default_min_connections")]
+    pub min_connections: u32,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Default statement timeout for plugins that set none.
+    #[serde(default = "default_statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
+    /// Default row cap for plugins that set none.
+    #[serde(default = "default_max_rows")]
+    pub max_rows: u32,
+    /// Seconds to wait for a pooled connection.
+    #[serde(default = "default_acquire_timeout_s")]
+    pub acquire_timeout_s: u64,
+}
+
+fn default_min_connections() -> u32 {
+    1
+}
+fn default_max_connections() -> u32 {
+    10
+}
+fn default_statement_timeout_ms() -> u64 {
+    DEFAULT_STATEMENT_TIMEOUT_MS
+}
+fn default_max_rows() -> u32 {
+    DEFAULT_MAX_ROWS
+}
+fn default_acquire_timeout_s() -> u64 {
+    10
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            min_connections: default_min_connections(),
+            max_connections: default_max_connections(),
+            statement_timeout_ms: default_statement_timeout_ms(),
+            max_rows: default_max_rows(),
+            acquire_timeout_s: default_acquire_timeout_s(),
+        }
+    }
+}
+
+/// `[plugins]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Directory of extra `*.wasm` plugins.
+    pub dir: Option<PathBuf>,
+    /// Whether the embedded first-party plugins (`sql-read`, `sql-write`) load.
+    #[serde(default = "default_true")]
+    pub first_party: bool,
+    /// Wall-clock limit of one plugin call, wasm and database time together,
+    /// unless a grant sets its own `timeout_ms`.
+    pub timeout_ms: Option<u64>,
+    /// Linear-memory cap per call, unless a grant sets its own `memory_mb`.
+    pub memory_mb: Option<u64>,
+    /// `[plugins.grants.<plugin>]`
+    #[serde(default)]
+    pub grants: BTreeMap<String, GrantConfig>,
+    /// `[plugins.config.<plugin>]`: values a plugin reads with `config::get`.
+    #[serde(default)]
+    pub config: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// What the operator grants one plugin.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GrantConfig {
+    /// Relation patterns it may read (`public.*`, `public.film`).
+    pub read: Option<Vec<String>>,
+    /// Relation patterns it may write through the typed write calls.
+    pub write: Option<Vec<String>>,
+    /// Whether it may list and describe the relations it can read or write.
+    pub catalog: Option<bool>,
+    /// Database role its statements run as (`SET LOCAL ROLE`).
+    pub role: Option<String>,
+    /// Statement timeout and wasm deadline, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Row cap per statement.
+    pub max_rows: Option<u32>,
+    /// Linear-memory cap per call, in MiB.
+    pub memory_mb: Option<u64>,
+}
+
+/// Command-line and environment overrides of the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub plugin_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Parses a config file's text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads the file (the given one, else `./sluice.toml` when present), then
+    /// applies the environment and `overrides`.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        // A missing .env is normal; a malformed one is worth a warning only.
+        if let Err(e) = dotenvy::dotenv()
+            && !e.not_found()
+        {
+            tracing::warn!("ignoring .env: {e}");
+        }
+        let default_path = PathBuf::from(DEFAULT_CONFIG_FILE);
+        let path = match &overrides.config_file {
+            Some(p) => Some(p.clone()),
+            None if default_path.is_file() => Some(default_path),
+            None => None,
+        };
+        let mut config = match &path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let mut config = Config::parse(&text, path)?;
+                // A relative plugin dir in the file is relative to the file.
+                if let (Some(dir), Some(parent)) = (&config.plugins.dir, path.parent())
+                    && dir.is_relative()
+                {
+                    config.plugins.dir = Some(parent.join(dir));
+                }
+                config
+            }
+            None => Config::default(),
+        };
+        if let Some(url) = overrides
+            .database_url
+            .clone()
+            .or_else(|| env_nonempty("DATABASE_URL"))
+            .or_else(url_from_seed_env)
+        {
+            config.database.url = Some(url);
+        }
+        if let Some(dir) = &overrides.plugin_dir {
+            config.plugins.dir = Some(dir.clone());
+        }
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let db = &self.database;
+        if db.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "[database] max_connections must be at least 1".into(),
+            ));
+        }
+        if db.min_connections > db.max_connections {
+            return Err(ConfigError::Invalid(format!(
+                "[database] min_connections ({}) is above max_connections ({})",
+                db.min_connections, db.max_connections
+            )));
+        }
+        if db.max_rows == 0 {
+            return Err(ConfigError::Invalid("[database] max_rows must be at least 1".into()));
+        }
+        for (plugin, grant) in &self.plugins.grants {
+            for pattern in grant.read.iter().chain(grant.write.iter()).flatten() {
+                crate::policy::Pattern::parse(pattern).map_err(|e| {
+                    ConfigError::Invalid(format!("[plugins.grants.{plugin}]: {e}"))
+                })?;
+            }
+            if grant.max_rows == Some(0) {
+                return Err(ConfigError::Invalid(format!(
+                    "[plugins.grants.{plugin}] max_rows must be at least 1"
+                )));
+            }
+            if grant.timeout_ms == Some(0) {
+                return Err(ConfigError::Invalid(format!(
+                    "[plugins.grants.{plugin}] timeout_ms must be at least 1"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL, or the error that says how to give one.
+    pub fn database_url(&self) -> Result<&str, ConfigError> {
+        self.database.url.as_deref().ok_or(ConfigError::NoDatabase)
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Builds a URL from the seed's `DB_*` variables, when `DB_HOST` or `DB_NAME` is set.
+fn url_from_seed_env() -> Option<String> {
+    let host = env_nonempty("DB_HOST");
+    let name = env_nonempty("DB_NAME");
+    if host.is_none() && name.is_none() {
+        return None;
+    }
+    let host = host.unwrap_or_else(|| "localhost".into());
+    let port = env_nonempty("DB_PORT").unwrap_or_else(|| "5432".into());
+    let name = name.unwrap_or_else(|| "postgres".into());
+    let user = env_nonempty("DB_USER").unwrap_or_else(|| "postgres".into());
+    let auth = match env_nonempty("DB_PASSWORD") {
+        Some(pw) => format!("{}:{}", encode_component(&user), encode_component(&pw)),
+        None => encode_component(&user),
+    };
+    Some(format!(
+        "postgres://{auth}@{host}:{port}/{}",
+        encode_component(&name)
+    ))
+}
+
+/// Percent-encodes everything outside RFC 3986's unreserved set.
+fn encode_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_brief_example() {
+        let text = r#"
+            [database]
+            url = "postgres://app@localhost/app"
+            min_connections = 2
+            max_connections = 10
+            statement_timeout_ms = 5000
+            max_rows = 1000
+
+            [plugins]
+            dir = "plugins.d"
+
+            [plugins.grants.sql-read]
+            read = ["public.*"]
+            catalog = true
+
+            [plugins.grants.sql-write]
+            write = ["public.rental"]
+            role = "sluice_writer"
+        "#;
+        let c = Config::parse(text, Path::new("sluice.toml")).unwrap();
+        assert_eq!(c.database.max_connections, 10);
+        assert_eq!(c.plugins.grants["sql-read"].catalog, Some(true));
+        assert_eq!(c.plugins.grants["sql-write"].role.as_deref(), Some("sluice_writer"));
+    }
+
+    #[test]
+    fn rejects_typos_and_bad_values() {
+        let e = Config::parse("[database]\nurll = 'x'", Path::new("f.toml")).unwrap_err();
+        assert!(e.to_string().contains("url"), "{e}");
+        let e = Config::parse(
+            "[database]\nmin_connections = 5\nmax_connections = 2",
+            Path::new("f.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("min_connections"), "{e}");
+        let e = Config::parse("[plugins.grants.x]\nread = ['a.b.c.d']", Path::new("f.toml"))
+            .unwrap_err();
+        assert!(e.to_string().contains("plugins.grants.x"), "{e}");
+    }
+
+    #[test]
+    fn encodes_seed_credentials() {
+        assert_eq!(encode_component("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
+    }
+}

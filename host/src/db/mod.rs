@@ -1,0 +1,426 @@
+//! PostgreSQL access: the pool, transactions with their guard settings, and
+//! statements over the extended protocol only.
+//!
+//! Nothing here decides what is allowed: [`crate::gate`] does, and calls in.
+
+pub mod catalog;
+pub mod codec;
+pub mod value;
+
+use codec::RawParam;
+use futures::TryStreamExt;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow, PgTypeInfo};
+use sqlx::{Arguments, Column, Executor, PgPool, Postgres, Row, Statement, Transaction, TypeInfo};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+use value::Value;
+
+/// A database failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// PostgreSQL reported an error.
+    #[error("{message}")]
+    Postgres {
+        sqlstate: Option<String>,
+        message: String,
+        detail: Option<String>,
+        hint: Option<String>,
+    },
+    /// A value could not be converted to or from the wire format.
+    #[error("{0}")]
+    Value(String),
+    /// Connection, pool or protocol trouble.
+    #[error("{0}")]
+    Connection(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Database(db) => {
+                let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+                DbError::Postgres {
+                    sqlstate: db.code().map(|c| c.into_owned()),
+                    message: db.message().to_string(),
+                    detail: pg.and_then(|p| p.detail()).map(str::to_string),
+                    hint: pg.and_then(|p| p.hint()).map(str::to_string),
+                }
+            }
+            sqlx::Error::PoolTimedOut => {
+                DbError::Connection("timed out waiting for a database connection".into())
+            }
+            other => DbError::Connection(other.to_string()),
+        }
+    }
+}
+
+impl From<codec::CodecError> for DbError {
+    fn from(e: codec::CodecError) -> Self {
+        DbError::Value(e.to_string())
+    }
+}
+
+/// A result column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnMeta {
+    pub name: String,
+    pub type_name: String,
+}
+
+/// Rows a statement returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    pub columns: Vec<ColumnMeta>,
+    pub rows: Vec<Vec<Value>>,
+    pub truncated: bool,
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub min_connections: u32,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// Settings every transaction of a call starts with.
+#[derive(Debug, Clone)]
+pub struct TxSettings {
+    pub read_only: bool,
+    pub statement_timeout_ms: u64,
+    /// `SET LOCAL ROLE` target.
+    pub role: Option<String>,
+}
+
+/// The schema unqualified names resolve in (after `pg_catalog`). Pinned per
+/// transaction so the policy's view of a name is PostgreSQL's.
+pub const SEARCH_PATH: &str = "public";
+
+/// The connection pool and what it learned about types.
+pub struct Database {
+    pool: PgPool,
+    /// `format_type` of types converted through the server, by OID.
+    type_names: Mutex<HashMap<u32, String>>,
+}
+
+/// A transaction with its guard settings applied. Dropping it rolls back.
+pub struct Tx {
+    tx: Transaction<'static, Postgres>,
+}
+
+/// Quotes an identifier for SQL.
+pub fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+impl Database {
+    /// Connects once to check the server answers (so a wrong URL fails fast
+    /// with PostgreSQL's own reason), then sets up the pool.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Database, DbError> {
+        use sqlx::ConnectOptions;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| DbError::Connection(format!("invalid database URL: {e}")))?
+            .application_name("sluice");
+        let probe = tokio::time::timeout(settings.acquire_timeout, options.connect())
+            .await
+            .map_err(|_| DbError::Connection("timed out connecting to the database".into()))??;
+        sqlx::Connection::close(probe).await?;
+        let pool = PgPoolOptions::new()
+            .min_connections(settings.min_connections)
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .connect_lazy_with(options);
+        Ok(Database {
+            pool,
+            type_names: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The pool, for the demo loader and health checks.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Begins a transaction with the guard settings. All settings are `LOCAL`,
+    /// so none outlives the transaction on the pooled connection.
+    pub async fn begin(&self, settings: &TxSettings) -> Result<Tx, DbError> {
+        let begin = if settings.read_only {
+            "BEGIN READ ONLY"
+        } else {
+            "BEGIN READ WRITE"
+        };
+        let mut tx = self.pool.begin_with(begin).await?;
+        let mut setup = format!(
+            "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; \
+             SET LOCAL idle_in_transaction_session_timeout = {}; SET LOCAL search_path = {SEARCH_PATH};",
+            settings.statement_timeout_ms,
+            settings.statement_timeout_ms,
+            settings.statement_timeout_ms.saturating_mul(2).max(1000),
+        );
+        if let Some(role) = &settings.role {
+            setup.push_str(&format!(" SET LOCAL ROLE {};", quote_ident(role)));
+        }
+        // Our own fixed statements: the simple protocol is fine here and saves
+        // round trips. Nothing from a plugin is ever sent this way.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(setup)).execute(&mut *tx).await?;
+        Ok(Tx { tx })
+    }
+}
+
+impl Tx {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), DbError> {
+        self.tx.commit().await.map_err(Into::into)
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> Result<(), DbError> {
+        self.tx.rollback().await.map_err(Into::into)
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut sqlx::PgConnection {
+        &mut self.tx
+    }
+
+    /// Resolves relation names (in `to_regclass` form) as PostgreSQL does under
+    /// this transaction's search path: `(schema, name)` or `None` when the name
+    /// is not a relation.
+    pub async fn resolve_relations(
+        &mut self,
+        names: &[String],
+    ) -> Result<Vec<Option<(String, String)>>, DbError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT n.nspname::text, c.relname::text \
+             FROM unnest($1::text[]) WITH ORDINALITY AS u(name, i) \
+             LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(u.name) \
+             LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             ORDER BY u.i",
+        )
+        .bind(names)
+        .fetch_all(self.conn())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(schema, name)| schema.zip(name))
+            .collect())
+    }
+
+    /// Runs `sql` with `params`, returning at most `max_rows` rows (and whether
+    /// there were more). `fallback` renders the same statement for wrapping when
+    /// some result type has no binary decoder.
+    pub async fn query(
+        &mut self,
+        db: &Database,
+        sql: &str,
+        params: &[Value],
+        max_rows: u32,
+        fallback: impl FnOnce() -> String,
+    ) -> Result<Rows, DbError> {
+        let statement = self
+            .conn()
+            .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql)))
+            .await?;
+        let param_types = statement_param_types(&statement)?;
+        check_param_count(param_types.len(), params.len())?;
+        let columns: Vec<(String, PgTypeInfo)> = statement
+            .columns()
+            .iter()
+            .map(|c| (c.name().to_string(), c.type_info().clone()))
+            .collect();
+
+        // Columns without a binary decoder come back as their text form.
+        let wrapped;
+        let run_sql = if columns.iter().all(|(_, t)| codec::is_decodable(t)) {
+            sql
+        } else {
+            let aliases: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
+            let select: Vec<String> = columns
+                .iter()
+                .zip(&aliases)
+                .map(|((_, t), a)| {
+                    if codec::is_decodable(t) {
+                        a.clone()
+                    } else {
+                        format!("{a}::text")
+                    }
+                })
+                .collect();
+            wrapped = format!(
+                "SELECT {} FROM (\n{}\n) AS sluice_q({})",
+                select.join(", "),
+                fallback(),
+                aliases.join(", ")
+            );
+            &wrapped
+        };
+
+        let args = self.encode_params(db, &param_types, params).await?;
+        let mut stream = sqlx::query_with(sqlx::AssertSqlSafe(run_sql), args).fetch(self.conn());
+        let mut rows = Vec::new();
+        let mut truncated = false;
+        while let Some(row) = stream.try_next().await? {
+            if rows.len() >= max_rows as usize {
+                truncated = true;
+                break;
+            }
+            rows.push(decode_row(&row)?);
+        }
+        drop(stream);
+        Ok(Rows {
+            columns: columns
+                .iter()
+                .map(|(name, t)| ColumnMeta {
+                    name: name.clone(),
+                    type_name: codec::type_name(t),
+                })
+                .collect(),
+            rows,
+            truncated,
+        })
+    }
+
+    /// Runs a statement whose parameters PostgreSQL infers (an INSERT built by
+    /// the host), returning all its rows.
+    pub async fn execute_returning(
+        &mut self,
+        db: &Database,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Rows, DbError> {
+        self.query(db, sql, params, u32::MAX, || sql.to_string()).await
+    }
+
+    /// Encodes each value as the binary form of the parameter type PostgreSQL
+    /// inferred. Types without a direct encoder are converted by the server
+    /// itself from their text form, so any type with a text input works.
+    async fn encode_params(
+        &mut self,
+        db: &Database,
+        types: &[PgTypeInfo],
+        params: &[Value],
+    ) -> Result<PgArguments, DbError> {
+        let mut encoded: Vec<Option<RawParam>> = Vec::with_capacity(params.len());
+        let mut via_server = Vec::new();
+        for (i, (value, ty)) in params.iter().zip(types).enumerate() {
+            let direct = codec::encode_binary(value, ty)
+                .map_err(|e| DbError::Value(format!("parameter ${}: {e}", i + 1)))?;
+            if direct.is_none() {
+                via_server.push(i);
+            }
+            encoded.push(direct);
+        }
+        if !via_server.is_empty() {
+            let converted = self.convert_on_server(db, types, params, &via_server).await?;
+            for (i, raw) in via_server.into_iter().zip(converted) {
+                encoded[i] = Some(raw);
+            }
+        }
+        let mut args = PgArguments::default();
+        for raw in encoded.into_iter().flatten() {
+            args.add(raw)
+                .map_err(|e| DbError::Value(format!("binding a parameter: {e}")))?;
+        }
+        Ok(args)
+    }
+
+    /// Asks the server to turn text forms into the binary form of their types:
+    /// `SELECT CAST($1 AS t1), …` with binary results gives exactly the bytes
+    /// the type's receive function takes back.
+    async fn convert_on_server(
+        &mut self,
+        db: &Database,
+        types: &[PgTypeInfo],
+        params: &[Value],
+        which: &[usize],
+    ) -> Result<Vec<RawParam>, DbError> {
+        let mut casts = Vec::with_capacity(which.len());
+        let mut texts: Vec<Option<String>> = Vec::with_capacity(which.len());
+        for (n, &i) in which.iter().enumerate() {
+            let ty = &types[i];
+            let name = self.castable_type_name(db, ty).await?;
+            casts.push(format!("CAST(${} AS {name})", n + 1));
+            texts.push(
+                codec::to_text_input(&params[i], ty)
+                    .map_err(|e| DbError::Value(format!("parameter ${}: {e}", i + 1)))?,
+            );
+        }
+        let sql = format!("SELECT {}", casts.join(", "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for t in &texts {
+            query = query.bind(t.as_deref());
+        }
+        let row = query.fetch_one(self.conn()).await.map_err(|e| match DbError::from(e) {
+            DbError::Postgres { message, .. } => {
+                DbError::Value(format!("a parameter does not fit its type: {message}"))
+            }
+            other => other,
+        })?;
+        which
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| {
+                let raw = row.try_get_raw(n)?;
+                let bytes = if sqlx::ValueRef::is_null(&raw) {
+                    None
+                } else {
+                    Some(raw.as_bytes().map_err(|e| DbError::Value(e.to_string()))?.to_vec())
+                };
+                Ok(RawParam::new(types[i].clone(), bytes))
+            })
+            .collect()
+    }
+
+    async fn castable_type_name(&mut self, db: &Database, ty: &PgTypeInfo) -> Result<String, DbError> {
+        let oid = ty
+            .oid()
+            .map(|o| o.0)
+            .ok_or_else(|| DbError::Value(format!("parameter type {} has no OID", ty.name())))?;
+        if let Some(name) = db.type_names.lock().ok().and_then(|m| m.get(&oid).cloned()) {
+            return Ok(name);
+        }
+        // format_type quotes and qualifies as needed to be valid SQL here.
+        let name: String = sqlx::query_scalar("SELECT pg_catalog.format_type($1::oid, NULL)")
+            .bind(oid as i64)
+            .fetch_one(self.conn())
+            .await?;
+        if let Ok(mut m) = db.type_names.lock() {
+            m.insert(oid, name.clone());
+        }
+        Ok(name)
+    }
+}
+
+fn statement_param_types(statement: &sqlx::postgres::PgStatement) -> Result<Vec<PgTypeInfo>, DbError> {
+    match statement.parameters() {
+        Some(sqlx::Either::Left(types)) => Ok(types.to_vec()),
+        Some(sqlx::Either::Right(n)) if n == 0 => Ok(Vec::new()),
+        None => Ok(Vec::new()),
+        Some(sqlx::Either::Right(_)) => Err(DbError::Value(
+            "the server did not describe the parameter types".into(),
+        )),
+    }
+}
+
+fn check_param_count(expected: usize, given: usize) -> Result<(), DbError> {
+    if expected != given {
+        return Err(DbError::Value(format!(
+            "the statement has {expected} parameter(s) ($1…) but {given} value(s) were given"
+        )));
+    }
+    Ok(())
+}
+
+fn decode_row(row: &PgRow) -> Result<Vec<Value>, DbError> {
+    (0..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i)?;
+            codec::decode(raw).map_err(DbError::from)
+        })
+        .collect()
+}

@@ -1,0 +1,302 @@
+//! The policy gate: the one place every database host call passes through.
+//!
+//! It applies the calling plugin's grant ([`crate::policy`]) before anything of
+//! the plugin's reaches PostgreSQL, runs what is allowed under the guard
+//! settings ([`crate::db`]), and records one audit event per call.
+
+use crate::db::catalog::{Relation, RelationDescription, RelationKind};
+use crate::db::value::Value;
+use crate::db::{Database, DbError, Rows, Tx, TxSettings, quote_ident};
+use crate::policy::{self, Denial, Grant};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Who is calling: the plugin, the tool it is serving, and its grant.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub plugin: &'a str,
+    pub tool: Option<&'a str>,
+    pub grant: &'a Grant,
+}
+
+/// Why a gated call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    Denied(#[from] Denial),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("database error: {message}")]
+    Database {
+        sqlstate: Option<String>,
+        message: String,
+        detail: Option<String>,
+        hint: Option<String>,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for GateError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Postgres {
+                sqlstate,
+                message,
+                detail,
+                hint,
+            } => GateError::Database {
+                sqlstate,
+                message,
+                detail,
+                hint,
+            },
+            DbError::Value(m) => GateError::InvalidInput(m),
+            DbError::Connection(m) => GateError::Internal(format!("database connection: {m}")),
+        }
+    }
+}
+
+/// The gate in front of the database.
+pub struct Gate {
+    db: Arc<Database>,
+}
+
+impl Gate {
+    pub fn new(db: Arc<Database>) -> Self {
+        Gate { db }
+    }
+
+    fn settings(grant: &Grant, read_only: bool) -> TxSettings {
+        TxSettings {
+            read_only,
+            statement_timeout_ms: grant.limits.timeout_ms,
+            role: grant.role.clone(),
+        }
+    }
+
+    /// One read-only statement with parameters.
+    pub async fn query(&self, caller: Caller<'_>, sql: &str, params: &[Value]) -> Result<Rows, GateError> {
+        let started = Instant::now();
+        let mut relations = Vec::new();
+        let result = self.query_inner(caller, sql, params, &mut relations).await;
+        audit(caller, "query", &relations, started, &result, |r| r.rows.len());
+        result
+    }
+
+    async fn query_inner(
+        &self,
+        caller: Caller<'_>,
+        sql: &str,
+        params: &[Value],
+        relations: &mut Vec<String>,
+    ) -> Result<Rows, GateError> {
+        let analysis = policy::analyze_read(sql)?;
+        let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
+        let names: Vec<String> = analysis
+            .relations
+            .iter()
+            .map(|r| r.regclass_text.clone())
+            .collect();
+        let resolved = tx.resolve_relations(&names).await?;
+        // Names that resolve to no relation are CTEs or functions in FROM
+        // (functions were checked by the analysis); a real relation that does
+        // not exist makes PostgreSQL fail the statement anyway.
+        for (schema, name) in resolved.iter().flatten() {
+            relations.push(format!("{schema}.{name}"));
+            caller.grant.check_read(schema, name)?;
+        }
+        let rows = tx
+            .query(&self.db, sql, params, caller.grant.limits.max_rows, || {
+                analysis.statement.to_string()
+            })
+            .await?;
+        tx.rollback().await?;
+        Ok(rows)
+    }
+
+    /// Inserts one row and returns it.
+    pub async fn insert(
+        &self,
+        caller: Caller<'_>,
+        table: &str,
+        values: &[(String, Value)],
+    ) -> Result<Rows, GateError> {
+        let started = Instant::now();
+        let mut relations = Vec::new();
+        let result = self.insert_inner(caller, table, values, &mut relations).await;
+        audit(caller, "insert", &relations, started, &result, |r| r.rows.len());
+        result
+    }
+
+    async fn insert_inner(
+        &self,
+        caller: Caller<'_>,
+        table: &str,
+        values: &[(String, Value)],
+        relations: &mut Vec<String>,
+    ) -> Result<Rows, GateError> {
+        if caller.grant.write.is_empty() {
+            return Err(Denial {
+                rule: "write-grant",
+                message: "this plugin has no write grant".into(),
+            }
+            .into());
+        }
+        if values.is_empty() {
+            return Err(GateError::InvalidInput("no column values given".into()));
+        }
+        let name = policy::parse_relation_name(table).map_err(GateError::InvalidInput)?;
+        let mut tx = self.db.begin(&Self::settings(caller.grant, false)).await?;
+        let (schema, rel_name) = resolve_one(&mut tx, &name.regclass_text, &name.display).await?;
+        relations.push(format!("{schema}.{rel_name}"));
+        caller.grant.check_write(&schema, &rel_name)?;
+        let relation = tx
+            .relation(&schema, &rel_name)
+            .await?
+            .ok_or_else(|| GateError::NotFound(format!("relation {}", name.display)))?;
+        if relation.kind == RelationKind::MaterializedView {
+            return Err(GateError::InvalidInput(format!(
+                "{schema}.{rel_name} is a materialized view; it cannot be inserted into"
+            )));
+        }
+        let columns = tx.columns(relation.oid).await?;
+        let mut names = Vec::with_capacity(values.len());
+        for (column, _) in values {
+            let Some(info) = columns.iter().find(|c| c.name == *column) else {
+                return Err(GateError::InvalidInput(format!(
+                    "{schema}.{rel_name} has no column {column:?} (columns: {})",
+                    columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            };
+            if info.generated {
+                return Err(GateError::InvalidInput(format!(
+                    "column {column:?} is generated by the database and cannot be set"
+                )));
+            }
+            if names.contains(&quote_ident(column)) {
+                return Err(GateError::InvalidInput(format!("column {column:?} is given twice")));
+            }
+            names.push(quote_ident(column));
+        }
+        let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
+        // Identifiers come from the catalog and are quoted; values are bound,
+        // and PostgreSQL infers each parameter's type from its target column.
+        let sql = format!(
+            "INSERT INTO {}.{} ({}) VALUES ({}) RETURNING *",
+            quote_ident(&schema),
+            quote_ident(&rel_name),
+            names.join(", "),
+            placeholders.join(", ")
+        );
+        let params: Vec<Value> = values.iter().map(|(_, v)| v.clone()).collect();
+        let rows = tx.execute_returning(&self.db, &sql, &params).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// The relations the caller may see, optionally in one schema.
+    pub async fn list_relations(
+        &self,
+        caller: Caller<'_>,
+        schema: Option<&str>,
+    ) -> Result<Vec<Relation>, GateError> {
+        let started = Instant::now();
+        let result = async {
+            caller.grant.check_catalog()?;
+            let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
+            let all = tx.list_relations(schema).await?;
+            tx.rollback().await?;
+            Ok(all
+                .into_iter()
+                .filter(|r| caller.grant.may_see(&r.schema, &r.name))
+                .collect::<Vec<_>>())
+        }
+        .await;
+        audit(caller, "list-relations", &[], started, &result, Vec::len);
+        result
+    }
+
+    /// Describes one relation the caller may see.
+    pub async fn describe_relation(
+        &self,
+        caller: Caller<'_>,
+        name: &str,
+    ) -> Result<RelationDescription, GateError> {
+        let started = Instant::now();
+        let mut relations = Vec::new();
+        let result = async {
+            caller.grant.check_catalog()?;
+            let parsed = policy::parse_relation_name(name).map_err(GateError::InvalidInput)?;
+            let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
+            let (schema, rel_name) =
+                resolve_one(&mut tx, &parsed.regclass_text, &parsed.display).await?;
+            relations.push(format!("{schema}.{rel_name}"));
+            if !caller.grant.may_see(&schema, &rel_name) {
+                return Err(Denial {
+                    rule: "read-grant",
+                    message: format!(
+                        "relation {schema}.{rel_name} is not in this plugin's read or write grant"
+                    ),
+                }
+                .into());
+            }
+            let relation = tx
+                .relation(&schema, &rel_name)
+                .await?
+                .ok_or_else(|| GateError::NotFound(format!("relation {}", parsed.display)))?;
+            let description = tx.describe(relation).await?;
+            tx.rollback().await?;
+            Ok(description)
+        }
+        .await;
+        audit(caller, "describe-relation", &relations, started, &result, |_| 1);
+        result
+    }
+}
+
+async fn resolve_one(tx: &mut Tx, regclass_text: &str, display: &str) -> Result<(String, String), GateError> {
+    tx.resolve_relations(&[regclass_text.to_string()])
+        .await?
+        .pop()
+        .flatten()
+        .ok_or_else(|| GateError::NotFound(format!("no relation named {display}")))
+}
+
+/// One structured event per gated call. Parameter values are never logged.
+fn audit<T>(
+    caller: Caller<'_>,
+    call: &str,
+    relations: &[String],
+    started: Instant,
+    result: &Result<T, GateError>,
+    count: impl Fn(&T) -> usize,
+) {
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let relations = relations.join(",");
+    let tool = caller.tool.unwrap_or("");
+    match result {
+        Ok(value) => tracing::info!(
+            target: "sluice::audit",
+            plugin = caller.plugin, tool, call, relations, decision = "allow",
+            duration_ms, rows = count(value),
+        ),
+        Err(GateError::Denied(d)) => tracing::warn!(
+            target: "sluice::audit",
+            plugin = caller.plugin, tool, call, relations, decision = "deny",
+            rule = d.rule, reason = %d.message, duration_ms,
+        ),
+        Err(GateError::Database { sqlstate, message, .. }) => tracing::info!(
+            target: "sluice::audit",
+            plugin = caller.plugin, tool, call, relations, decision = "allow",
+            duration_ms, sqlstate = sqlstate.as_deref().unwrap_or(""), error = %message,
+        ),
+        Err(other) => tracing::info!(
+            target: "sluice::audit",
+            plugin = caller.plugin, tool, call, relations, decision = "error",
+            duration_ms, error = %other,
+        ),
+    }
+}

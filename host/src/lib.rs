@@ -1,0 +1,18 @@
+//! sluice: a PostgreSQL MCP server whose tools, resources and prompts are
+//! sandboxed WebAssembly components.
+//!
+//! The request path, and the module that owns each step:
+//! MCP client → [`mcp`] (rmcp transport) → [`registry`] (which plugin answers)
+//! → [`runtime`] (wasmtime instance per call) → host call → [`gate`] (the one
+//! checkpoint, applying [`policy`]) → [`db`] (sqlx) → PostgreSQL.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod gate;
+pub mod mcp;
+pub mod pgcluster;
+pub mod policy;
+pub mod registry;
+pub mod runtime;

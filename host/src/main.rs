@@ -1,0 +1,95 @@
+//! The `sluice` command line.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sluice::config::{Config, Overrides};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "PostgreSQL for AI models, through sandboxed WebAssembly plugins")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct ServeArgs {
+    /// Config file (default: ./sluice.toml when present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory of extra *.wasm plugins.
+    #[arg(long, value_name = "DIR")]
+    plugins: Option<PathBuf>,
+    /// PostgreSQL URL (else DATABASE_URL, DB_HOST/DB_NAME/…, or the config file).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over stdio (the default).
+    Serve(ServeArgs),
+    /// Start a private PostgreSQL with a sample database and serve it over stdio.
+    Demo {
+        /// Config file for grants and limits (its database URL is ignored).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Directory of extra *.wasm plugins.
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    // stdout carries the MCP protocol; every log line goes to stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sluice: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve(ServeArgs::default()))));
+    // Plugin calls stuck in the database must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line that says what to fix.
+            eprintln!("sluice: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let config = Config::load(&Overrides {
+                config_file: args.config,
+                database_url: args.database_url,
+                plugin_dir: args.plugins,
+            })?;
+            let registry = sluice::app::start(&config).await?;
+            sluice::mcp::serve_stdio(registry).await
+        }
+        Command::Demo { config, plugins } => {
+            let config = Config::load(&Overrides {
+                config_file: config,
+                database_url: None,
+                plugin_dir: plugins,
+            })?;
+            sluice::demo::run(config).await.context("demo")
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! What plugins offer and answer, in host terms: no wasm types, no MCP JSON.
+//!
+//! The transport maps these to MCP messages; the runtime fills them from the
+//! component's exports.
+
+use serde_json::{Map, Value as Json};
+
+/// Behaviour hints of a tool (MCP `ToolAnnotations`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolAnnotations {
+    pub read_only: Option<bool>,
+    pub destructive: Option<bool>,
+    pub idempotent: Option<bool>,
+    pub open_world: Option<bool>,
+}
+
+/// A tool as listed to clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: String,
+    /// JSON Schema object for the arguments.
+    pub input_schema: Map<String, Json>,
+    /// JSON Schema object for `structured` results.
+    pub output_schema: Option<Map<String, Json>>,
+    pub annotations: ToolAnnotations,
+}
+
+/// A concrete resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceSpec {
+    pub uri: String,
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub mime_type: Option<String>,
+}
+
+/// A resource template (RFC 6570).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceTemplateSpec {
+    pub uri_template: String,
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub mime_type: Option<String>,
+}
+
+/// An argument of a prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptArgumentSpec {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub required: bool,
+}
+
+/// A prompt as listed to clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptSpec {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub arguments: Vec<PromptArgumentSpec>,
+}
+
+/// The body of a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResourceBody {
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// A resource's contents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceContents {
+    pub uri: String,
+    pub mime_type: Option<String>,
+    pub body: ResourceBody,
+}
+
+/// One piece of content in a tool result or prompt message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    Text(String),
+    Image { data: Vec<u8>, mime_type: String },
+    Audio { data: Vec<u8>, mime_type: String },
+    Resource(ResourceContents),
+}
+
+/// The result of a tool that ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    pub content: Vec<Content>,
+    /// Structured content matching the tool's output schema.
+    pub structured: Option<Json>,
+    /// The tool ran and reports a failure the model should see.
+    pub is_error: bool,
+}
+
+/// Who speaks a prompt message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// One message of a rendered prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptMessage {
+    pub role: Role,
+    pub content: Content,
+}
+
+/// A rendered prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptOutput {
+    pub description: Option<String>,
+    pub messages: Vec<PromptMessage>,
+}
+
+/// What a completion request refers to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompletionTarget {
+    /// A prompt, by name.
+    Prompt(String),
+    /// A resource template, by URI template.
+    ResourceTemplate(String),
+}
+
+/// A completion request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletionRequest {
+    pub target: CompletionTarget,
+    /// The prompt argument or template variable being completed.
+    pub argument: String,
+    /// What the user typed so far.
+    pub value: String,
+    /// Arguments already resolved.
+    pub context: Vec<(String, String)>,
+}
+
+/// Suggested values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompletionOutput {
+    pub values: Vec<String>,
+    pub total: Option<u32>,
+    pub has_more: bool,
+}
+
+/// Why a request to a plugin failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// No plugin offers that tool, resource, template or prompt.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The arguments were malformed.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The policy refused a database call the plugin made.
+    #[error("denied ({rule}): {message}")]
+    Denied { rule: String, message: String },
+    /// PostgreSQL reported an error.
+    #[error("{}", database_message(.sqlstate, .message, .detail, .hint))]
+    Database {
+        sqlstate: Option<String>,
+        message: String,
+        detail: Option<String>,
+        hint: Option<String>,
+    },
+    /// The plugin trapped, ran out of time or memory, or misbehaved.
+    #[error("plugin {plugin} failed: {message}")]
+    Plugin { plugin: String, message: String },
+    /// Anything else.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn database_message(
+    sqlstate: &Option<String>,
+    message: &str,
+    detail: &Option<String>,
+    hint: &Option<String>,
+) -> String {
+    let mut out = match sqlstate {
+        Some(code) => format!("database error {code}: {message}"),
+        None => format!("database error: {message}"),
+    };
+    if let Some(d) = detail {
+        out.push_str(&format!(" (detail: {d})"));
+    }
+    if let Some(h) = hint {
+        out.push_str(&format!(" (hint: {h})"));
+    }
+    out
+}
+
+/// What a transport needs from the plugins: listing and dispatch.
+///
+/// The MCP transport is written against this trait only, so it knows nothing
+/// of wasmtime; the registry implements it. Lists are read on every request
+/// because the set of plugins can change while the server runs.
+pub trait PluginHost: Send + Sync + 'static {
+    fn tools(&self) -> Vec<ToolSpec>;
+    fn resources(&self) -> Vec<ResourceSpec>;
+    fn resource_templates(&self) -> Vec<ResourceTemplateSpec>;
+    fn prompts(&self) -> Vec<PromptSpec>;
+
+    fn call_tool(
+        &self,
+        name: &str,
+        arguments: Map<String, Json>,
+    ) -> impl Future<Output = Result<ToolOutput, CallError>> + Send;
+
+    fn read_resource(
+        &self,
+        uri: &str,
+    ) -> impl Future<Output = Result<Vec<ResourceContents>, CallError>> + Send;
+
+    fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Vec<(String, String)>,
+    ) -> impl Future<Output = Result<PromptOutput, CallError>> + Send;
+
+    fn complete(
+        &self,
+        request: CompletionRequest,
+    ) -> impl Future<Output = Result<CompletionOutput, CallError>> + Send;
+}

@@ -1,0 +1,385 @@
+//! Conversions between the WIT bindings and the host's own types, so that
+//! neither the database layer nor the transport sees a wasm type.
+
+use super::Description;
+use super::bindings::exports::sluice::plugin::handler as h;
+use super::bindings::sluice::plugin::{database as wdb, types as wt};
+use crate::db::catalog::{self, RelationKind};
+use crate::db::value::{Scalar, Value};
+use crate::db::{ColumnMeta, Rows};
+use crate::gate::GateError;
+use crate::registry::model as m;
+use serde_json::{Map, Value as Json};
+
+fn scalar_in(s: wt::Scalar) -> Scalar {
+    match s {
+        wt::Scalar::Null => Scalar::Null,
+        wt::Scalar::Boolean(b) => Scalar::Bool(b),
+        wt::Scalar::Int(i) => Scalar::Int(i),
+        wt::Scalar::Float(f) => Scalar::Float(f),
+        wt::Scalar::Numeric(s) => Scalar::Numeric(s),
+        wt::Scalar::Text(s) => Scalar::Text(s),
+        wt::Scalar::Bytes(b) => Scalar::Bytes(b),
+        wt::Scalar::Json(s) => Scalar::Json(s),
+        wt::Scalar::Uuid(s) => Scalar::Uuid(s),
+        wt::Scalar::Date(s) => Scalar::Date(s),
+        wt::Scalar::Time(s) => Scalar::Time(s),
+        wt::Scalar::Timestamp(s) => Scalar::Timestamp(s),
+        wt::Scalar::Timestamptz(s) => Scalar::Timestamptz(s),
+        wt::Scalar::Interval(s) => Scalar::Interval(s),
+    }
+}
+
+fn scalar_out(s: Scalar) -> wt::Scalar {
+    match s {
+        Scalar::Null => wt::Scalar::Null,
+        Scalar::Bool(b) => wt::Scalar::Boolean(b),
+        Scalar::Int(i) => wt::Scalar::Int(i),
+        Scalar::Float(f) => wt::Scalar::Float(f),
+        Scalar::Numeric(s) => wt::Scalar::Numeric(s),
+        Scalar::Text(s) => wt::Scalar::Text(s),
+        Scalar::Bytes(b) => wt::Scalar::Bytes(b),
+        Scalar::Json(s) => wt::Scalar::Json(s),
+        Scalar::Uuid(s) => wt::Scalar::Uuid(s),
+        Scalar::Date(s) => wt::Scalar::Date(s),
+        Scalar::Time(s) => wt::Scalar::Time(s),
+        Scalar::Timestamp(s) => wt::Scalar::Timestamp(s),
+        Scalar::Timestamptz(s) => wt::Scalar::Timestamptz(s),
+        Scalar::Interval(s) => wt::Scalar::Interval(s),
+    }
+}
+
+/// A value a plugin sent.
+pub fn value_in(v: wt::Value) -> Value {
+    match v {
+        wt::Value::Scalar(s) => Value::Scalar(scalar_in(s)),
+        wt::Value::Array(a) => Value::Array {
+            dims: a.dims,
+            items: a.items.into_iter().map(scalar_in).collect(),
+        },
+    }
+}
+
+fn value_out(v: Value) -> wt::Value {
+    match v {
+        Value::Scalar(s) => wt::Value::Scalar(scalar_out(s)),
+        Value::Array { dims, items } => wt::Value::Array(wt::ArrayValue {
+            dims,
+            items: items.into_iter().map(scalar_out).collect(),
+        }),
+    }
+}
+
+/// Rows for a plugin.
+pub fn rows_out(r: Rows) -> wdb::Rows {
+    wdb::Rows {
+        columns: r
+            .columns
+            .into_iter()
+            .map(|ColumnMeta { name, type_name }| wdb::Column { name, type_name })
+            .collect(),
+        rows: r
+            .rows
+            .into_iter()
+            .map(|row| row.into_iter().map(value_out).collect())
+            .collect(),
+        truncated: r.truncated,
+    }
+}
+
+/// A gate error as the plugin sees it.
+pub fn gate_error(e: GateError) -> wt::Error {
+    match e {
+        GateError::Denied(d) => wt::Error::Denied(wt::Denial {
+            rule: d.rule.to_string(),
+            message: d.message,
+        }),
+        GateError::InvalidInput(m) => wt::Error::InvalidInput(m),
+        GateError::NotFound(m) => wt::Error::NotFound(m),
+        GateError::Database {
+            sqlstate,
+            message,
+            detail,
+            hint,
+        } => wt::Error::Database(wt::DatabaseError {
+            sqlstate,
+            message,
+            detail,
+            hint,
+        }),
+        GateError::Internal(m) => wt::Error::Internal(m),
+    }
+}
+
+fn kind_out(k: RelationKind) -> wdb::RelationKind {
+    match k {
+        RelationKind::Table => wdb::RelationKind::Table,
+        RelationKind::PartitionedTable => wdb::RelationKind::PartitionedTable,
+        RelationKind::View => wdb::RelationKind::View,
+        RelationKind::MaterializedView => wdb::RelationKind::MaterializedView,
+        RelationKind::ForeignTable => wdb::RelationKind::ForeignTable,
+    }
+}
+
+/// A relation for a plugin.
+pub fn relation_out(r: catalog::Relation) -> wdb::Relation {
+    wdb::Relation {
+        schema: r.schema,
+        name: r.name,
+        kind: kind_out(r.kind),
+        estimated_rows: r.estimated_rows,
+        column_count: r.column_count,
+        comment: r.comment,
+    }
+}
+
+/// A relation description for a plugin.
+pub fn description_out(d: catalog::RelationDescription) -> wdb::RelationDescription {
+    wdb::RelationDescription {
+        relation: relation_out(d.relation),
+        columns: d
+            .columns
+            .into_iter()
+            .map(|c| wdb::ColumnInfo {
+                name: c.name,
+                type_name: c.type_name,
+                nullable: c.nullable,
+                default: c.default,
+                comment: c.comment,
+            })
+            .collect(),
+        primary_key: d.primary_key,
+        foreign_keys: d
+            .foreign_keys
+            .into_iter()
+            .map(|f| wdb::ForeignKey {
+                name: f.name,
+                columns: f.columns,
+                referenced_table: f.referenced_table,
+                referenced_columns: f.referenced_columns,
+            })
+            .collect(),
+        indexes: d
+            .indexes
+            .into_iter()
+            .map(|i| wdb::IndexInfo {
+                name: i.name,
+                definition: i.definition,
+                unique: i.unique,
+                primary: i.primary,
+            })
+            .collect(),
+        constraints: d
+            .constraints
+            .into_iter()
+            .map(|c| wdb::ConstraintInfo {
+                name: c.name,
+                kind: c.kind,
+                definition: c.definition,
+            })
+            .collect(),
+    }
+}
+
+/// An error a plugin export returned.
+pub fn call_error(e: wt::Error) -> m::CallError {
+    match e {
+        wt::Error::Denied(d) => m::CallError::Denied {
+            rule: d.rule,
+            message: d.message,
+        },
+        wt::Error::InvalidInput(s) => m::CallError::InvalidInput(s),
+        wt::Error::NotFound(s) => m::CallError::NotFound(s),
+        wt::Error::Database(d) => m::CallError::Database {
+            sqlstate: d.sqlstate,
+            message: d.message,
+            detail: d.detail,
+            hint: d.hint,
+        },
+        wt::Error::Internal(s) => m::CallError::Internal(s),
+    }
+}
+
+/// MCP names: letters, digits, `_`, `-`, `.`; 1 to 128 characters.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn object_schema(text: &str, what: &str) -> Result<Map<String, Json>, String> {
+    match serde_json::from_str::<Json>(text) {
+        Ok(Json::Object(mut map)) => {
+            // MCP requires object schemas; an empty schema means "no arguments".
+            map.entry("type").or_insert_with(|| Json::String("object".into()));
+            if map.get("type") != Some(&Json::String("object".into())) {
+                return Err(format!("{what} must be an object schema"));
+            }
+            Ok(map)
+        }
+        Ok(_) => Err(format!("{what} is not a JSON object")),
+        Err(e) => Err(format!("{what} is not valid JSON: {e}")),
+    }
+}
+
+/// A plugin's description, checked.
+pub fn description(d: h::Description) -> Result<Description, String> {
+    let mut tools = Vec::with_capacity(d.tools.len());
+    for t in d.tools {
+        if !valid_name(&t.name) {
+            return Err(format!("tool name {:?} is not a valid MCP tool name", t.name));
+        }
+        if tools.iter().any(|x: &m::ToolSpec| x.name == t.name) {
+            return Err(format!("tool {:?} is declared twice", t.name));
+        }
+        let input_schema = object_schema(&t.input_schema, &format!("input schema of {}", t.name))?;
+        let output_schema = t
+            .output_schema
+            .as_deref()
+            .map(|s| object_schema(s, &format!("output schema of {}", t.name)))
+            .transpose()?;
+        tools.push(m::ToolSpec {
+            name: t.name,
+            title: t.title,
+            description: t.description,
+            input_schema,
+            output_schema,
+            annotations: m::ToolAnnotations {
+                read_only: t.annotations.read_only,
+                destructive: t.annotations.destructive,
+                idempotent: t.annotations.idempotent,
+                open_world: t.annotations.open_world,
+            },
+        });
+    }
+    let mut prompts: Vec<m::PromptSpec> = Vec::with_capacity(d.prompts.len());
+    for p in d.prompts {
+        if !valid_name(&p.name) {
+            return Err(format!("prompt name {:?} is not a valid MCP name", p.name));
+        }
+        if prompts.iter().any(|x| x.name == p.name) {
+            return Err(format!("prompt {:?} is declared twice", p.name));
+        }
+        prompts.push(m::PromptSpec {
+            name: p.name,
+            title: p.title,
+            description: p.description,
+            arguments: p
+                .arguments
+                .into_iter()
+                .map(|a| m::PromptArgumentSpec {
+                    name: a.name,
+                    title: a.title,
+                    description: a.description,
+                    required: a.required,
+                })
+                .collect(),
+        });
+    }
+    Ok(Description {
+        tools,
+        resources: d
+            .resources
+            .into_iter()
+            .map(|r| m::ResourceSpec {
+                uri: r.uri,
+                name: r.name,
+                title: r.title,
+                description: r.description,
+                mime_type: r.mime_type,
+            })
+            .collect(),
+        resource_templates: d
+            .resource_templates
+            .into_iter()
+            .map(|t| m::ResourceTemplateSpec {
+                uri_template: t.uri_template,
+                name: t.name,
+                title: t.title,
+                description: t.description,
+                mime_type: t.mime_type,
+            })
+            .collect(),
+        prompts,
+    })
+}
+
+pub fn resource_contents(c: h::ResourceContents) -> m::ResourceContents {
+    m::ResourceContents {
+        uri: c.uri,
+        mime_type: c.mime_type,
+        body: match c.body {
+            h::ResourceBody::Text(t) => m::ResourceBody::Text(t),
+            h::ResourceBody::Blob(b) => m::ResourceBody::Blob(b),
+        },
+    }
+}
+
+fn content(c: h::Content) -> m::Content {
+    match c {
+        h::Content::Text(t) => m::Content::Text(t),
+        h::Content::Image(x) => m::Content::Image {
+            data: x.data,
+            mime_type: x.mime_type,
+        },
+        h::Content::Audio(x) => m::Content::Audio {
+            data: x.data,
+            mime_type: x.mime_type,
+        },
+        h::Content::Resource(r) => m::Content::Resource(resource_contents(r)),
+    }
+}
+
+/// A tool result; structured content must be valid JSON.
+pub fn tool_result(r: h::ToolResult) -> Result<m::ToolOutput, m::CallError> {
+    let structured = r
+        .structured
+        .as_deref()
+        .map(serde_json::from_str::<Json>)
+        .transpose()
+        .map_err(|e| m::CallError::Internal(format!("the tool returned invalid structured JSON: {e}")))?;
+    Ok(m::ToolOutput {
+        content: r.content.into_iter().map(content).collect(),
+        structured,
+        is_error: r.is_error,
+    })
+}
+
+pub fn prompt_result(r: h::PromptResult) -> m::PromptOutput {
+    m::PromptOutput {
+        description: r.description,
+        messages: r
+            .messages
+            .into_iter()
+            .map(|msg| m::PromptMessage {
+                role: match msg.role {
+                    h::Role::User => m::Role::User,
+                    h::Role::Assistant => m::Role::Assistant,
+                },
+                content: content(msg.content),
+            })
+            .collect(),
+    }
+}
+
+pub fn completion_request(r: m::CompletionRequest) -> h::CompletionRequest {
+    h::CompletionRequest {
+        target: match r.target {
+            m::CompletionTarget::Prompt(p) => h::CompletionTarget::Prompt(p),
+            m::CompletionTarget::ResourceTemplate(t) => h::CompletionTarget::ResourceTemplate(t),
+        },
+        argument: r.argument,
+        value: r.value,
+        context: r.context,
+    }
+}
+
+pub fn completion(c: h::Completion) -> m::CompletionOutput {
+    m::CompletionOutput {
+        values: c.values,
+        total: c.total,
+        has_more: c.has_more,
+    }
+}

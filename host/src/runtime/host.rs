@@ -1,0 +1,139 @@
+//! The `sluice:plugin` imports: what a plugin may ask of the host.
+//!
+//! Database calls are translated and handed to the [`Gate`](crate::gate::Gate);
+//! nothing here talks to PostgreSQL or decides what is allowed.
+
+use super::bindings::sluice::plugin::{config, database, log, types};
+use super::{CallState, MAX_HOST_CALLS, convert};
+use crate::gate::Caller;
+
+/// A plugin made more host calls in one call than it may.
+#[derive(Debug, thiserror::Error)]
+#[error("exceeded the limit of {limit} host calls in one call")]
+pub struct HostLimitExceeded {
+    limit: u32,
+}
+
+impl CallState {
+    /// Counts a host call; past the limit the guest traps.
+    fn count_host_call(&mut self) -> wasmtime::Result<()> {
+        self.host_calls += 1;
+        if self.host_calls > MAX_HOST_CALLS {
+            return Err(HostLimitExceeded {
+                limit: MAX_HOST_CALLS,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+impl types::Host for CallState {}
+
+impl database::Host for CallState {
+    async fn query(
+        &mut self,
+        sql: String,
+        params: Vec<types::Value>,
+    ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
+        self.count_host_call()?;
+        let ctx = self.plugin.clone();
+        let caller = Caller {
+            plugin: &ctx.name,
+            tool: self.tool.as_deref(),
+            grant: &ctx.grant,
+        };
+        let params: Vec<_> = params.into_iter().map(convert::value_in).collect();
+        Ok(ctx
+            .gate
+            .query(caller, &sql, &params)
+            .await
+            .map(convert::rows_out)
+            .map_err(convert::gate_error))
+    }
+
+    async fn insert(
+        &mut self,
+        table: String,
+        values: Vec<(String, types::Value)>,
+    ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
+        self.count_host_call()?;
+        let ctx = self.plugin.clone();
+        let caller = Caller {
+            plugin: &ctx.name,
+            tool: self.tool.as_deref(),
+            grant: &ctx.grant,
+        };
+        let values: Vec<_> = values
+            .into_iter()
+            .map(|(k, v)| (k, convert::value_in(v)))
+            .collect();
+        Ok(ctx
+            .gate
+            .insert(caller, &table, &values)
+            .await
+            .map(convert::rows_out)
+            .map_err(convert::gate_error))
+    }
+
+    async fn list_relations(
+        &mut self,
+        schema: Option<String>,
+    ) -> wasmtime::Result<Result<Vec<database::Relation>, types::Error>> {
+        self.count_host_call()?;
+        let ctx = self.plugin.clone();
+        let caller = Caller {
+            plugin: &ctx.name,
+            tool: self.tool.as_deref(),
+            grant: &ctx.grant,
+        };
+        Ok(ctx
+            .gate
+            .list_relations(caller, schema.as_deref())
+            .await
+            .map(|rels| rels.into_iter().map(convert::relation_out).collect())
+            .map_err(convert::gate_error))
+    }
+
+    async fn describe_relation(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<database::RelationDescription, types::Error>> {
+        self.count_host_call()?;
+        let ctx = self.plugin.clone();
+        let caller = Caller {
+            plugin: &ctx.name,
+            tool: self.tool.as_deref(),
+            grant: &ctx.grant,
+        };
+        Ok(ctx
+            .gate
+            .describe_relation(caller, &name)
+            .await
+            .map(convert::description_out)
+            .map_err(convert::gate_error))
+    }
+}
+
+impl log::Host for CallState {
+    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        self.count_host_call()?;
+        let plugin = &*self.plugin.name;
+        let message: String = message.chars().take(4096).collect();
+        match level {
+            log::Level::Trace => tracing::trace!(target: "sluice::plugin_log", plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "sluice::plugin_log", plugin, "{message}"),
+            log::Level::Info => tracing::info!(target: "sluice::plugin_log", plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "sluice::plugin_log", plugin, "{message}"),
+            log::Level::Error => tracing::error!(target: "sluice::plugin_log", plugin, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl config::Host for CallState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        self.count_host_call()?;
+        Ok(self.plugin.config.get(&key).cloned())
+    }
+}

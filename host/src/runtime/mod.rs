@@ -1,0 +1,334 @@
+//! The wasm runtime: one wasmtime engine, plugins compiled once, and a fresh
+//! sandboxed instance for every call.
+//!
+//! A plugin gets WASI p2 with no directories, no network and no environment;
+//! its only way out is the `sluice:plugin` imports, and every database import
+//! goes through the [`Gate`]. Each call has a memory cap and a deadline; a
+//! trap, timeout or exhausted limit becomes an error, never a host crash.
+
+mod convert;
+mod host;
+mod output;
+
+use crate::gate::Gate;
+use crate::policy::Grant;
+use crate::registry::model::{
+    CallError, CompletionOutput, CompletionRequest, PromptOutput, PromptSpec, ResourceContents,
+    ResourceSpec, ResourceTemplateSpec, ToolOutput, ToolSpec,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "plugin",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Extra wall-clock time over a plugin's timeout before the host gives up on a
+/// call that is stuck outside wasm (the database has its own timeout).
+const CALL_GRACE: Duration = Duration::from_millis(1000);
+/// Most host calls one plugin call may make.
+const MAX_HOST_CALLS: u32 = 10_000;
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("plugin {name}: not a valid sluice component: {message}")]
+    Compile { name: String, message: String },
+    #[error("plugin {name}: {message}")]
+    Describe { name: String, message: String },
+}
+
+/// What every call's store holds.
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    plugin: Arc<PluginContext>,
+    tool: Option<String>,
+    host_calls: u32,
+    deadline: Instant,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// What a plugin's calls need to know about it.
+pub(crate) struct PluginContext {
+    name: Arc<str>,
+    grant: Grant,
+    config: BTreeMap<String, String>,
+    gate: Arc<Gate>,
+}
+
+/// The engine and the linker shared by all plugins.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    gate: Arc<Gate>,
+}
+
+/// What the plugin described about itself.
+#[derive(Debug, Clone, Default)]
+pub struct Description {
+    pub tools: Vec<ToolSpec>,
+    pub resources: Vec<ResourceSpec>,
+    pub resource_templates: Vec<ResourceTemplateSpec>,
+    pub prompts: Vec<PromptSpec>,
+}
+
+/// A compiled, described plugin, ready to be instantiated per call.
+pub struct Plugin {
+    pre: bindings::PluginPre<CallState>,
+    engine: Engine,
+    ctx: Arc<PluginContext>,
+    description: Description,
+}
+
+impl Runtime {
+    /// Builds the engine and starts the epoch ticker.
+    pub fn new(gate: Arc<Gate>) -> anyhow::Result<Runtime> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::<CallState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
+
+        // The ticker holds only a weak handle, so it ends with the engine.
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("sluice-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+
+        Ok(Runtime {
+            engine,
+            linker,
+            gate,
+        })
+    }
+
+    /// Compiles `wasm` (off the async threads), instantiates it once to read its
+    /// description, and returns the ready plugin.
+    pub async fn load(
+        &self,
+        name: &str,
+        wasm: Vec<u8>,
+        grant: Grant,
+        config: BTreeMap<String, String>,
+    ) -> Result<Plugin, LoadError> {
+        let compile_err = |message: String| LoadError::Compile {
+            name: name.to_string(),
+            message,
+        };
+        let engine = self.engine.clone();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &wasm))
+            .await
+            .map_err(|e| compile_err(e.to_string()))?
+            .map_err(|e| compile_err(format!("{e:#}")))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| compile_err(format!("{e:#}")))?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(|e| compile_err(format!("{e:#}")))?;
+        let ctx = Arc::new(PluginContext {
+            name: Arc::from(name),
+            grant,
+            config,
+            gate: self.gate.clone(),
+        });
+        let mut plugin = Plugin {
+            pre,
+            engine: self.engine.clone(),
+            ctx,
+            description: Description::default(),
+        };
+        let raw = plugin
+            .call(None, |p, store| Box::pin(async move { p.sluice_plugin_handler().call_describe(store).await }))
+            .await
+            .map_err(|e| LoadError::Describe {
+                name: name.to_string(),
+                message: format!("describe failed: {e}"),
+            })?;
+        plugin.description = convert::description(raw).map_err(|message| LoadError::Describe {
+            name: name.to_string(),
+            message,
+        })?;
+        Ok(plugin)
+    }
+}
+
+type CallFuture<'a, R> = std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+impl Plugin {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.ctx.name
+    }
+
+    /// What the plugin offers.
+    pub fn description(&self) -> &Description {
+        &self.description
+    }
+
+    /// The plugin's effective grant.
+    pub fn grant(&self) -> &Grant {
+        &self.ctx.grant
+    }
+
+    /// Runs `f` against a fresh instance in a fresh store with this plugin's
+    /// limits, and turns traps and timeouts into [`CallError::Plugin`].
+    async fn call<R>(
+        &self,
+        tool: Option<&str>,
+        f: impl for<'a> FnOnce(&'a bindings::Plugin, &'a mut Store<CallState>) -> CallFuture<'a, R>,
+    ) -> Result<R, CallError> {
+        let limits = &self.ctx.grant.limits;
+        let timeout = Duration::from_millis(limits.timeout_ms);
+        let budget = Arc::new(AtomicUsize::new(output::OUTPUT_BUDGET));
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stdout(output::LogOutput::new(self.ctx.name.clone(), "stdout", budget.clone()))
+            .stderr(output::LogOutput::new(self.ctx.name.clone(), "stderr", budget))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        let state = CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX))
+                .instances(32)
+                .tables(64)
+                .memories(16)
+                .trap_on_grow_failure(true)
+                .build(),
+            plugin: self.ctx.clone(),
+            tool: tool.map(str::to_string),
+            host_calls: 0,
+            deadline: Instant::now() + timeout,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Yield to the executor every tick so a busy plugin cannot hog a worker
+        // thread, and trap once the call's deadline has passed.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let name = self.ctx.name.clone();
+        let plugin_err = |message: String| CallError::Plugin {
+            plugin: name.to_string(),
+            message,
+        };
+        let run = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            f(&instance, &mut store).await
+        };
+        match tokio::time::timeout(timeout + CALL_GRACE, run).await {
+            Err(_) => Err(plugin_err(format!("timed out after {} ms", limits.timeout_ms))),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(plugin_err(describe_trap(&e, limits.timeout_ms))),
+        }
+    }
+
+    /// Calls tool `name` with JSON `arguments`.
+    pub async fn call_tool(&self, name: &str, arguments: String) -> Result<ToolOutput, CallError> {
+        let owned = name.to_string();
+        let result = self
+            .call(Some(name), |p, store| {
+                Box::pin(async move { p.sluice_plugin_handler().call_call_tool(store, &owned, &arguments).await })
+            })
+            .await?;
+        result.map_err(convert::call_error).and_then(convert::tool_result)
+    }
+
+    /// Reads a resource.
+    pub async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>, CallError> {
+        let uri = uri.to_string();
+        let result = self
+            .call(None, |p, store| {
+                Box::pin(async move { p.sluice_plugin_handler().call_read_resource(store, &uri).await })
+            })
+            .await?;
+        result
+            .map(|contents| contents.into_iter().map(convert::resource_contents).collect())
+            .map_err(convert::call_error)
+    }
+
+    /// Renders a prompt.
+    pub async fn get_prompt(&self, name: &str, arguments: Vec<(String, String)>) -> Result<PromptOutput, CallError> {
+        let name = name.to_string();
+        let result = self
+            .call(None, |p, store| {
+                Box::pin(async move { p.sluice_plugin_handler().call_get_prompt(store, &name, &arguments).await })
+            })
+            .await?;
+        result.map(convert::prompt_result).map_err(convert::call_error)
+    }
+
+    /// Completes an argument.
+    pub async fn complete(&self, request: CompletionRequest) -> Result<CompletionOutput, CallError> {
+        let request = convert::completion_request(request);
+        let result = self
+            .call(None, |p, store| {
+                Box::pin(async move { p.sluice_plugin_handler().call_complete(store, &request).await })
+            })
+            .await?;
+        result.map(convert::completion).map_err(convert::call_error)
+    }
+}
+
+/// A one-line account of why a call failed.
+fn describe_trap(e: &wasmtime::Error, timeout_ms: u64) -> String {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::Interrupt => format!("timed out after {timeout_ms} ms"),
+            wasmtime::Trap::UnreachableCodeReached => {
+                "trapped (unreachable code reached: the plugin panicked or aborted)".to_string()
+            }
+            other => format!("trapped: {other}"),
+        };
+    }
+    if let Some(limit) = e.downcast_ref::<host::HostLimitExceeded>() {
+        return limit.to_string();
+    }
+    let text = format!("{e:#}");
+    if text.contains("forcing trap when growing memory") || text.contains("memory") && text.contains("limit") {
+        return format!("exceeded its memory limit ({text})");
+    }
+    format!("failed: {text}")
+}

@@ -1,0 +1,461 @@
+//! `sql-read`: the read-only database tools every sluice user gets.
+//!
+//! Tools `query`, `list_tables`, `describe_table`, `explain_query`; resources
+//! `db://overview` and `db://tables/{table}/schema`; prompts `analyze_table` and
+//! `generate_report_query`. Everything goes through the host's checked database
+//! calls, so what this plugin can see is exactly what the operator granted it.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as JsonValue;
+use sluice_sdk::db::{self, Relation, RelationDescription, RelationKind};
+use sluice_sdk::prelude::*;
+
+/// Tables described in full in `generate_report_query`; beyond it, names only.
+const REPORT_SCHEMA_TABLES: usize = 40;
+
+/// Run one read-only SQL query (SELECT, WITH, VALUES, TABLE) and return its rows
+/// as JSON. Use $1, $2, ... placeholders with `params` for values. Rows beyond the
+/// server's row cap are dropped and `truncated` is set.
+#[derive(Deserialize, JsonSchema)]
+struct QueryArgs {
+    /// The SQL statement: exactly one, read-only.
+    sql: String,
+    /// Values for $1, $2, ... in order. Strings are converted to the type the
+    /// query needs (e.g. "42" for an integer column); numbers, booleans and null
+    /// are accepted too.
+    #[serde(default)]
+    params: Vec<JsonValue>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ColumnOut {
+    /// Column name.
+    name: String,
+    /// PostgreSQL type, e.g. `int4`, `numeric`, `text[]`.
+    #[serde(rename = "type")]
+    type_name: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct QueryOut {
+    columns: Vec<ColumnOut>,
+    /// One object per row, keyed by column name. `numeric` values are exact
+    /// decimal strings, timestamps ISO 8601, `bytea` base64, `json` embedded.
+    rows: Vec<JsonValue>,
+    /// Number of rows returned.
+    row_count: usize,
+    /// True when the row cap cut the result short.
+    truncated: bool,
+}
+
+fn rows_out(rows: &db::Rows) -> QueryOut {
+    let objects = rows.to_json_objects();
+    QueryOut {
+        columns: rows
+            .columns
+            .iter()
+            .map(|c| ColumnOut {
+                name: c.name.clone(),
+                type_name: c.type_name.clone(),
+            })
+            .collect(),
+        row_count: objects.len(),
+        rows: objects,
+        truncated: rows.truncated,
+    }
+}
+
+fn query(args: QueryArgs) -> Result<Json<QueryOut>> {
+    let params: Vec<Value> = args.params.iter().map(Value::from_json).collect();
+    let rows = db::query(&args.sql, &params)?;
+    Ok(Json(rows_out(&rows)))
+}
+
+/// List the tables and views you may query, with row estimates and column
+/// counts.
+#[derive(Deserialize, JsonSchema)]
+struct ListTablesArgs {
+    /// Only relations in this schema (all visible schemas when omitted).
+    schema: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct TableOut {
+    schema: String,
+    name: String,
+    /// `table`, `partitioned table`, `view`, `materialized view` or `foreign table`.
+    kind: String,
+    /// The planner's estimate; null when the table was never analysed.
+    estimated_rows: Option<i64>,
+    column_count: u32,
+    comment: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListTablesOut {
+    tables: Vec<TableOut>,
+}
+
+fn kind_name(kind: RelationKind) -> &'static str {
+    match kind {
+        RelationKind::Table => "table",
+        RelationKind::PartitionedTable => "partitioned table",
+        RelationKind::View => "view",
+        RelationKind::MaterializedView => "materialized view",
+        RelationKind::ForeignTable => "foreign table",
+    }
+}
+
+fn table_out(r: &Relation) -> TableOut {
+    TableOut {
+        schema: r.schema.clone(),
+        name: r.name.clone(),
+        kind: kind_name(r.kind).to_string(),
+        estimated_rows: r.estimated_rows,
+        column_count: r.column_count,
+        comment: r.comment.clone(),
+    }
+}
+
+fn list_tables(args: ListTablesArgs) -> Result<Json<ListTablesOut>> {
+    let relations = db::list_relations(args.schema.as_deref())?;
+    Ok(Json(ListTablesOut {
+        tables: relations.iter().map(table_out).collect(),
+    }))
+}
+
+/// Describe a table or view: columns with types, nullability and defaults,
+/// primary and foreign keys, indexes and constraints.
+#[derive(Deserialize, JsonSchema)]
+struct DescribeArgs {
+    /// Table name, optionally schema-qualified (`film` or `public.film`).
+    table: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ColumnDescOut {
+    name: String,
+    #[serde(rename = "type")]
+    type_name: String,
+    nullable: bool,
+    default: Option<String>,
+    comment: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ForeignKeyOut {
+    name: String,
+    columns: Vec<String>,
+    references_table: String,
+    references_columns: Vec<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct IndexOut {
+    name: String,
+    definition: String,
+    unique: bool,
+    primary: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ConstraintOut {
+    name: String,
+    kind: String,
+    definition: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct DescribeOut {
+    schema: String,
+    name: String,
+    kind: String,
+    comment: Option<String>,
+    estimated_rows: Option<i64>,
+    columns: Vec<ColumnDescOut>,
+    primary_key: Vec<String>,
+    foreign_keys: Vec<ForeignKeyOut>,
+    indexes: Vec<IndexOut>,
+    constraints: Vec<ConstraintOut>,
+}
+
+fn describe_out(d: RelationDescription) -> DescribeOut {
+    DescribeOut {
+        schema: d.relation.schema,
+        name: d.relation.name,
+        kind: kind_name(d.relation.kind).to_string(),
+        comment: d.relation.comment,
+        estimated_rows: d.relation.estimated_rows,
+        columns: d
+            .columns
+            .into_iter()
+            .map(|c| ColumnDescOut {
+                name: c.name,
+                type_name: c.type_name,
+                nullable: c.nullable,
+                default: c.default,
+                comment: c.comment,
+            })
+            .collect(),
+        primary_key: d.primary_key,
+        foreign_keys: d
+            .foreign_keys
+            .into_iter()
+            .map(|f| ForeignKeyOut {
+                name: f.name,
+                columns: f.columns,
+                references_table: f.referenced_table,
+                references_columns: f.referenced_columns,
+            })
+            .collect(),
+        indexes: d
+            .indexes
+            .into_iter()
+            .map(|i| IndexOut {
+                name: i.name,
+                definition: i.definition,
+                unique: i.unique,
+                primary: i.primary,
+            })
+            .collect(),
+        constraints: d
+            .constraints
+            .into_iter()
+            .map(|c| ConstraintOut {
+                name: c.name,
+                kind: c.kind,
+                definition: c.definition,
+            })
+            .collect(),
+    }
+}
+
+fn describe_table(args: DescribeArgs) -> Result<Json<DescribeOut>> {
+    Ok(Json(describe_out(db::describe_relation(&args.table)?)))
+}
+
+/// Show PostgreSQL's plan for a query (EXPLAIN in JSON format, without ANALYZE:
+/// the query is planned, not run).
+#[derive(Deserialize, JsonSchema)]
+struct ExplainArgs {
+    /// The query to explain, without the EXPLAIN keyword.
+    sql: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ExplainOut {
+    /// The plan as PostgreSQL's `EXPLAIN (FORMAT JSON)` returns it.
+    plan: JsonValue,
+}
+
+fn explain_query(args: ExplainArgs) -> Result<Json<ExplainOut>> {
+    let sql = args.sql.trim();
+    let first_word = sql.split_whitespace().next().unwrap_or_default();
+    if first_word.eq_ignore_ascii_case("explain") {
+        return Err(Error::invalid_input(
+            "pass the query itself; explain_query adds EXPLAIN (FORMAT JSON)",
+        ));
+    }
+    // The host parses the whole statement again and refuses anything but
+    // EXPLAIN of a read-only query, so this concatenation cannot widen access.
+    let rows = db::query(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])?;
+    let plan = rows
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .map(Value::to_json)
+        .ok_or_else(|| Error::internal("EXPLAIN returned no plan"))?;
+    Ok(Json(ExplainOut { plan }))
+}
+
+/// Name a relation as a model should write it: unqualified in `public`.
+fn display_name(r: &Relation) -> String {
+    if r.schema == "public" {
+        r.name.clone()
+    } else {
+        format!("{}.{}", r.schema, r.name)
+    }
+}
+
+fn complete_table(prefix: &str, _context: &[(String, String)]) -> Result<Vec<String>> {
+    let relations = db::list_relations(None)?;
+    let mut names: Vec<String> = Vec::new();
+    for r in &relations {
+        names.push(display_name(r));
+        // Let `public.fi` complete too.
+        if r.schema == "public" && prefix.contains('.') {
+            names.push(format!("public.{}", r.name));
+        }
+    }
+    Ok(Completion::filter_prefix(names, prefix))
+}
+
+fn overview(uri: &str) -> Result<Vec<ResourceContents>> {
+    let relations = db::list_relations(None)?;
+    let tables: Vec<TableOut> = relations.iter().map(table_out).collect();
+    Ok(vec![ResourceContents::json(
+        uri,
+        &serde_json::json!({ "tables": tables }),
+    )?])
+}
+
+fn table_schema(uri: &str, params: &UriParams) -> Result<Vec<ResourceContents>> {
+    let table = params
+        .get("table")
+        .ok_or_else(|| Error::invalid_input("the URI names no table"))?;
+    let desc = match db::describe_relation(table) {
+        // A table that is missing or hidden reads as a missing resource.
+        Err(Error::Denied(_)) => return Err(Error::not_found(format!("no table {table:?}"))),
+        other => other?,
+    };
+    Ok(vec![ResourceContents::json(uri, &describe_out(desc))?])
+}
+
+/// The schema of one relation as compact text for a prompt.
+fn schema_text(d: &RelationDescription) -> String {
+    let mut out = format!(
+        "{} {}.{}",
+        kind_name(d.relation.kind),
+        d.relation.schema,
+        d.relation.name
+    );
+    if let Some(rows) = d.relation.estimated_rows {
+        out.push_str(&format!(" (~{rows} rows)"));
+    }
+    if let Some(c) = &d.relation.comment {
+        out.push_str(&format!(" -- {c}"));
+    }
+    out.push('\n');
+    for c in &d.columns {
+        out.push_str(&format!(
+            "  {} {}{}{}",
+            c.name,
+            c.type_name,
+            if c.nullable { "" } else { " NOT NULL" },
+            c.default
+                .as_ref()
+                .map(|d| format!(" DEFAULT {d}"))
+                .unwrap_or_default()
+        ));
+        if let Some(comment) = &c.comment {
+            out.push_str(&format!(" -- {comment}"));
+        }
+        out.push('\n');
+    }
+    if !d.primary_key.is_empty() {
+        out.push_str(&format!("  PRIMARY KEY ({})\n", d.primary_key.join(", ")));
+    }
+    for fk in &d.foreign_keys {
+        out.push_str(&format!(
+            "  FOREIGN KEY ({}) REFERENCES {} ({})\n",
+            fk.columns.join(", "),
+            fk.referenced_table,
+            fk.referenced_columns.join(", ")
+        ));
+    }
+    out
+}
+
+fn analyze_table(args: &PromptArgs) -> Result<PromptResult> {
+    let table = args
+        .get("table_name")
+        .ok_or_else(|| Error::invalid_input("table_name is required"))?;
+    let desc = db::describe_relation(table)?;
+    let focus = args.get("focus").unwrap_or("overall data profile and quality");
+    let name = format!("{}.{}", desc.relation.schema, desc.relation.name);
+    let text = format!(
+        "Analyze the PostgreSQL table {name}, focusing on: {focus}.\n\n\
+         Its live schema:\n\n{}\n\
+         Use the `query` tool to run read-only SQL against it. Start with row counts, \
+         null rates and distinct counts of the key columns, then look at value \
+         distributions and relationships through the foreign keys. Keep each query \
+         bounded (LIMIT, aggregates). Report findings with the SQL that supports each.",
+        schema_text(&desc)
+    );
+    Ok(PromptResult::new([PromptMessage::user(text)]).description(format!("Analyze {name}")))
+}
+
+const REPORT_TYPES: [&str; 6] = [
+    "summary",
+    "top-n ranking",
+    "trend over time",
+    "distribution",
+    "cohort comparison",
+    "data quality",
+];
+
+fn generate_report_query(args: &PromptArgs) -> Result<PromptResult> {
+    let report_type = args
+        .get("report_type")
+        .ok_or_else(|| Error::invalid_input("report_type is required"))?;
+    let relations = db::list_relations(None)?;
+    let mut schema = String::new();
+    for (i, r) in relations.iter().enumerate() {
+        if i < REPORT_SCHEMA_TABLES {
+            let desc = db::describe_relation(&format!(
+                "{}.{}",
+                quote_ident(&r.schema),
+                quote_ident(&r.name)
+            ))?;
+            schema.push_str(&schema_text(&desc));
+            schema.push('\n');
+        } else {
+            schema.push_str(&format!("{} {}\n", kind_name(r.kind), display_name(r)));
+        }
+    }
+    let text = format!(
+        "Write one read-only PostgreSQL query for this report: {report_type}.\n\n\
+         The database's live schema (only what you may read):\n\n{schema}\
+         Use only the tables and columns above, join along the foreign keys, name \
+         every output column clearly, and bound the result (aggregate or LIMIT). \
+         Explain the query briefly, then run it with the `query` tool and summarise \
+         the result."
+    );
+    Ok(PromptResult::new([PromptMessage::user(text)])
+        .description(format!("A {report_type} report query")))
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn build() -> Plugin {
+    Plugin::new()
+        .tool(Tool::new("query", query).title("Run a read-only SQL query").read_only())
+        .tool(Tool::new("list_tables", list_tables).title("List tables").read_only())
+        .tool(Tool::new("describe_table", describe_table).title("Describe a table").read_only())
+        .tool(Tool::new("explain_query", explain_query).title("Explain a query plan").read_only())
+        .resource(
+            Resource::new("db://overview", "overview", overview)
+                .title("Database overview")
+                .description("Every table and view you may read, with row estimates and column counts")
+                .mime_type("application/json"),
+        )
+        .resource_template(
+            ResourceTemplate::new("db://tables/{table}/schema", "table-schema", table_schema)
+                .title("Table schema")
+                .description("Columns, keys, indexes and constraints of one table")
+                .mime_type("application/json")
+                .complete("table", complete_table),
+        )
+        .prompt(
+            Prompt::new("analyze_table", analyze_table)
+                .title("Analyze a table")
+                .description("Profile one table's data, filled with its live schema")
+                .argument("table_name", "The table to analyze", true)
+                .argument("focus", "What to focus on, e.g. data quality, growth, outliers", false)
+                .complete("table_name", complete_table),
+        )
+        .prompt(
+            Prompt::new("generate_report_query", generate_report_query)
+                .title("Generate a report query")
+                .description("Write a SQL report query, filled with the live schema")
+                .argument("report_type", "The kind of report, e.g. summary or top-n ranking", true)
+                .complete("report_type", |prefix, _| {
+                    Ok(Completion::filter_prefix(REPORT_TYPES, prefix))
+                }),
+        )
+}
+
+sluice_sdk::plugin!(build);

@@ -1,0 +1,94 @@
+//! The database, through the host's capability-checked calls.
+//!
+//! Every call is checked against the grants the operator gave this plugin; a
+//! refusal comes back as [`Error::Denied`](crate::Error::Denied) naming the rule.
+
+use crate::bindings::sluice::plugin::database;
+use crate::{Result, Value};
+use serde_json::{Map, Value as Json};
+
+pub use database::{
+    Column, ColumnInfo, ConstraintInfo, ForeignKey, IndexInfo, Relation, RelationDescription,
+    RelationKind,
+};
+
+/// Rows returned by [`query`] or [`insert`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    /// Result columns, in order.
+    pub columns: Vec<Column>,
+    /// One entry per row, one value per column.
+    pub rows: Vec<Vec<Value>>,
+    /// True when the host's row cap cut the result short.
+    pub truncated: bool,
+}
+
+impl From<database::Rows> for Rows {
+    fn from(r: database::Rows) -> Self {
+        Rows {
+            columns: r.columns,
+            rows: r.rows,
+            truncated: r.truncated,
+        }
+    }
+}
+
+impl Rows {
+    /// Each row as a JSON object keyed by column name. A repeated column name
+    /// gets a `_2`, `_3`, … suffix so that no value is lost.
+    pub fn to_json_objects(&self) -> Vec<Json> {
+        let keys = self.unique_column_names();
+        self.rows
+            .iter()
+            .map(|row| {
+                let obj: Map<String, Json> = keys
+                    .iter()
+                    .cloned()
+                    .zip(row.iter().map(Value::to_json))
+                    .collect();
+                Json::Object(obj)
+            })
+            .collect()
+    }
+
+    /// Column names made unique as in [`Rows::to_json_objects`].
+    pub fn unique_column_names(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.columns
+            .iter()
+            .map(|c| {
+                let mut name = c.name.clone();
+                let mut n = 1;
+                while !seen.insert(name.clone()) {
+                    n += 1;
+                    name = format!("{}_{n}", c.name);
+                }
+                name
+            })
+            .collect()
+    }
+}
+
+/// Runs one read-only statement with `$1`, `$2`, … bound to `params`.
+///
+/// Only SELECT, WITH, VALUES, TABLE and EXPLAIN (without ANALYZE) pass; every
+/// relation must be within the plugin's `read` grant.
+pub fn query(sql: &str, params: &[Value]) -> Result<Rows> {
+    database::query(sql, params).map(Rows::from)
+}
+
+/// Inserts one row into `table` and returns it. Needs a `write` grant.
+pub fn insert<K: Into<String>>(table: &str, values: impl IntoIterator<Item = (K, Value)>) -> Result<Rows> {
+    let values: Vec<(String, Value)> = values.into_iter().map(|(k, v)| (k.into(), v)).collect();
+    database::insert(table, &values).map(Rows::from)
+}
+
+/// The relations this plugin may read or write, optionally in one schema.
+pub fn list_relations(schema: Option<&str>) -> Result<Vec<Relation>> {
+    database::list_relations(schema)
+}
+
+/// Columns, keys, indexes and constraints of one relation.
+pub fn describe_relation(name: &str) -> Result<RelationDescription> {
+    database::describe_relation(name)
+}
