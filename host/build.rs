@@ -10,17 +10,36 @@ const EXTRA: &[&str] = &["hello", "test-looper", "test-trapper"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let workspace = manifest_dir.parent().expect("host/ lives in the workspace").to_path_buf();
+    let workspace = manifest_dir
+        .parent()
+        .expect("host/ lives in the workspace")
+        .to_path_buf();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
 
-    for watched in ["wit", "sdk", "plugins", "tests/plugins", "Cargo.lock", "Cargo.toml"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    for watched in [
+        "wit",
+        "sdk",
+        "plugins",
+        "tests/plugins",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
 
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|d| if d.is_absolute() { d } else { workspace.join(d) })
+        .map(|d| {
+            if d.is_absolute() {
+                d
+            } else {
+                workspace.join(d)
+            }
+        })
         .unwrap_or_else(|| workspace.join("target"))
         .join("wasm-plugins");
 
@@ -38,7 +57,10 @@ fn main() {
     for (package, wasm) in &built {
         copy(wasm, &out_dir.join(format!("{package}.wasm")));
     }
-    println!("cargo:rustc-env=SLUICE_PLUGIN_OUT_DIR={}", out_dir.display());
+    println!(
+        "cargo:rustc-env=SLUICE_PLUGIN_OUT_DIR={}",
+        out_dir.display()
+    );
 }
 
 fn copy(from: &Path, to: &Path) {

@@ -55,7 +55,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h:5432/d"), "postgres://u@h:5432/d");
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/d"),
+            "postgres://u@h:5432/d"
+        );
         assert_eq!(super::redact("postgres://h/d"), "postgres://h/d");
     }
 }

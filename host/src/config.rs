@@ -96,7 +96,7 @@ impl Default for DatabaseConfig {
 }
 
 /// `[plugins]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginsConfig {
     /// Directory of extra `*.wasm` plugins.
@@ -119,6 +119,19 @@ pub struct PluginsConfig {
 
 fn default_true() -> bool {
     true
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dir: None,
+            first_party: true,
+            timeout_ms: None,
+            memory_mb: None,
+            grants: BTreeMap::new(),
+            config: BTreeMap::new(),
+        }
+    }
 }
 
 /// What the operator grants one plugin.
@@ -220,13 +233,14 @@ impl Config {
             )));
         }
         if db.max_rows == 0 {
-            return Err(ConfigError::Invalid("[database] max_rows must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "[database] max_rows must be at least 1".into(),
+            ));
         }
         for (plugin, grant) in &self.plugins.grants {
             for pattern in grant.read.iter().chain(grant.write.iter()).flatten() {
-                crate::policy::Pattern::parse(pattern).map_err(|e| {
-                    ConfigError::Invalid(format!("[plugins.grants.{plugin}]: {e}"))
-                })?;
+                crate::policy::Pattern::parse(pattern)
+                    .map_err(|e| ConfigError::Invalid(format!("[plugins.grants.{plugin}]: {e}")))?;
             }
             if grant.max_rows == Some(0) {
                 return Err(ConfigError::Invalid(format!(
@@ -313,7 +327,17 @@ mod tests {
         let c = Config::parse(text, Path::new("sluice.toml")).unwrap();
         assert_eq!(c.database.max_connections, 10);
         assert_eq!(c.plugins.grants["sql-read"].catalog, Some(true));
-        assert_eq!(c.plugins.grants["sql-write"].role.as_deref(), Some("sluice_writer"));
+        assert_eq!(
+            c.plugins.grants["sql-write"].role.as_deref(),
+            Some("sluice_writer")
+        );
+        assert!(c.plugins.first_party);
+        assert!(
+            Config::parse("", Path::new("empty.toml"))
+                .unwrap()
+                .plugins
+                .first_party
+        );
     }
 
     #[test]
@@ -326,8 +350,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("min_connections"), "{e}");
-        let e = Config::parse("[plugins.grants.x]\nread = ['a.b.c.d']", Path::new("f.toml"))
-            .unwrap_err();
+        let e = Config::parse(
+            "[plugins.grants.x]\nread = ['a.b.c.d']",
+            Path::new("f.toml"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("plugins.grants.x"), "{e}");
     }
 

@@ -28,7 +28,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let result = async {
         cluster.create_database(DATABASE).await?;
         let url = cluster.url(DATABASE);
-        load_sample(&url).await.context("loading the sample schema")?;
+        load_sample(&url)
+            .await
+            .context("loading the sample schema")?;
         config.database.url = Some(url);
         // The sample data is disposable, so the demo lets the write plugin
         // write to it unless the operator's config says otherwise.

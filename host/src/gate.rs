@@ -78,11 +78,18 @@ impl Gate {
     }
 
     /// One read-only statement with parameters.
-    pub async fn query(&self, caller: Caller<'_>, sql: &str, params: &[Value]) -> Result<Rows, GateError> {
+    pub async fn query(
+        &self,
+        caller: Caller<'_>,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Rows, GateError> {
         let started = Instant::now();
         let mut relations = Vec::new();
         let result = self.query_inner(caller, sql, params, &mut relations).await;
-        audit(caller, "query", &relations, started, &result, |r| r.rows.len());
+        audit(caller, "query", &relations, started, &result, |r| {
+            r.rows.len()
+        });
         result
     }
 
@@ -126,8 +133,12 @@ impl Gate {
     ) -> Result<Rows, GateError> {
         let started = Instant::now();
         let mut relations = Vec::new();
-        let result = self.insert_inner(caller, table, values, &mut relations).await;
-        audit(caller, "insert", &relations, started, &result, |r| r.rows.len());
+        let result = self
+            .insert_inner(caller, table, values, &mut relations)
+            .await;
+        audit(caller, "insert", &relations, started, &result, |r| {
+            r.rows.len()
+        });
         result
     }
 
@@ -168,7 +179,11 @@ impl Gate {
             let Some(info) = columns.iter().find(|c| c.name == *column) else {
                 return Err(GateError::InvalidInput(format!(
                     "{schema}.{rel_name} has no column {column:?} (columns: {})",
-                    columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             };
             if info.generated {
@@ -177,7 +192,9 @@ impl Gate {
                 )));
             }
             if names.contains(&quote_ident(column)) {
-                return Err(GateError::InvalidInput(format!("column {column:?} is given twice")));
+                return Err(GateError::InvalidInput(format!(
+                    "column {column:?} is given twice"
+                )));
             }
             names.push(quote_ident(column));
         }
@@ -252,12 +269,23 @@ impl Gate {
             Ok(description)
         }
         .await;
-        audit(caller, "describe-relation", &relations, started, &result, |_| 1);
+        audit(
+            caller,
+            "describe-relation",
+            &relations,
+            started,
+            &result,
+            |_| 1,
+        );
         result
     }
 }
 
-async fn resolve_one(tx: &mut Tx, regclass_text: &str, display: &str) -> Result<(String, String), GateError> {
+async fn resolve_one(
+    tx: &mut Tx,
+    regclass_text: &str,
+    display: &str,
+) -> Result<(String, String), GateError> {
     tx.resolve_relations(&[regclass_text.to_string()])
         .await?
         .pop()
@@ -288,7 +316,9 @@ fn audit<T>(
             plugin = caller.plugin, tool, call, relations, decision = "deny",
             rule = d.rule, reason = %d.message, duration_ms,
         ),
-        Err(GateError::Database { sqlstate, message, .. }) => tracing::info!(
+        Err(GateError::Database {
+            sqlstate, message, ..
+        }) => tracing::info!(
             target: "sluice::audit",
             plugin = caller.plugin, tool, call, relations, decision = "allow",
             duration_ms, sqlstate = sqlstate.as_deref().unwrap_or(""), error = %message,

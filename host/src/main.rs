@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "PostgreSQL for AI models, through sandboxed WebAssembly plugins")]
+#[command(
+    name = "sluice",
+    version,
+    about = "PostgreSQL for AI models, through sandboxed WebAssembly plugins"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -52,14 +56,19 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sluice: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve(ServeArgs::default()))));
+    let result = runtime.block_on(run(cli
+        .command
+        .unwrap_or(Command::Serve(ServeArgs::default()))));
     // Plugin calls stuck in the database must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {

@@ -1,4 +1,964 @@
-// TEMPORARY STUB: replaced by the real module.
-use crate::registry::model::PluginHost;
-use std::sync::Arc;
-pub async fn serve_stdio<P: PluginHost>(_host: Arc<P>) -> anyhow::Result<()> { todo!() }
+//! The MCP transport: maps MCP requests onto a [`PluginHost`] and serves them
+//! over stdio.
+//!
+//! This module knows nothing of wasmtime or the database; everything it needs
+//! comes through the [`PluginHost`] trait and the host-neutral types of
+//! [`crate::registry::model`].
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use anyhow::Context as _;
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler, ServiceExt as _, model as mcp,
+    service::{QuitReason, RequestContext, ServerInitializeError},
+};
+use serde_json::{Map, Value as Json};
+
+use crate::registry::model::{
+    CallError, CompletionOutput, CompletionRequest, CompletionTarget, Content, PluginHost,
+    PromptOutput, PromptSpec, ResourceBody, ResourceContents, ResourceSpec, ResourceTemplateSpec,
+    Role, ToolOutput, ToolSpec,
+};
+
+/// Shown to clients at initialization; models read it to decide how to use us.
+const INSTRUCTIONS: &str = "sluice exposes a PostgreSQL database through sandboxed \
+WebAssembly plugins: every tool, resource and prompt comes from a plugin. Each database \
+call a plugin makes is checked against the operator's grants, and queries run read-only \
+unless a grant allows writes. A refused call comes back as a tool error naming the rule \
+that refused it.";
+
+/// How much of stdin is read, and buffered, at a time.
+const STDIN_BUFFER: usize = 64 * 1024;
+
+/// MCP allows at most this many values in one completion result.
+const MAX_COMPLETION_VALUES: usize = 100;
+
+/// An MCP server ([`rmcp::ServerHandler`]) backed by a [`PluginHost`].
+///
+/// Lists are read from the host on every request, so plugins that come and go
+/// while the server runs are seen at once.
+pub struct McpServer<P: PluginHost> {
+    host: Arc<P>,
+}
+
+impl<P: PluginHost> McpServer<P> {
+    /// Serves `host`'s tools, resources and prompts.
+    pub fn new(host: Arc<P>) -> Self {
+        Self { host }
+    }
+
+    /// The plugin host this server dispatches to.
+    pub fn host(&self) -> &Arc<P> {
+        &self.host
+    }
+}
+
+impl<P: PluginHost> Clone for McpServer<P> {
+    fn clone(&self) -> Self {
+        Self {
+            host: Arc::clone(&self.host),
+        }
+    }
+}
+
+impl<P: PluginHost> ServerHandler for McpServer<P> {
+    fn get_info(&self) -> mcp::ServerConfig {
+        let capabilities = mcp::ServerCapabilities::builder()
+            .enable_completions()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        mcp::ServerConfig::new(capabilities)
+            // Without this rmcp would report its own crate name and version.
+            .with_server_info(mcp::Implementation::new(
+                "sluice",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn initialize(
+        &self,
+        request: mcp::InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<mcp::InitializeResult, McpError> {
+        tracing::info!(
+            client = %request.client_info.name,
+            client_version = %request.client_info.version,
+            protocol = %request.protocol_version,
+            "initialize"
+        );
+        // What the default `initialize` does; overridden only to log the client.
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<mcp::PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<mcp::ListToolsResult, McpError> {
+        let tools = self.host.tools().into_iter().map(tool_to_mcp).collect();
+        Ok(mcp::ListToolsResult::with_all_items(tools))
+    }
+
+    // `get_tool` stays at its default (`None`): arguments are not validated
+    // here, so malformed ones reach the plugin, whose error the model sees as
+    // a tool result it can correct rather than as an opaque protocol error.
+
+    async fn call_tool(
+        &self,
+        request: mcp::CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<mcp::CallToolResponse, McpError> {
+        let name = request.name;
+        let arguments = request.arguments.unwrap_or_default();
+        tracing::debug!(tool = %name, "tools/call");
+        match self.host.call_tool(&name, arguments).await {
+            Ok(output) => Ok(tool_output_to_mcp(output).into()),
+            // Only a name nobody offers is a protocol error; a plugin that
+            // reports something else missing is answered as a tool error.
+            Err(CallError::NotFound(_)) if !self.host.tools().iter().any(|t| t.name == *name) => {
+                Err(McpError::invalid_params(
+                    format!("unknown tool: {name}"),
+                    None,
+                ))
+            }
+            Err(error) => {
+                tracing::info!(tool = %name, %error, "tool call failed");
+                Ok(
+                    mcp::CallToolResult::error(vec![mcp::ContentBlock::text(error.to_string())])
+                        .into(),
+                )
+            }
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<mcp::PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<mcp::ListResourcesResult, McpError> {
+        let resources = self
+            .host
+            .resources()
+            .into_iter()
+            .map(resource_to_mcp)
+            .collect();
+        Ok(mcp::ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<mcp::PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<mcp::ListResourceTemplatesResult, McpError> {
+        let templates = self
+            .host
+            .resource_templates()
+            .into_iter()
+            .map(template_to_mcp)
+            .collect();
+        Ok(mcp::ListResourceTemplatesResult::with_all_items(templates))
+    }
+
+    async fn read_resource(
+        &self,
+        request: mcp::ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<mcp::ReadResourceResponse, McpError> {
+        let uri = request.uri;
+        tracing::debug!(%uri, "resources/read");
+        match self.host.read_resource(&uri).await {
+            Ok(contents) => {
+                let contents = contents.into_iter().map(resource_contents_to_mcp).collect();
+                Ok(mcp::ReadResourceResult::new(contents).into())
+            }
+            // rmcp turns -32002 into -32602 for peers on 2026-07-28 or later.
+            Err(CallError::NotFound(detail)) => Err(McpError::resource_not_found(
+                format!("resource not found: {detail}"),
+                Some(serde_json::json!({ "uri": uri })),
+            )),
+            Err(CallError::InvalidInput(message)) => Err(McpError::invalid_params(message, None)),
+            Err(error) => {
+                tracing::info!(%uri, %error, "resource read failed");
+                Err(McpError::internal_error(error.to_string(), None))
+            }
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<mcp::PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<mcp::ListPromptsResult, McpError> {
+        let prompts = self.host.prompts().into_iter().map(prompt_to_mcp).collect();
+        Ok(mcp::ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: mcp::GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<mcp::GetPromptResponse, McpError> {
+        let name = request.name;
+        let arguments = prompt_arguments(request.arguments.unwrap_or_default());
+        tracing::debug!(prompt = %name, "prompts/get");
+        match self.host.get_prompt(&name, arguments).await {
+            Ok(output) => Ok(prompt_output_to_mcp(output).into()),
+            Err(error @ (CallError::NotFound(_) | CallError::InvalidInput(_))) => {
+                Err(McpError::invalid_params(error.to_string(), None))
+            }
+            Err(error) => {
+                tracing::info!(prompt = %name, %error, "prompt failed");
+                Err(McpError::internal_error(error.to_string(), None))
+            }
+        }
+    }
+
+    async fn complete(
+        &self,
+        request: mcp::CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<mcp::CompleteResult, McpError> {
+        let target = match request.r#ref {
+            mcp::Reference::Prompt(prompt) => CompletionTarget::Prompt(prompt.name),
+            mcp::Reference::Resource(template) => CompletionTarget::ResourceTemplate(template.uri),
+            other => {
+                return Err(McpError::invalid_params(
+                    format!(
+                        "unsupported completion reference: {}",
+                        other.reference_type()
+                    ),
+                    None,
+                ));
+            }
+        };
+        // Sorted, because the wire map has no order and plugins should see a
+        // deterministic one.
+        let context: BTreeMap<String, String> = request
+            .context
+            .and_then(|context| context.arguments)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let completion = CompletionRequest {
+            target,
+            argument: request.argument.name,
+            value: request.argument.value,
+            context: context.into_iter().collect(),
+        };
+        match self.host.complete(completion).await {
+            Ok(output) => Ok(mcp::CompleteResult::new(completion_to_mcp(output))),
+            Err(error @ (CallError::NotFound(_) | CallError::InvalidInput(_))) => {
+                Err(McpError::invalid_params(error.to_string(), None))
+            }
+            Err(error) => {
+                tracing::info!(%error, "completion failed");
+                Err(McpError::internal_error(error.to_string(), None))
+            }
+        }
+    }
+}
+
+/// Serves MCP over stdin/stdout until the client closes stdin, the service
+/// ends, or the process gets SIGINT or SIGTERM; then returns so the caller can
+/// clean up.
+///
+/// Stdout carries only protocol messages: the caller must send logs (the
+/// `tracing` subscriber) to stderr.
+pub async fn serve_stdio<P: PluginHost>(host: Arc<P>) -> anyhow::Result<()> {
+    let transport = (stdin_reader()?, tokio::io::stdout());
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+
+    let running = tokio::select! {
+        result = McpServer::new(host).serve(transport) => match result {
+            Ok(running) => running,
+            Err(ServerInitializeError::ConnectionClosed(during)) => {
+                tracing::info!(%during, "client closed the connection before initializing");
+                return Ok(());
+            }
+            Err(error) => return Err(error).context("MCP initialization failed"),
+        },
+        signal = &mut shutdown => {
+            tracing::info!(signal, "shutting down before initialization");
+            return Ok(());
+        }
+    };
+    tracing::info!("MCP session established on stdio");
+
+    let cancel = running.cancellation_token();
+    let mut waiting = std::pin::pin!(running.waiting());
+    let outcome = tokio::select! {
+        outcome = &mut waiting => outcome,
+        signal = &mut shutdown => {
+            tracing::info!(signal, "shutting down");
+            cancel.cancel();
+            // Let rmcp flush responses that are ready and close the transport.
+            waiting.await
+        }
+    };
+    match outcome.context("MCP service task failed")? {
+        QuitReason::Closed => tracing::info!("client closed the connection"),
+        QuitReason::Cancelled => tracing::info!("MCP service stopped"),
+        QuitReason::JoinError(error) => {
+            return Err(error).context("MCP service task failed");
+        }
+        // `QuitReason` is non-exhaustive.
+        other => tracing::info!(reason = ?other, "MCP service ended"),
+    }
+    Ok(())
+}
+
+/// Standard input, read on a thread of its own.
+///
+/// Tokio's stdin reads on its blocking pool, and the runtime waits for those
+/// reads when it shuts down: after a signal the process would hang until the
+/// client writes or closes stdin. rmcp's `stdio_pipes` avoids that only when
+/// both stdin and stdout are pipes, not with a terminal or a file. A plain
+/// thread blocked in `read` does not hold up the runtime, and exiting the
+/// process ends it.
+fn stdin_reader() -> anyhow::Result<tokio::io::ReadHalf<tokio::io::SimplexStream>> {
+    use std::io::Read as _;
+    use tokio::io::AsyncWriteExt as _;
+
+    let (reader, mut writer) = tokio::io::simplex(STDIN_BUFFER);
+    std::thread::Builder::new()
+        .name("mcp-stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buffer = vec![0; STDIN_BUFFER];
+            loop {
+                let n = match stdin.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(error) => {
+                        tracing::warn!(%error, "reading stdin failed");
+                        break;
+                    }
+                };
+                // Fails only once the transport has dropped the reader.
+                if futures::executor::block_on(writer.write_all(&buffer[..n])).is_err() {
+                    break;
+                }
+            }
+            // The halves share one stream, so dropping the writer would not
+            // end it: shut it down to signal end of input.
+            let _ = futures::executor::block_on(writer.shutdown());
+        })
+        .context("starting the stdin reader thread")?;
+    Ok(reader)
+}
+
+/// Resolves with the name of the first termination signal received.
+async fn shutdown_signal() -> &'static str {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = interrupt => "SIGINT",
+        () = terminate => "SIGTERM",
+    }
+}
+
+fn tool_to_mcp(spec: ToolSpec) -> mcp::Tool {
+    let ToolSpec {
+        name,
+        title,
+        description,
+        input_schema,
+        output_schema,
+        annotations,
+    } = spec;
+    let description = (!description.is_empty()).then(|| description.into());
+    let mut tool = mcp::Tool::new_with_raw(name, description, Arc::new(input_schema));
+    if let Some(schema) = output_schema {
+        tool = tool.with_raw_output_schema(Arc::new(schema));
+    }
+    let hints = [
+        annotations.read_only,
+        annotations.destructive,
+        annotations.idempotent,
+        annotations.open_world,
+    ];
+    if title.is_some() || hints.iter().any(Option::is_some) {
+        // Clients that predate the top-level `title` read it from here.
+        tool = tool.with_annotations(mcp::ToolAnnotations::from_raw(
+            title.clone(),
+            annotations.read_only,
+            annotations.destructive,
+            annotations.idempotent,
+            annotations.open_world,
+        ));
+    }
+    if let Some(title) = title {
+        tool = tool.with_title(title);
+    }
+    tool
+}
+
+fn tool_output_to_mcp(output: ToolOutput) -> mcp::CallToolResult {
+    let content = output.content.into_iter().map(content_to_mcp).collect();
+    let mut result = if output.is_error {
+        mcp::CallToolResult::error(content)
+    } else {
+        mcp::CallToolResult::success(content)
+    };
+    result.structured_content = output.structured;
+    result
+}
+
+fn content_to_mcp(content: Content) -> mcp::ContentBlock {
+    match content {
+        Content::Text(text) => mcp::ContentBlock::text(text),
+        Content::Image { data, mime_type } => {
+            mcp::ContentBlock::image(BASE64.encode(data), mime_type)
+        }
+        Content::Audio { data, mime_type } => {
+            mcp::ContentBlock::audio(BASE64.encode(data), mime_type)
+        }
+        Content::Resource(contents) => {
+            mcp::ContentBlock::resource(resource_contents_to_mcp(contents))
+        }
+    }
+}
+
+fn resource_contents_to_mcp(contents: ResourceContents) -> mcp::ResourceContents {
+    let ResourceContents {
+        uri,
+        mime_type,
+        body,
+    } = contents;
+    // Built directly: the helper constructors invent a mime type when we have none.
+    match body {
+        ResourceBody::Text(text) => mcp::ResourceContents::TextResourceContents {
+            uri,
+            mime_type,
+            text,
+            meta: None,
+        },
+        ResourceBody::Blob(bytes) => mcp::ResourceContents::BlobResourceContents {
+            uri,
+            mime_type,
+            blob: BASE64.encode(bytes),
+            meta: None,
+        },
+    }
+}
+
+fn resource_to_mcp(spec: ResourceSpec) -> mcp::Resource {
+    let mut resource = mcp::Resource::new(spec.uri, spec.name);
+    resource.title = spec.title;
+    resource.description = spec.description;
+    resource.mime_type = spec.mime_type;
+    resource
+}
+
+fn template_to_mcp(spec: ResourceTemplateSpec) -> mcp::ResourceTemplate {
+    let mut template = mcp::ResourceTemplate::new(spec.uri_template, spec.name);
+    template.title = spec.title;
+    template.description = spec.description;
+    template.mime_type = spec.mime_type;
+    template
+}
+
+fn prompt_to_mcp(spec: PromptSpec) -> mcp::Prompt {
+    let arguments = spec
+        .arguments
+        .into_iter()
+        .map(|argument| {
+            let mut out = mcp::PromptArgument::new(argument.name).with_required(argument.required);
+            out.title = argument.title;
+            out.description = argument.description;
+            out
+        })
+        .collect::<Vec<_>>();
+    let mut prompt = mcp::Prompt::new(
+        spec.name,
+        spec.description,
+        (!arguments.is_empty()).then_some(arguments),
+    );
+    prompt.title = spec.title;
+    prompt
+}
+
+/// MCP prompt arguments are strings; other JSON values are passed on as their
+/// JSON text rather than refused, and nulls count as absent.
+fn prompt_arguments(arguments: Map<String, Json>) -> Vec<(String, String)> {
+    arguments
+        .into_iter()
+        .filter_map(|(name, value)| match value {
+            Json::Null => None,
+            Json::String(text) => Some((name, text)),
+            other => Some((name, other.to_string())),
+        })
+        .collect()
+}
+
+fn prompt_output_to_mcp(output: PromptOutput) -> mcp::GetPromptResult {
+    let messages = output
+        .messages
+        .into_iter()
+        .map(|message| {
+            let role = match message.role {
+                Role::User => mcp::Role::User,
+                Role::Assistant => mcp::Role::Assistant,
+            };
+            mcp::PromptMessage::new(role, content_to_mcp(message.content))
+        })
+        .collect();
+    let mut result = mcp::GetPromptResult::new(messages);
+    result.description = output.description;
+    result
+}
+
+fn completion_to_mcp(output: CompletionOutput) -> mcp::CompletionInfo {
+    let CompletionOutput {
+        mut values,
+        mut total,
+        mut has_more,
+    } = output;
+    if values.len() > MAX_COMPLETION_VALUES {
+        total = Some(
+            total
+                .unwrap_or(0)
+                .max(u32::try_from(values.len()).unwrap_or(u32::MAX)),
+        );
+        values.truncate(MAX_COMPLETION_VALUES);
+        has_more = true;
+    }
+    let mut info = mcp::CompletionInfo::default();
+    info.values = values;
+    info.total = total;
+    info.has_more = Some(has_more);
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use rmcp::{RoleClient, ServiceError, model::ErrorCode, service::RunningService};
+    use serde_json::json;
+
+    use super::*;
+    use crate::registry::model::{PromptArgumentSpec, PromptMessage, ToolAnnotations};
+
+    /// A host with one tool per interesting outcome.
+    #[derive(Default)]
+    struct FakeHost {
+        /// The arguments of the last tool call.
+        last_arguments: Mutex<Option<Map<String, Json>>>,
+        /// The last completion request.
+        last_completion: Mutex<Option<CompletionRequest>>,
+    }
+
+    fn object(value: Json) -> Map<String, Json> {
+        match value {
+            Json::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    impl PluginHost for FakeHost {
+        fn tools(&self) -> Vec<ToolSpec> {
+            let tool = |name: &str| ToolSpec {
+                name: name.into(),
+                title: None,
+                description: format!("the {name} tool"),
+                input_schema: object(json!({"type": "object"})),
+                output_schema: None,
+                annotations: ToolAnnotations::default(),
+            };
+            vec![
+                ToolSpec {
+                    title: Some("Query".into()),
+                    output_schema: Some(object(json!({"type": "object"}))),
+                    annotations: ToolAnnotations {
+                        read_only: Some(true),
+                        destructive: Some(false),
+                        idempotent: Some(true),
+                        open_world: Some(false),
+                    },
+                    ..tool("query")
+                },
+                tool("secret"),
+                tool("strict"),
+                tool("lookup"),
+            ]
+        }
+
+        fn resources(&self) -> Vec<ResourceSpec> {
+            vec![ResourceSpec {
+                uri: "sluice://schema".into(),
+                name: "schema".into(),
+                title: None,
+                description: Some("the schema".into()),
+                mime_type: Some("text/plain".into()),
+            }]
+        }
+
+        fn resource_templates(&self) -> Vec<ResourceTemplateSpec> {
+            vec![ResourceTemplateSpec {
+                uri_template: "sluice://table/{name}".into(),
+                name: "table".into(),
+                title: None,
+                description: None,
+                mime_type: None,
+            }]
+        }
+
+        fn prompts(&self) -> Vec<PromptSpec> {
+            vec![PromptSpec {
+                name: "explain".into(),
+                title: None,
+                description: None,
+                arguments: vec![PromptArgumentSpec {
+                    name: "table".into(),
+                    title: None,
+                    description: None,
+                    required: true,
+                }],
+            }]
+        }
+
+        async fn call_tool(
+            &self,
+            name: &str,
+            arguments: Map<String, Json>,
+        ) -> Result<ToolOutput, CallError> {
+            *self.last_arguments.lock().unwrap() = Some(arguments.clone());
+            match name {
+                "query" => Ok(ToolOutput {
+                    content: vec![
+                        Content::Text("1 row".into()),
+                        Content::Image {
+                            data: vec![1, 2, 3],
+                            mime_type: "image/png".into(),
+                        },
+                    ],
+                    structured: Some(json!({"rows": [[1]]})),
+                    is_error: false,
+                }),
+                "secret" => Err(CallError::Denied {
+                    rule: "read-grant".into(),
+                    message: "relation secret.x is not in this plugin's read grant".into(),
+                }),
+                "strict" => Err(CallError::InvalidInput("missing field `sql`".into())),
+                "lookup" => Err(CallError::NotFound("table public.nope".into())),
+                other => Err(CallError::NotFound(other.into())),
+            }
+        }
+
+        async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>, CallError> {
+            match uri {
+                "sluice://schema" => Ok(vec![ResourceContents {
+                    uri: uri.into(),
+                    mime_type: None,
+                    body: ResourceBody::Blob(b"hi".to_vec()),
+                }]),
+                "sluice://denied" => Err(CallError::Denied {
+                    rule: "r".into(),
+                    message: "m".into(),
+                }),
+                other => Err(CallError::NotFound(other.into())),
+            }
+        }
+
+        async fn get_prompt(
+            &self,
+            name: &str,
+            arguments: Vec<(String, String)>,
+        ) -> Result<PromptOutput, CallError> {
+            if name != "explain" {
+                return Err(CallError::NotFound(name.into()));
+            }
+            Ok(PromptOutput {
+                description: Some("explains".into()),
+                messages: vec![PromptMessage {
+                    role: Role::Assistant,
+                    content: Content::Text(format!("{arguments:?}")),
+                }],
+            })
+        }
+
+        async fn complete(
+            &self,
+            request: CompletionRequest,
+        ) -> Result<CompletionOutput, CallError> {
+            *self.last_completion.lock().unwrap() = Some(request.clone());
+            match &request.target {
+                CompletionTarget::Prompt(name) if name == "explain" => Ok(CompletionOutput {
+                    values: (0..150).map(|i| format!("t{i}")).collect(),
+                    total: None,
+                    has_more: false,
+                }),
+                _ => Err(CallError::NotFound("no such prompt".into())),
+            }
+        }
+    }
+
+    async fn connect(host: Arc<FakeHost>) -> RunningService<RoleClient, ()> {
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let server = McpServer::new(host)
+                .serve(server_io)
+                .await
+                .expect("server init");
+            let _ = server.waiting().await;
+        });
+        ().serve(client_io).await.expect("client init")
+    }
+
+    #[tokio::test]
+    async fn works_for_2026_07_28_peers() {
+        use rmcp::{ClientLifecycleMode, ClientServiceExt as _};
+
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let server = McpServer::new(Arc::new(FakeHost::default()))
+                .serve(server_io)
+                .await
+                .expect("server init");
+            let _ = server.waiting().await;
+        });
+        let lifecycle = ClientLifecycleMode::Discover {
+            preferred_versions: vec![mcp::ProtocolVersion::V_2026_07_28],
+        };
+        let client = ().serve_with_lifecycle(client_io, lifecycle).await.unwrap();
+        assert_eq!(client.list_all_tools().await.unwrap().len(), 4);
+        let denied = client
+            .call_tool(mcp::CallToolRequestParams::new("secret"))
+            .await
+            .unwrap();
+        assert_eq!(denied.is_error, Some(true));
+        // The new era reports a missing resource as invalid params.
+        let missing = client
+            .read_resource(mcp::ReadResourceRequestParams::new("sluice://missing"))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(missing).0, ErrorCode::INVALID_PARAMS);
+        client.cancel().await.unwrap();
+    }
+
+    fn error_code(error: ServiceError) -> (ErrorCode, String) {
+        match error {
+            ServiceError::McpError(data) => (data.code, data.message.into_owned()),
+            other => panic!("expected an MCP error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_and_info() {
+        let client = connect(Arc::default()).await;
+        let info = client.peer_info().expect("server info");
+        let server = info.server_info.as_ref().expect("implementation");
+        assert_eq!(server.name, "sluice");
+        // The default protocol choice: the newest version that still has `initialize`.
+        assert_eq!(info.protocol_version, mcp::ProtocolVersion::V_2025_11_25);
+        assert!(
+            info.instructions
+                .as_deref()
+                .unwrap_or("")
+                .contains("read-only")
+        );
+        let caps = &info.capabilities;
+        assert_eq!(caps.tools.as_ref().and_then(|c| c.list_changed), Some(true));
+        assert_eq!(
+            caps.resources.as_ref().and_then(|c| c.list_changed),
+            Some(true)
+        );
+        assert_eq!(
+            caps.prompts.as_ref().and_then(|c| c.list_changed),
+            Some(true)
+        );
+        assert!(caps.completions.is_some());
+
+        let tools = client.list_all_tools().await.unwrap();
+        assert_eq!(tools.len(), 4);
+        let query = &tools[0];
+        assert_eq!(query.title.as_deref(), Some("Query"));
+        let annotations = query.annotations.as_ref().expect("annotations");
+        assert_eq!(annotations.title.as_deref(), Some("Query"));
+        assert_eq!(annotations.read_only_hint, Some(true));
+        assert_eq!(annotations.destructive_hint, Some(false));
+        assert!(query.output_schema.is_some());
+        assert!(tools[1].annotations.is_none());
+
+        let resources = client.list_all_resources().await.unwrap();
+        assert_eq!(resources[0].uri, "sluice://schema");
+        let templates = client.list_all_resource_templates().await.unwrap();
+        assert_eq!(templates[0].uri_template, "sluice://table/{name}");
+        let prompts = client.list_all_prompts().await.unwrap();
+        assert_eq!(
+            prompts[0].arguments.as_ref().unwrap()[0].required,
+            Some(true)
+        );
+        client.cancel().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn tool_calls() {
+        let host = Arc::new(FakeHost::default());
+        let client = connect(Arc::clone(&host)).await;
+
+        let ok = client
+            .call_tool(mcp::CallToolRequestParams::new("query"))
+            .await
+            .unwrap();
+        assert_eq!(ok.is_error, Some(false));
+        assert_eq!(ok.structured_content, Some(json!({"rows": [[1]]})));
+        assert_eq!(ok.content.len(), 2);
+        let mcp::ContentBlock::Image(image) = &ok.content[1] else {
+            panic!("expected an image: {:?}", ok.content[1]);
+        };
+        assert_eq!(image.data, "AQID");
+        // Absent arguments reach the plugin as an empty object.
+        assert_eq!(host.last_arguments.lock().unwrap().take(), Some(Map::new()));
+
+        let denied = client
+            .call_tool(
+                mcp::CallToolRequestParams::new("secret").with_arguments(object(json!({"sql": 1}))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(denied.is_error, Some(true));
+        let text = denied.content[0].as_text().expect("text").text.clone();
+        assert_eq!(
+            text,
+            "denied (read-grant): relation secret.x is not in this plugin's read grant"
+        );
+
+        let invalid = client
+            .call_tool(mcp::CallToolRequestParams::new("strict"))
+            .await
+            .unwrap();
+        assert_eq!(invalid.is_error, Some(true));
+
+        // NotFound from a tool that exists is the tool's own answer.
+        let missing_table = client
+            .call_tool(mcp::CallToolRequestParams::new("lookup"))
+            .await
+            .unwrap();
+        assert_eq!(missing_table.is_error, Some(true));
+
+        let unknown = client
+            .call_tool(mcp::CallToolRequestParams::new("nope"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error_code(unknown),
+            (ErrorCode::INVALID_PARAMS, "unknown tool: nope".into())
+        );
+        client.cancel().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn resources_prompts_completions() {
+        let host = Arc::new(FakeHost::default());
+        let client = connect(Arc::clone(&host)).await;
+
+        let read = client
+            .read_resource(mcp::ReadResourceRequestParams::new("sluice://schema"))
+            .await
+            .unwrap();
+        assert_eq!(
+            read.contents,
+            vec![mcp::ResourceContents::BlobResourceContents {
+                uri: "sluice://schema".into(),
+                mime_type: None,
+                blob: "aGk=".into(),
+                meta: None,
+            }]
+        );
+        let missing = client
+            .read_resource(mcp::ReadResourceRequestParams::new("sluice://missing"))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(missing).0, ErrorCode::RESOURCE_NOT_FOUND);
+        let denied = client
+            .read_resource(mcp::ReadResourceRequestParams::new("sluice://denied"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error_code(denied),
+            (ErrorCode::INTERNAL_ERROR, "denied (r): m".into())
+        );
+
+        let prompt = client
+            .get_prompt(
+                mcp::GetPromptRequestParams::new("explain")
+                    .with_arguments(object(json!({"table": "t", "n": 3, "x": null}))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(prompt.description.as_deref(), Some("explains"));
+        assert_eq!(prompt.messages[0].role, mcp::Role::Assistant);
+        // Non-strings arrive as JSON text, nulls not at all (in map order,
+        // which depends on serde_json's features).
+        let text = &prompt.messages[0].content.as_text().unwrap().text;
+        assert!(text.contains(r#"("n", "3")"#), "{text}");
+        assert!(text.contains(r#"("table", "t")"#), "{text}");
+        assert!(!text.contains(r#""x""#), "{text}");
+        let missing = client
+            .get_prompt(mcp::GetPromptRequestParams::new("nope"))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(missing).0, ErrorCode::INVALID_PARAMS);
+
+        let mut context = std::collections::HashMap::new();
+        context.insert("schema".to_string(), "public".to_string());
+        let completion = client
+            .complete_prompt_argument(
+                "explain",
+                "table",
+                "t",
+                Some(mcp::CompletionContext::with_arguments(context)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(completion.values.len(), MAX_COMPLETION_VALUES);
+        assert_eq!(completion.total, Some(150));
+        assert_eq!(completion.has_more, Some(true));
+        assert_eq!(
+            host.last_completion.lock().unwrap().take(),
+            Some(CompletionRequest {
+                target: CompletionTarget::Prompt("explain".into()),
+                argument: "table".into(),
+                value: "t".into(),
+                context: vec![("schema".into(), "public".into())],
+            })
+        );
+        let unknown = client
+            .complete_resource_argument("sluice://nope/{x}", "x", "", None)
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(unknown).0, ErrorCode::INVALID_PARAMS);
+        client.cancel().await.unwrap();
+    }
+}

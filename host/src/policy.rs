@@ -123,7 +123,10 @@ impl Grant {
                 None => default.iter().map(|s| s.to_string()).collect(),
             };
             // Patterns were validated when the config was loaded.
-            texts.iter().filter_map(|t| Pattern::parse(t).ok()).collect()
+            texts
+                .iter()
+                .filter_map(|t| Pattern::parse(t).ok())
+                .collect()
         };
         Grant {
             read: patterns(&c.read, if reader { &["public.*"] } else { &[] }),
@@ -359,13 +362,25 @@ impl Collector {
         let regclass_text = parts
             .iter()
             .map(|(value, quoted)| {
-                let folded = if *quoted { value.clone() } else { value.to_lowercase() };
+                let folded = if *quoted {
+                    value.clone()
+                } else {
+                    value.to_lowercase()
+                };
                 format!("\"{}\"", folded.replace('"', "\"\""))
             })
             .collect::<Vec<_>>()
             .join(".");
-        let display = parts.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>().join(".");
-        if !self.relations.iter().any(|r| r.regclass_text == regclass_text) {
+        let display = parts
+            .iter()
+            .map(|(v, _)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
+        if !self
+            .relations
+            .iter()
+            .any(|r| r.regclass_text == regclass_text)
+        {
             self.relations.push(RelationRef {
                 regclass_text,
                 display,
@@ -516,7 +531,9 @@ pub fn parse_relation_name(text: &str) -> Result<RelationRef, String> {
         .parse_object_name(false)
         .map_err(|e| format!("invalid relation name {text:?}: {e}"))?;
     if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
-        return Err(format!("invalid relation name {text:?}: unexpected text after the name"));
+        return Err(format!(
+            "invalid relation name {text:?}: unexpected text after the name"
+        ));
     }
     if name.0.is_empty() || name.0.len() > 3 {
         return Err(format!("invalid relation name {text:?}"));
@@ -554,8 +571,14 @@ mod tests {
             rels("SELECT * FROM a JOIN s.b ON true WHERE x IN (SELECT y FROM \"C\")"),
             vec!["\"a\"", "\"s\".\"b\"", "\"C\""]
         );
-        assert_eq!(rels("WITH t AS (SELECT * FROM d) SELECT * FROM t"), vec!["\"d\"", "\"t\""]);
-        assert_eq!(rels("SELECT 1 UNION TABLE public.e"), vec!["\"public\".\"e\""]);
+        assert_eq!(
+            rels("WITH t AS (SELECT * FROM d) SELECT * FROM t"),
+            vec!["\"d\"", "\"t\""]
+        );
+        assert_eq!(
+            rels("SELECT 1 UNION TABLE public.e"),
+            vec!["\"public\".\"e\""]
+        );
         assert_eq!(rels("EXPLAIN (FORMAT JSON) SELECT * FROM g"), vec!["\"g\""]);
     }
 
@@ -564,21 +587,39 @@ mod tests {
         assert_eq!(rule("DELETE FROM a"), "read-only-statement");
         assert_eq!(rule("SELECT 1; DROP TABLE a"), "single-statement");
         assert_eq!(rule("COMMIT"), "read-only-statement");
-        assert_eq!(rule("WITH x AS (DELETE FROM a RETURNING *) SELECT * FROM x"), "data-modifying-cte");
+        assert_eq!(
+            rule("WITH x AS (DELETE FROM a RETURNING *) SELECT * FROM x"),
+            "data-modifying-cte"
+        );
         assert_eq!(rule("SELECT * FROM a FOR UPDATE"), "locking-clause");
         assert_eq!(rule("SELECT * INTO b FROM a"), "select-into");
         assert_eq!(rule("EXPLAIN ANALYZE SELECT 1"), "explain-analyze");
-        assert_eq!(rule("EXPLAIN (ANALYZE, FORMAT JSON) SELECT 1"), "explain-analyze");
+        assert_eq!(
+            rule("EXPLAIN (ANALYZE, FORMAT JSON) SELECT 1"),
+            "explain-analyze"
+        );
         assert_eq!(rule("EXPLAIN DELETE FROM a"), "read-only-statement");
         assert_eq!(rule("SELEC 1"), "parse");
     }
 
     #[test]
     fn refuses_denied_functions_anywhere() {
-        assert_eq!(rule("SELECT pg_read_file('/etc/passwd')"), "function-denylist");
-        assert_eq!(rule("SELECT * FROM pg_read_file('/etc/passwd')"), "function-denylist");
-        assert_eq!(rule("SELECT 1 WHERE pg_sleep(10) IS NULL"), "function-denylist");
-        assert_eq!(rule("SELECT PG_CATALOG.SET_CONFIG('a', 'b', false)"), "function-denylist");
+        assert_eq!(
+            rule("SELECT pg_read_file('/etc/passwd')"),
+            "function-denylist"
+        );
+        assert_eq!(
+            rule("SELECT * FROM pg_read_file('/etc/passwd')"),
+            "function-denylist"
+        );
+        assert_eq!(
+            rule("SELECT 1 WHERE pg_sleep(10) IS NULL"),
+            "function-denylist"
+        );
+        assert_eq!(
+            rule("SELECT PG_CATALOG.SET_CONFIG('a', 'b', false)"),
+            "function-denylist"
+        );
         assert_eq!(rule("SELECT lo_import('/etc/passwd')"), "function-denylist");
     }
 
@@ -606,9 +647,14 @@ mod tests {
 
     #[test]
     fn parses_relation_names() {
-        assert_eq!(parse_relation_name("Film").unwrap().regclass_text, "\"film\"");
         assert_eq!(
-            parse_relation_name("public.\"Odd Name\"").unwrap().regclass_text,
+            parse_relation_name("Film").unwrap().regclass_text,
+            "\"film\""
+        );
+        assert_eq!(
+            parse_relation_name("public.\"Odd Name\"")
+                .unwrap()
+                .regclass_text,
             "\"public\".\"Odd Name\""
         );
         assert!(parse_relation_name("film; drop table x").is_err());

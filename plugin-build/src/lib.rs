@@ -62,7 +62,14 @@ impl Build {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(&self.workspace)
-            .args(["build", "--target", TARGET, "--profile", PROFILE, "--target-dir"])
+            .args([
+                "build",
+                "--target",
+                TARGET,
+                "--profile",
+                PROFILE,
+                "--target-dir",
+            ])
             .arg(&self.target_dir);
         for p in &self.packages {
             cmd.args(["-p", p]);

@@ -78,7 +78,10 @@ pub fn query(sql: &str, params: &[Value]) -> Result<Rows> {
 }
 
 /// Inserts one row into `table` and returns it. Needs a `write` grant.
-pub fn insert<K: Into<String>>(table: &str, values: impl IntoIterator<Item = (K, Value)>) -> Result<Rows> {
+pub fn insert<K: Into<String>>(
+    table: &str,
+    values: impl IntoIterator<Item = (K, Value)>,
+) -> Result<Rows> {
     let values: Vec<(String, Value)> = values.into_iter().map(|(k, v)| (k.into(), v)).collect();
     database::insert(table, &values).map(Rows::from)
 }

@@ -82,7 +82,9 @@ macro_rules! plugin {
             fn read_resource(
                 uri: ::std::string::String,
             ) -> ::core::result::Result<
-                ::std::vec::Vec<$crate::bindings::exports::sluice::plugin::handler::ResourceContents>,
+                ::std::vec::Vec<
+                    $crate::bindings::exports::sluice::plugin::handler::ResourceContents,
+                >,
                 $crate::Error,
             > {
                 $crate::__private::with_plugin($build, |p| p.read_resource(&uri))

@@ -96,14 +96,21 @@ impl Plugin {
     }
 
     #[doc(hidden)]
-    pub fn get_prompt(&self, name: &str, arguments: Vec<(String, String)>) -> Result<h::PromptResult> {
+    pub fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Vec<(String, String)>,
+    ) -> Result<h::PromptResult> {
         let prompt = self
             .prompts
             .iter()
             .find(|p| p.spec.name == name)
             .ok_or_else(|| Error::not_found(format!("no prompt named {name:?}")))?;
         for arg in prompt.spec.arguments.iter().filter(|a| a.required) {
-            if !arguments.iter().any(|(k, v)| *k == arg.name && !v.is_empty()) {
+            if !arguments
+                .iter()
+                .any(|(k, v)| *k == arg.name && !v.is_empty())
+            {
                 return Err(Error::invalid_input(format!(
                     "prompt {name:?} needs the argument {:?}",
                     arg.name
@@ -116,9 +123,11 @@ impl Plugin {
     #[doc(hidden)]
     pub fn complete(&self, request: h::CompletionRequest) -> Result<h::Completion> {
         let completers = match &request.target {
-            h::CompletionTarget::Prompt(name) => {
-                self.prompts.iter().find(|p| p.spec.name == *name).map(|p| &p.completers)
-            }
+            h::CompletionTarget::Prompt(name) => self
+                .prompts
+                .iter()
+                .find(|p| p.spec.name == *name)
+                .map(|p| &p.completers),
             h::CompletionTarget::ResourceTemplate(uri) => self
                 .templates
                 .iter()
@@ -128,7 +137,8 @@ impl Plugin {
         let Some(completers) = completers else {
             return Err(Error::not_found("no such prompt or resource template"));
         };
-        let Some((_, completer)) = completers.iter().find(|(arg, _)| *arg == request.argument) else {
+        let Some((_, completer)) = completers.iter().find(|(arg, _)| *arg == request.argument)
+        else {
             // Nothing to suggest is an empty answer, not an error.
             return Ok(h::Completion {
                 values: Vec::new(),
@@ -308,7 +318,11 @@ impl ResourceContents {
 
     /// A JSON document, pretty-printed, as `application/json`.
     pub fn json<T: Serialize>(uri: &str, value: &T) -> Result<Self> {
-        Ok(Self::text(uri, "application/json", serde_json::to_string_pretty(value)?))
+        Ok(Self::text(
+            uri,
+            "application/json",
+            serde_json::to_string_pretty(value)?,
+        ))
     }
 
     /// Binary contents.
@@ -418,7 +432,9 @@ impl ResourceTemplate {
         F: Fn(&str, &[(String, String)]) -> Result<Vec<String>> + 'static,
     {
         assert!(
-            template::variables(&self.spec.uri_template).iter().any(|v| v == variable),
+            template::variables(&self.spec.uri_template)
+                .iter()
+                .any(|v| v == variable),
             "template {} has no variable {variable}",
             self.spec.uri_template
         );

@@ -7,7 +7,10 @@ pub struct UriParams(Vec<(String, String)>);
 impl UriParams {
     /// The value of variable `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -95,9 +98,17 @@ mod tests {
 
     #[test]
     fn binds_variables() {
-        let p = match_uri("db://tables/{table}/schema", "db://tables/public.film/schema").unwrap();
+        let p = match_uri(
+            "db://tables/{table}/schema",
+            "db://tables/public.film/schema",
+        )
+        .unwrap();
         assert_eq!(p.get("table"), Some("public.film"));
-        let p = match_uri("db://tables/{table}/schema", "db://tables/my%20table/schema").unwrap();
+        let p = match_uri(
+            "db://tables/{table}/schema",
+            "db://tables/my%20table/schema",
+        )
+        .unwrap();
         assert_eq!(p.get("table"), Some("my table"));
     }
 

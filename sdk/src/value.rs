@@ -149,3 +149,72 @@ impl<T: Into<Value>> From<Option<T>> for Value {
         v.map_or(Value::Scalar(Scalar::Null), Into::into)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip(j: Json) -> Json {
+        Value::from_json(&j).to_json()
+    }
+
+    #[test]
+    fn scalars_map_to_their_cases() {
+        assert_eq!(Value::from_json(&json!(5)), Value::Scalar(Scalar::Int(5)));
+        assert_eq!(
+            Value::from_json(&json!(2.5)),
+            Value::Scalar(Scalar::Numeric("2.5".into()))
+        );
+        assert_eq!(
+            Value::from_json(&json!(u64::MAX)),
+            Value::Scalar(Scalar::Numeric(u64::MAX.to_string()))
+        );
+        assert_eq!(
+            Value::from_json(&json!("x")),
+            Value::Scalar(Scalar::Text("x".into()))
+        );
+        assert_eq!(Value::from_json(&json!(null)), Value::Scalar(Scalar::Null));
+    }
+
+    #[test]
+    fn rectangular_arrays_become_arrays() {
+        let v = Value::from_json(&json!([[1, 2], [3, null]]));
+        let Value::Array(a) = &v else { panic!("{v:?}") };
+        assert_eq!(a.dims, vec![2, 2]);
+        assert_eq!(a.items.len(), 4);
+        assert_eq!(
+            round_trip(json!([[1, 2], [3, null]])),
+            json!([[1, 2], [3, null]])
+        );
+        assert_eq!(round_trip(json!([])), json!([]));
+    }
+
+    #[test]
+    fn ragged_arrays_and_objects_become_json() {
+        for j in [
+            json!([1, [2]]),
+            json!([[1], 2]),
+            json!([[1, 2], [3]]),
+            json!([{"a": 1}]),
+        ] {
+            assert_eq!(
+                Value::from_json(&j),
+                Value::Scalar(Scalar::Json(j.to_string())),
+                "{j}"
+            );
+        }
+        assert_eq!(round_trip(json!({"a": [1, 2]})), json!({"a": [1, 2]}));
+    }
+
+    #[test]
+    fn special_values_keep_their_meaning() {
+        assert_eq!(Scalar::Float(f64::NAN).to_json(), json!("NaN"));
+        assert_eq!(
+            Scalar::Float(f64::NEG_INFINITY).to_json(),
+            json!("-Infinity")
+        );
+        assert_eq!(Scalar::Bytes(vec![0, 255]).to_json(), json!("AP8="));
+        assert_eq!(Scalar::Numeric("12.50".into()).to_json(), json!("12.50"));
+    }
+}

@@ -1,1 +1,11 @@
+//! End-to-end tests: each test runs the real `sluice` binary as an MCP stdio
+//! server against a database of its own (see `support`).
 
+mod support;
+
+// test modules are added below
+mod denials;
+mod hostile;
+mod resources;
+mod tools;
+mod types;

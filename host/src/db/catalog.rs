@@ -89,7 +89,26 @@ const RELATION_COLUMNS: &str = "c.oid::int8, n.nspname::text, c.relname::text, c
         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::int8, \
      pg_catalog.obj_description(c.oid, 'pg_class')";
 
-type RelationRow = (i64, String, String, String, Option<i64>, i64, Option<String>);
+type RelationRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    Option<String>,
+);
+/// name, type, nullable, default, comment, generated
+type ColumnRow = (String, String, bool, Option<String>, Option<String>, bool);
+/// name, kind, definition, columns, referenced table, referenced columns
+type ConstraintRow = (
+    String,
+    String,
+    String,
+    Vec<String>,
+    Option<String>,
+    Vec<String>,
+);
 
 fn relation_from(row: RelationRow) -> Option<Relation> {
     let (oid, schema, name, kind, estimated_rows, columns, comment) = row;
@@ -124,7 +143,11 @@ impl Tx {
     }
 
     /// The relation `schema.name`, if it exists.
-    pub async fn relation(&mut self, schema: &str, name: &str) -> Result<Option<Relation>, DbError> {
+    pub async fn relation(
+        &mut self,
+        schema: &str,
+        name: &str,
+    ) -> Result<Option<Relation>, DbError> {
         let sql = format!(
             "SELECT {RELATION_COLUMNS} FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -140,7 +163,7 @@ impl Tx {
 
     /// The columns of relation `oid`, in order.
     pub async fn columns(&mut self, oid: u32) -> Result<Vec<ColumnInfo>, DbError> {
-        let rows: Vec<(String, String, bool, Option<String>, Option<String>, bool)> = sqlx::query_as(
+        let rows: Vec<ColumnRow> = sqlx::query_as(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
                     NOT a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
                     pg_catalog.col_description(a.attrelid, a.attnum), \
@@ -155,14 +178,16 @@ impl Tx {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(name, type_name, nullable, default, comment, generated)| ColumnInfo {
-                name,
-                type_name,
-                nullable,
-                default,
-                comment,
-                generated,
-            })
+            .map(
+                |(name, type_name, nullable, default, comment, generated)| ColumnInfo {
+                    name,
+                    type_name,
+                    nullable,
+                    default,
+                    comment,
+                    generated,
+                },
+            )
             .collect())
     }
 
@@ -171,7 +196,7 @@ impl Tx {
         let oid = i64::from(relation.oid);
         let columns = self.columns(relation.oid).await?;
 
-        let constraints: Vec<(String, String, String, Vec<String>, Option<String>, Vec<String>)> =
+        let constraints: Vec<ConstraintRow> =
             sqlx::query_as(
                 "SELECT con.conname::text, con.contype::text, pg_catalog.pg_get_constraintdef(con.oid), \
                         ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i) \

@@ -165,7 +165,9 @@ impl Database {
         }
         // Our own fixed statements: the simple protocol is fine here and saves
         // round trips. Nothing from a plugin is ever sent this way.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(setup)).execute(&mut *tx).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
+            .execute(&mut *tx)
+            .await?;
         Ok(Tx { tx })
     }
 }
@@ -293,7 +295,8 @@ impl Tx {
         sql: &str,
         params: &[Value],
     ) -> Result<Rows, DbError> {
-        self.query(db, sql, params, u32::MAX, || sql.to_string()).await
+        self.query(db, sql, params, u32::MAX, || sql.to_string())
+            .await
     }
 
     /// Encodes each value as the binary form of the parameter type PostgreSQL
@@ -316,7 +319,9 @@ impl Tx {
             encoded.push(direct);
         }
         if !via_server.is_empty() {
-            let converted = self.convert_on_server(db, types, params, &via_server).await?;
+            let converted = self
+                .convert_on_server(db, types, params, &via_server)
+                .await?;
             for (i, raw) in via_server.into_iter().zip(converted) {
                 encoded[i] = Some(raw);
             }
@@ -355,12 +360,9 @@ impl Tx {
         for t in &texts {
             query = query.bind(t.as_deref());
         }
-        let row = query.fetch_one(self.conn()).await.map_err(|e| match DbError::from(e) {
-            DbError::Postgres { message, .. } => {
-                DbError::Value(format!("a parameter does not fit its type: {message}"))
-            }
-            other => other,
-        })?;
+        // A value that does not fit (bad date, failed domain CHECK) fails here
+        // with PostgreSQL's own error and SQLSTATE, which is what a caller needs.
+        let row = query.fetch_one(self.conn()).await?;
         which
             .iter()
             .enumerate()
@@ -369,14 +371,22 @@ impl Tx {
                 let bytes = if sqlx::ValueRef::is_null(&raw) {
                     None
                 } else {
-                    Some(raw.as_bytes().map_err(|e| DbError::Value(e.to_string()))?.to_vec())
+                    Some(
+                        raw.as_bytes()
+                            .map_err(|e| DbError::Value(e.to_string()))?
+                            .to_vec(),
+                    )
                 };
                 Ok(RawParam::new(types[i].clone(), bytes))
             })
             .collect()
     }
 
-    async fn castable_type_name(&mut self, db: &Database, ty: &PgTypeInfo) -> Result<String, DbError> {
+    async fn castable_type_name(
+        &mut self,
+        db: &Database,
+        ty: &PgTypeInfo,
+    ) -> Result<String, DbError> {
         let oid = ty
             .oid()
             .map(|o| o.0)
@@ -396,11 +406,12 @@ impl Tx {
     }
 }
 
-fn statement_param_types(statement: &sqlx::postgres::PgStatement) -> Result<Vec<PgTypeInfo>, DbError> {
+fn statement_param_types(
+    statement: &sqlx::postgres::PgStatement,
+) -> Result<Vec<PgTypeInfo>, DbError> {
     match statement.parameters() {
         Some(sqlx::Either::Left(types)) => Ok(types.to_vec()),
-        Some(sqlx::Either::Right(n)) if n == 0 => Ok(Vec::new()),
-        None => Ok(Vec::new()),
+        Some(sqlx::Either::Right(0)) | None => Ok(Vec::new()),
         Some(sqlx::Either::Right(_)) => Err(DbError::Value(
             "the server did not describe the parameter types".into(),
         )),

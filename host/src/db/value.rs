@@ -30,7 +30,10 @@ pub enum Scalar {
 pub enum Value {
     Scalar(Scalar),
     /// `dims` gives each dimension's length, outermost first; `items` is row-major.
-    Array { dims: Vec<u32>, items: Vec<Scalar> },
+    Array {
+        dims: Vec<u32>,
+        items: Vec<Scalar>,
+    },
 }
 
 impl From<Scalar> for Value {

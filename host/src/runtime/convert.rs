@@ -213,7 +213,8 @@ fn object_schema(text: &str, what: &str) -> Result<Map<String, Json>, String> {
     match serde_json::from_str::<Json>(text) {
         Ok(Json::Object(mut map)) => {
             // MCP requires object schemas; an empty schema means "no arguments".
-            map.entry("type").or_insert_with(|| Json::String("object".into()));
+            map.entry("type")
+                .or_insert_with(|| Json::String("object".into()));
             if map.get("type") != Some(&Json::String("object".into())) {
                 return Err(format!("{what} must be an object schema"));
             }
@@ -229,7 +230,10 @@ pub fn description(d: h::Description) -> Result<Description, String> {
     let mut tools = Vec::with_capacity(d.tools.len());
     for t in d.tools {
         if !valid_name(&t.name) {
-            return Err(format!("tool name {:?} is not a valid MCP tool name", t.name));
+            return Err(format!(
+                "tool name {:?} is not a valid MCP tool name",
+                t.name
+            ));
         }
         if tools.iter().any(|x: &m::ToolSpec| x.name == t.name) {
             return Err(format!("tool {:?} is declared twice", t.name));
@@ -339,7 +343,9 @@ pub fn tool_result(r: h::ToolResult) -> Result<m::ToolOutput, m::CallError> {
         .as_deref()
         .map(serde_json::from_str::<Json>)
         .transpose()
-        .map_err(|e| m::CallError::Internal(format!("the tool returned invalid structured JSON: {e}")))?;
+        .map_err(|e| {
+            m::CallError::Internal(format!("the tool returned invalid structured JSON: {e}"))
+        })?;
     Ok(m::ToolOutput {
         content: r.content.into_iter().map(content).collect(),
         structured,

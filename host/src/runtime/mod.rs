@@ -157,7 +157,8 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| compile_err(format!("{e:#}")))?;
-        let pre = bindings::PluginPre::new(instance_pre).map_err(|e| compile_err(format!("{e:#}")))?;
+        let pre =
+            bindings::PluginPre::new(instance_pre).map_err(|e| compile_err(format!("{e:#}")))?;
         let ctx = Arc::new(PluginContext {
             name: Arc::from(name),
             grant,
@@ -171,7 +172,9 @@ impl Runtime {
             description: Description::default(),
         };
         let raw = plugin
-            .call(None, |p, store| Box::pin(async move { p.sluice_plugin_handler().call_describe(store).await }))
+            .call(None, |p, store| {
+                Box::pin(async move { p.sluice_plugin_handler().call_describe(store).await })
+            })
             .await
             .map_err(|e| LoadError::Describe {
                 name: name.to_string(),
@@ -214,8 +217,16 @@ impl Plugin {
         let timeout = Duration::from_millis(limits.timeout_ms);
         let budget = Arc::new(AtomicUsize::new(output::OUTPUT_BUDGET));
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .stdout(output::LogOutput::new(self.ctx.name.clone(), "stdout", budget.clone()))
-            .stderr(output::LogOutput::new(self.ctx.name.clone(), "stderr", budget))
+            .stdout(output::LogOutput::new(
+                self.ctx.name.clone(),
+                "stdout",
+                budget.clone(),
+            ))
+            .stderr(output::LogOutput::new(
+                self.ctx.name.clone(),
+                "stderr",
+                budget,
+            ))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -259,7 +270,10 @@ impl Plugin {
             f(&instance, &mut store).await
         };
         match tokio::time::timeout(timeout + CALL_GRACE, run).await {
-            Err(_) => Err(plugin_err(format!("timed out after {} ms", limits.timeout_ms))),
+            Err(_) => Err(plugin_err(format!(
+                "timed out after {} ms",
+                limits.timeout_ms
+            ))),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(plugin_err(describe_trap(&e, limits.timeout_ms))),
         }
@@ -270,10 +284,16 @@ impl Plugin {
         let owned = name.to_string();
         let result = self
             .call(Some(name), |p, store| {
-                Box::pin(async move { p.sluice_plugin_handler().call_call_tool(store, &owned, &arguments).await })
+                Box::pin(async move {
+                    p.sluice_plugin_handler()
+                        .call_call_tool(store, &owned, &arguments)
+                        .await
+                })
             })
             .await?;
-        result.map_err(convert::call_error).and_then(convert::tool_result)
+        result
+            .map_err(convert::call_error)
+            .and_then(convert::tool_result)
     }
 
     /// Reads a resource.
@@ -281,31 +301,57 @@ impl Plugin {
         let uri = uri.to_string();
         let result = self
             .call(None, |p, store| {
-                Box::pin(async move { p.sluice_plugin_handler().call_read_resource(store, &uri).await })
+                Box::pin(async move {
+                    p.sluice_plugin_handler()
+                        .call_read_resource(store, &uri)
+                        .await
+                })
             })
             .await?;
         result
-            .map(|contents| contents.into_iter().map(convert::resource_contents).collect())
+            .map(|contents| {
+                contents
+                    .into_iter()
+                    .map(convert::resource_contents)
+                    .collect()
+            })
             .map_err(convert::call_error)
     }
 
     /// Renders a prompt.
-    pub async fn get_prompt(&self, name: &str, arguments: Vec<(String, String)>) -> Result<PromptOutput, CallError> {
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Vec<(String, String)>,
+    ) -> Result<PromptOutput, CallError> {
         let name = name.to_string();
         let result = self
             .call(None, |p, store| {
-                Box::pin(async move { p.sluice_plugin_handler().call_get_prompt(store, &name, &arguments).await })
+                Box::pin(async move {
+                    p.sluice_plugin_handler()
+                        .call_get_prompt(store, &name, &arguments)
+                        .await
+                })
             })
             .await?;
-        result.map(convert::prompt_result).map_err(convert::call_error)
+        result
+            .map(convert::prompt_result)
+            .map_err(convert::call_error)
     }
 
     /// Completes an argument.
-    pub async fn complete(&self, request: CompletionRequest) -> Result<CompletionOutput, CallError> {
+    pub async fn complete(
+        &self,
+        request: CompletionRequest,
+    ) -> Result<CompletionOutput, CallError> {
         let request = convert::completion_request(request);
         let result = self
             .call(None, |p, store| {
-                Box::pin(async move { p.sluice_plugin_handler().call_complete(store, &request).await })
+                Box::pin(async move {
+                    p.sluice_plugin_handler()
+                        .call_complete(store, &request)
+                        .await
+                })
             })
             .await?;
         result.map(convert::completion).map_err(convert::call_error)
@@ -327,7 +373,9 @@ fn describe_trap(e: &wasmtime::Error, timeout_ms: u64) -> String {
         return limit.to_string();
     }
     let text = format!("{e:#}");
-    if text.contains("forcing trap when growing memory") || text.contains("memory") && text.contains("limit") {
+    if text.contains("forcing trap when growing memory")
+        || text.contains("memory") && text.contains("limit")
+    {
         return format!("exceeded its memory limit ({text})");
     }
     format!("failed: {text}")

@@ -362,7 +362,9 @@ fn analyze_table(args: &PromptArgs) -> Result<PromptResult> {
         .get("table_name")
         .ok_or_else(|| Error::invalid_input("table_name is required"))?;
     let desc = db::describe_relation(table)?;
-    let focus = args.get("focus").unwrap_or("overall data profile and quality");
+    let focus = args
+        .get("focus")
+        .unwrap_or("overall data profile and quality");
     let name = format!("{}.{}", desc.relation.schema, desc.relation.name);
     let text = format!(
         "Analyze the PostgreSQL table {name}, focusing on: {focus}.\n\n\
@@ -422,14 +424,32 @@ fn quote_ident(s: &str) -> String {
 
 fn build() -> Plugin {
     Plugin::new()
-        .tool(Tool::new("query", query).title("Run a read-only SQL query").read_only())
-        .tool(Tool::new("list_tables", list_tables).title("List tables").read_only())
-        .tool(Tool::new("describe_table", describe_table).title("Describe a table").read_only())
-        .tool(Tool::new("explain_query", explain_query).title("Explain a query plan").read_only())
+        .tool(
+            Tool::new("query", query)
+                .title("Run a read-only SQL query")
+                .read_only(),
+        )
+        .tool(
+            Tool::new("list_tables", list_tables)
+                .title("List tables")
+                .read_only(),
+        )
+        .tool(
+            Tool::new("describe_table", describe_table)
+                .title("Describe a table")
+                .read_only(),
+        )
+        .tool(
+            Tool::new("explain_query", explain_query)
+                .title("Explain a query plan")
+                .read_only(),
+        )
         .resource(
             Resource::new("db://overview", "overview", overview)
                 .title("Database overview")
-                .description("Every table and view you may read, with row estimates and column counts")
+                .description(
+                    "Every table and view you may read, with row estimates and column counts",
+                )
                 .mime_type("application/json"),
         )
         .resource_template(
@@ -444,14 +464,22 @@ fn build() -> Plugin {
                 .title("Analyze a table")
                 .description("Profile one table's data, filled with its live schema")
                 .argument("table_name", "The table to analyze", true)
-                .argument("focus", "What to focus on, e.g. data quality, growth, outliers", false)
+                .argument(
+                    "focus",
+                    "What to focus on, e.g. data quality, growth, outliers",
+                    false,
+                )
                 .complete("table_name", complete_table),
         )
         .prompt(
             Prompt::new("generate_report_query", generate_report_query)
                 .title("Generate a report query")
                 .description("Write a SQL report query, filled with the live schema")
-                .argument("report_type", "The kind of report, e.g. summary or top-n ranking", true)
+                .argument(
+                    "report_type",
+                    "The kind of report, e.g. summary or top-n ranking",
+                    true,
+                )
                 .complete("report_type", |prefix, _| {
                     Ok(Completion::filter_prefix(REPORT_TYPES, prefix))
                 }),

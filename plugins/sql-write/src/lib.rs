@@ -33,7 +33,10 @@ fn insert_record(args: InsertArgs) -> Result<Json<InsertOut>> {
             "data is empty: give at least one column value",
         ));
     }
-    let values = args.data.iter().map(|(k, v)| (k.as_str(), Value::from_json(v)));
+    let values = args
+        .data
+        .iter()
+        .map(|(k, v)| (k.as_str(), Value::from_json(v)));
     let rows = db::insert(&args.table, values)?;
     let row = rows
         .to_json_objects()

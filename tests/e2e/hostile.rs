@@ -1,0 +1,80 @@
+//! Plugins that loop forever or trap are contained: the client gets an error
+//! and the server answers the next call.
+
+use crate::support::{fresh_db, plugin_dir_with, spawn, structured, text_of};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_plugin_that_loops_forever_times_out_and_the_server_carries_on() {
+    let db = fresh_db().await;
+    let dir = plugin_dir_with(&["test-looper", "hello"]);
+    let config = "[plugins.grants.test-looper]\ntimeout_ms = 300\n";
+    let server = spawn(&db, config, Some(dir.path())).await;
+    for _ in 0..2 {
+        let r = server.call("spin", json!({})).await;
+        assert_eq!(r.is_error, Some(true));
+        assert!(
+            text_of(&r).contains("timed out after 300 ms"),
+            "{}",
+            text_of(&r)
+        );
+        let ok = server.call("hello", json!({"name": "Ada"})).await;
+        assert_eq!(text_of(&ok), "Hello, Ada!");
+        let q = structured(
+            &server
+                .call("query", json!({"sql": "SELECT 1 AS one"}))
+                .await,
+        );
+        assert_eq!(q["rows"], json!([{"one": 1}]));
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_plugin_that_traps_gives_an_error_and_the_server_carries_on() {
+    let db = fresh_db().await;
+    let dir = plugin_dir_with(&["test-trapper"]);
+    let server = spawn(&db, "", Some(dir.path())).await;
+    for _ in 0..2 {
+        let r = server.call("boom", json!({})).await;
+        assert_eq!(r.is_error, Some(true));
+        assert!(
+            text_of(&r).contains("plugin test-trapper failed"),
+            "{}",
+            text_of(&r)
+        );
+        assert!(text_of(&r).contains("trapped"), "{}", text_of(&r));
+        let q = structured(
+            &server
+                .call("query", json!({"sql": "SELECT 2 AS two"}))
+                .await,
+        );
+        assert_eq!(q["rows"], json!([{"two": 2}]));
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_example_plugin_loads_from_the_plugin_directory() {
+    let db = fresh_db().await;
+    let dir = plugin_dir_with(&["hello"]);
+    let server = spawn(&db, "", Some(dir.path())).await;
+    let tools = crate::support::json(&server.list_tools().await);
+    let hello = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "hello")
+        .expect("hello is listed");
+    assert_eq!(hello["description"], "Greets someone by name.");
+    assert_eq!(hello["inputSchema"]["required"], json!(["name"]));
+    assert_eq!(
+        text_of(&server.call("hello", json!({"name": "Grace"})).await),
+        "Hello, Grace!"
+    );
+    // Arguments that do not match the schema are a tool error, not a crash.
+    let bad = server.call("hello", json!({"name": 5})).await;
+    assert_eq!(bad.is_error, Some(true));
+    assert!(text_of(&bad).contains("invalid input"), "{}", text_of(&bad));
+    server.shutdown().await;
+}
