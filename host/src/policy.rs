@@ -344,11 +344,18 @@ fn option_is_false(arg: &Option<Expr>) -> bool {
     matches!(text.as_str(), "false" | "off" | "0" | "no")
 }
 
-/// A short name for a statement kind, for messages.
+/// A short name for a statement kind, for messages: its first keyword, or
+/// two for the object commands (`CREATE TABLE`).
 fn statement_kind(statement: &Statement) -> String {
-    let text = statement.to_string();
-    let words: Vec<&str> = text.split_whitespace().take(2).collect();
-    words.join(" ").to_uppercase()
+    let text = statement.to_string().to_uppercase();
+    let mut words = text.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    match (first, words.next()) {
+        ("CREATE" | "ALTER" | "DROP" | "COMMENT" | "REFRESH", Some(second)) => {
+            format!("{first} {second}")
+        }
+        _ => first.to_string(),
+    }
 }
 
 /// Walks a statement, collecting relations and refusing what a read may not do.

@@ -246,7 +246,7 @@ impl PluginHost for Registry {
                 other => return other,
             }
         }
-        Err(CallError::NotFound(format!("resource {uri}")))
+        Err(CallError::NotFound(uri.to_string()))
     }
 
     async fn get_prompt(
