@@ -4,8 +4,9 @@
 //! nothing here talks to PostgreSQL or decides what is allowed.
 
 use super::bindings::sluice::plugin::{config, database, log, types};
-use super::{CallState, MAX_HOST_CALLS, convert};
+use super::{CallState, MAX_HOST_CALLS, PluginContext, convert};
 use crate::gate::Caller;
+use std::sync::Arc;
 
 /// A plugin made more host calls in one call than it may.
 #[derive(Debug, thiserror::Error)]
@@ -14,7 +15,23 @@ pub struct HostLimitExceeded {
     limit: u32,
 }
 
+impl PluginContext {
+    fn caller<'a>(&'a self, tool: Option<&'a str>) -> Caller<'a> {
+        Caller {
+            plugin: &self.name,
+            tool,
+            grant: &self.grant,
+        }
+    }
+}
+
 impl CallState {
+    /// Counts a database call and hands out the plugin's context for it.
+    fn begin_host_call(&mut self) -> wasmtime::Result<Arc<PluginContext>> {
+        self.count_host_call()?;
+        Ok(self.plugin.clone())
+    }
+
     /// Counts a host call; past the limit the guest traps.
     fn count_host_call(&mut self) -> wasmtime::Result<()> {
         self.host_calls += 1;
@@ -36,13 +53,8 @@ impl database::Host for CallState {
         sql: String,
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
-        self.count_host_call()?;
-        let ctx = self.plugin.clone();
-        let caller = Caller {
-            plugin: &ctx.name,
-            tool: self.tool.as_deref(),
-            grant: &ctx.grant,
-        };
+        let ctx = self.begin_host_call()?;
+        let caller = ctx.caller(self.tool.as_deref());
         let params: Vec<_> = params.into_iter().map(convert::value_in).collect();
         Ok(ctx
             .gate
@@ -57,13 +69,8 @@ impl database::Host for CallState {
         table: String,
         values: Vec<(String, types::Value)>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
-        self.count_host_call()?;
-        let ctx = self.plugin.clone();
-        let caller = Caller {
-            plugin: &ctx.name,
-            tool: self.tool.as_deref(),
-            grant: &ctx.grant,
-        };
+        let ctx = self.begin_host_call()?;
+        let caller = ctx.caller(self.tool.as_deref());
         let values: Vec<_> = values
             .into_iter()
             .map(|(k, v)| (k, convert::value_in(v)))
@@ -80,13 +87,8 @@ impl database::Host for CallState {
         &mut self,
         schema: Option<String>,
     ) -> wasmtime::Result<Result<Vec<database::Relation>, types::Error>> {
-        self.count_host_call()?;
-        let ctx = self.plugin.clone();
-        let caller = Caller {
-            plugin: &ctx.name,
-            tool: self.tool.as_deref(),
-            grant: &ctx.grant,
-        };
+        let ctx = self.begin_host_call()?;
+        let caller = ctx.caller(self.tool.as_deref());
         Ok(ctx
             .gate
             .list_relations(caller, schema.as_deref())
@@ -99,13 +101,8 @@ impl database::Host for CallState {
         &mut self,
         name: String,
     ) -> wasmtime::Result<Result<database::RelationDescription, types::Error>> {
-        self.count_host_call()?;
-        let ctx = self.plugin.clone();
-        let caller = Caller {
-            plugin: &ctx.name,
-            tool: self.tool.as_deref(),
-            grant: &ctx.grant,
-        };
+        let ctx = self.begin_host_call()?;
+        let caller = ctx.caller(self.tool.as_deref());
         Ok(ctx
             .gate
             .describe_relation(caller, &name)
