@@ -134,7 +134,7 @@ async fn demo_serves_the_sample_database_and_stops_it_on_exit() {
     let inserted = client
         .call_tool(
             rmcp::model::CallToolRequestParams::new("insert_record").with_arguments(
-                json!({"table": "authors", "data": {"full_name": "Demo Author"}})
+                json!({"table": "authors", "data": {"full_name": "Demo Author", "birth_year": 1970, "country_code": "GB"}})
                     .as_object()
                     .unwrap()
                     .clone(),

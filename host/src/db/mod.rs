@@ -120,6 +120,11 @@ impl Database {
     /// with PostgreSQL's own reason), then sets up the pool.
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Database, DbError> {
         use sqlx::ConnectOptions;
+        if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(DbError::Connection(
+                "invalid database URL: it must start with postgres:// or postgresql://".into(),
+            ));
+        }
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| DbError::Connection(format!("invalid database URL: {e}")))?
             .application_name("sluice");
