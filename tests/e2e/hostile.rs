@@ -27,6 +27,13 @@ async fn a_plugin_that_loops_forever_times_out_and_the_server_carries_on() {
         );
         assert_eq!(q["rows"], json!([{"one": 1}]));
     }
+    // A spinning plugin does not hold up other calls meanwhile.
+    let (spin, query) = tokio::join!(
+        server.call("spin", json!({})),
+        server.call("query", json!({"sql": "SELECT 3 AS three"}))
+    );
+    assert_eq!(spin.is_error, Some(true));
+    assert_eq!(structured(&query)["rows"], json!([{"three": 3}]));
     server.shutdown().await;
 }
 

@@ -316,3 +316,27 @@ async fn insert_record_converts_values_and_returns_the_stored_row() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn concurrent_calls_each_get_their_own_instance_and_answer() {
+    let db = fresh_db().await;
+    let server = spawn(&db, "", None).await;
+    let calls = (1..=24).map(|i| {
+        let server = &server;
+        async move {
+            let out = structured(
+                &server
+                    .call(
+                        "query",
+                        json!({"sql": "SELECT book_id, title FROM books WHERE book_id = $1", "params": [i % 20 + 1]}),
+                    )
+                    .await,
+            );
+            (i % 20 + 1, out["rows"][0]["book_id"].clone())
+        }
+    });
+    for (asked, got) in futures::future::join_all(calls).await {
+        assert_eq!(got, json!(asked));
+    }
+    server.shutdown().await;
+}

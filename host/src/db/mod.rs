@@ -152,27 +152,31 @@ impl Database {
     /// Begins a transaction with the guard settings. All settings are `LOCAL`,
     /// so none outlives the transaction on the pooled connection.
     pub async fn begin(&self, settings: &TxSettings) -> Result<Tx, DbError> {
-        let begin = if settings.read_only {
-            "BEGIN READ ONLY"
-        } else {
-            "BEGIN READ WRITE"
-        };
-        let mut tx = self.pool.begin_with(begin).await?;
-        let mut setup = format!(
-            "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; \
+        let sql = format!(
+            "BEGIN {}; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; \
              SET LOCAL idle_in_transaction_session_timeout = {}; SET LOCAL search_path = {SEARCH_PATH};",
+            if settings.read_only {
+                "READ ONLY"
+            } else {
+                "READ WRITE"
+            },
             settings.statement_timeout_ms,
             settings.statement_timeout_ms,
             settings.statement_timeout_ms.saturating_mul(2).max(1000),
         );
+        // Our own fixed statements, sent in one simple-protocol round trip.
+        // Nothing from a plugin is ever sent this way.
+        let mut tx = self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await?;
         if let Some(role) = &settings.role {
-            setup.push_str(&format!(" SET LOCAL ROLE {};", quote_ident(role)));
-        }
-        // Our own fixed statements: the simple protocol is fine here and saves
-        // round trips. Nothing from a plugin is ever sent this way.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
+            // Separate, so that a missing or forbidden role fails right here
+            // with PostgreSQL's own error.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "SET LOCAL ROLE {}",
+                quote_ident(role)
+            )))
             .execute(&mut *tx)
             .await?;
+        }
         Ok(Tx { tx })
     }
 }
