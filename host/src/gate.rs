@@ -6,8 +6,9 @@
 
 use crate::db::catalog::{Relation, RelationDescription, RelationKind};
 use crate::db::value::Value;
-use crate::db::{Database, DbError, Rows, Tx, TxSettings, quote_ident};
+use crate::db::{Database, DbError, RowSource, Rows, Tx, TxSettings, quote_ident};
 use crate::policy::{self, Denial, Grant};
+use sqlparser::ast::Statement;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -115,10 +116,20 @@ impl Gate {
             relations.push(format!("{schema}.{name}"));
             caller.grant.check_read(schema, name)?;
         }
+        // EXPLAIN cannot be a cursor body; everything else that passed is a query.
+        let source = match analysis.statement {
+            Statement::Query(_) => RowSource::Cursor,
+            _ => RowSource::Stream,
+        };
         let rows = tx
-            .query(&self.db, sql, params, caller.grant.limits.max_rows, || {
-                analysis.statement.to_string()
-            })
+            .query(
+                &self.db,
+                sql,
+                params,
+                caller.grant.limits.max_rows,
+                source,
+                || analysis.statement.to_string(),
+            )
             .await?;
         tx.rollback().await?;
         Ok(rows)

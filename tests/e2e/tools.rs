@@ -92,7 +92,7 @@ async fn query_returns_typed_rows_as_text_and_structured_content() {
 #[tokio::test]
 async fn query_rows_are_capped_by_the_grant() {
     let db = fresh_db().await;
-    let config = "[plugins.grants.sql-read]\nread = [\"public.*\"]\ncatalog = true\nmax_rows = 5\n";
+    let config = "[plugins.grants.sql-read]\nread = [\"public.*\"]\ncatalog = true\nmax_rows = 5\ntimeout_ms = 3000\n";
     let server = spawn(&db, config, None).await;
     let out = structured(
         &server
@@ -115,6 +115,18 @@ async fn query_rows_are_capped_by_the_grant() {
     );
     assert_eq!(out["row_count"], 5);
     assert_eq!(out["truncated"], false);
+    // The server stops producing rows at the cap: 38^5 (79 million) rows would
+    // not fit in the statement timeout, five do.
+    let out = structured(
+        &server
+            .call(
+                "query",
+                json!({"sql": "SELECT a.order_id FROM order_items a, order_items b, order_items c, order_items d, order_items e"}),
+            )
+            .await,
+    );
+    assert_eq!(out["row_count"], 5, "{out}");
+    assert_eq!(out["truncated"], true);
     server.shutdown().await;
 }
 

@@ -77,6 +77,15 @@ pub struct Rows {
     pub truncated: bool,
 }
 
+/// How a statement's rows are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowSource {
+    /// Through a cursor, so the server stops at the row cap (queries only).
+    Cursor,
+    /// Straight from the statement.
+    Stream,
+}
+
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -231,6 +240,7 @@ impl Tx {
         sql: &str,
         params: &[Value],
         max_rows: u32,
+        cursor: RowSource,
         fallback: impl FnOnce() -> String,
     ) -> Result<Rows, DbError> {
         let statement = self
@@ -272,17 +282,10 @@ impl Tx {
         };
 
         let args = self.encode_params(db, &param_types, params).await?;
-        let mut stream = sqlx::query_with(sqlx::AssertSqlSafe(run_sql), args).fetch(self.conn());
-        let mut rows = Vec::new();
-        let mut truncated = false;
-        while let Some(row) = stream.try_next().await? {
-            if rows.len() >= max_rows as usize {
-                truncated = true;
-                break;
-            }
-            rows.push(decode_row(&row)?);
-        }
-        drop(stream);
+        let (rows, truncated) = match cursor {
+            RowSource::Cursor => self.fetch_through_cursor(run_sql, args, max_rows).await?,
+            RowSource::Stream => self.fetch_streamed(run_sql, args, max_rows).await?,
+        };
         Ok(Rows {
             columns: columns
                 .iter()
@@ -304,8 +307,60 @@ impl Tx {
         sql: &str,
         params: &[Value],
     ) -> Result<Rows, DbError> {
-        self.query(db, sql, params, u32::MAX, || sql.to_string())
-            .await
+        self.query(db, sql, params, u32::MAX, RowSource::Stream, || {
+            sql.to_string()
+        })
+        .await
+    }
+
+    /// Runs the query through a cursor and fetches one row more than the cap:
+    /// PostgreSQL stops producing rows there, so a capped `SELECT` over a huge
+    /// table costs the rows returned, not the whole table.
+    async fn fetch_through_cursor(
+        &mut self,
+        sql: &str,
+        args: PgArguments,
+        max_rows: u32,
+    ) -> Result<(Vec<Vec<Value>>, bool), DbError> {
+        // The statement was parsed and checked as exactly one query, so it is
+        // a valid cursor body. Neither statement is cached: the FETCH's row
+        // shape differs from one cursor to the next.
+        let declare = format!("DECLARE sluice_rows NO SCROLL CURSOR FOR\n{sql}\n");
+        sqlx::query_with(sqlx::AssertSqlSafe(declare), args)
+            .persistent(false)
+            .execute(self.conn())
+            .await?;
+        let fetch = format!("FETCH FORWARD {} FROM sluice_rows", u64::from(max_rows) + 1);
+        let fetched = sqlx::query(sqlx::AssertSqlSafe(fetch))
+            .persistent(false)
+            .fetch_all(self.conn())
+            .await?;
+        let truncated = fetched.len() > max_rows as usize;
+        let rows = fetched
+            .iter()
+            .take(max_rows as usize)
+            .map(decode_row)
+            .collect::<Result<_, _>>()?;
+        Ok((rows, truncated))
+    }
+
+    /// Runs a statement that cannot be a cursor body (EXPLAIN, INSERT …
+    /// RETURNING) and reads its rows up to the cap.
+    async fn fetch_streamed(
+        &mut self,
+        sql: &str,
+        args: PgArguments,
+        max_rows: u32,
+    ) -> Result<(Vec<Vec<Value>>, bool), DbError> {
+        let mut stream = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch(self.conn());
+        let mut rows = Vec::new();
+        while let Some(row) = stream.try_next().await? {
+            if rows.len() >= max_rows as usize {
+                return Ok((rows, true));
+            }
+            rows.push(decode_row(&row)?);
+        }
+        Ok((rows, false))
     }
 
     /// Encodes each value as the binary form of the parameter type PostgreSQL
