@@ -352,3 +352,43 @@ async fn concurrent_calls_each_get_their_own_instance_and_answer() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn inserted_rows_of_types_without_a_json_form_come_back_as_text() {
+    let db = fresh_db().await;
+    {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE bookings (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+             during tsrange NOT NULL, room inet)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let config = "[plugins.grants.sql-write]\nwrite = [\"public.bookings\"]\n";
+    let server = spawn(&db, config, None).await;
+    let r = server
+        .call(
+            "insert_record",
+            json!({"table": "bookings", "data": {"during": "[2024-01-01 10:00,2024-01-01 12:00)", "room": "10.0.0.7"}}),
+        )
+        .await;
+    let row = &structured(&r)["row"];
+    assert_eq!(row["id"], 1, "{}", text_of(&r));
+    assert_eq!(
+        row["during"],
+        "[\"2024-01-01 10:00:00\",\"2024-01-01 12:00:00\")"
+    );
+    assert_eq!(row["room"], "10.0.0.7");
+    // An identity column that is GENERATED ALWAYS cannot be set.
+    let r = server
+        .call(
+            "insert_record",
+            json!({"table": "bookings", "data": {"id": 5, "during": "empty"}}),
+        )
+        .await;
+    assert!(text_of(&r).contains("generated"), "{}", text_of(&r));
+    server.shutdown().await;
+}

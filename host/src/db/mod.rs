@@ -272,11 +272,13 @@ impl Tx {
                     }
                 })
                 .collect();
+            // A CTE rather than a subquery, so that INSERT … RETURNING can be
+            // wrapped too; PostgreSQL inlines it for plain queries.
             wrapped = format!(
-                "SELECT {} FROM (\n{}\n) AS sluice_q({})",
-                select.join(", "),
+                "WITH sluice_q({}) AS (\n{}\n) SELECT {} FROM sluice_q",
+                aliases.join(", "),
                 fallback(),
-                aliases.join(", ")
+                select.join(", ")
             );
             &wrapped
         };
