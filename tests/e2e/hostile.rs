@@ -85,3 +85,27 @@ async fn the_example_plugin_loads_from_the_plugin_directory() {
     assert!(text_of(&bad).contains("invalid input"), "{}", text_of(&bad));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_result_larger_than_the_plugin_memory_cap_is_an_error_not_a_crash() {
+    let db = fresh_db().await;
+    let server = spawn(&db, "[plugins.grants.sql-read]\nmemory_mb = 16\n", None).await;
+    let r = server
+        .call(
+            "query",
+            json!({"sql": "SELECT repeat('x', 40000000) AS big"}),
+        )
+        .await;
+    assert_eq!(r.is_error, Some(true));
+    assert_eq!(
+        text_of(&r),
+        "plugin sql-read failed: exceeded its memory limit of 16 MiB"
+    );
+    let q = structured(
+        &server
+            .call("query", json!({"sql": "SELECT 4 AS four"}))
+            .await,
+    );
+    assert_eq!(q["rows"], json!([{"four": 4}]));
+    server.shutdown().await;
+}

@@ -275,7 +275,7 @@ impl Plugin {
                 limits.timeout_ms
             ))),
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(plugin_err(describe_trap(&e, limits.timeout_ms))),
+            Ok(Err(e)) => Err(plugin_err(describe_trap(&e, limits))),
         }
     }
 
@@ -358,11 +358,13 @@ impl Plugin {
     }
 }
 
-/// A one-line account of why a call failed.
-fn describe_trap(e: &wasmtime::Error, timeout_ms: u64) -> String {
+/// A one-line account of why a call failed (without the wasm backtrace, which
+/// goes to the log).
+fn describe_trap(e: &wasmtime::Error, limits: &crate::policy::Limits) -> String {
+    tracing::debug!("plugin call failed: {e:?}");
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return match trap {
-            wasmtime::Trap::Interrupt => format!("timed out after {timeout_ms} ms"),
+            wasmtime::Trap::Interrupt => format!("timed out after {} ms", limits.timeout_ms),
             wasmtime::Trap::UnreachableCodeReached => {
                 "trapped (unreachable code reached: the plugin panicked or aborted)".to_string()
             }
@@ -372,11 +374,13 @@ fn describe_trap(e: &wasmtime::Error, timeout_ms: u64) -> String {
     if let Some(limit) = e.downcast_ref::<host::HostLimitExceeded>() {
         return limit.to_string();
     }
-    let text = format!("{e:#}");
-    if text.contains("forcing trap when growing memory")
-        || text.contains("memory") && text.contains("limit")
-    {
-        return format!("exceeded its memory limit ({text})");
+    let root = e.root_cause().to_string();
+    // StoreLimits reports a refused memory.grow this way.
+    if root.contains("forcing trap when growing memory") {
+        return format!(
+            "exceeded its memory limit of {} MiB",
+            limits.memory_bytes / (1024 * 1024)
+        );
     }
-    format!("failed: {text}")
+    format!("failed: {root}")
 }
