@@ -8,5 +8,6 @@ mod cli;
 mod denials;
 mod hostile;
 mod resources;
+mod roles;
 mod tools;
 mod types;
