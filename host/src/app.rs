@@ -1,5 +1,6 @@
 //! Wiring: from a [`Config`] to a ready plugin registry.
 
+use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::db::{Database, PoolSettings};
 use crate::gate::Gate;
@@ -23,7 +24,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Arc<Registry>> {
             redact(url)
         )
     })?;
-    let gate = Arc::new(Gate::new(Arc::new(db)));
+    let audit = match &config.audit.file {
+        Some(path) => AuditLog::to_file(path)
+            .with_context(|| format!("cannot open the audit file {}", path.display()))?,
+        None => AuditLog::log_only(),
+    };
+    let gate = Arc::new(Gate::new(Arc::new(db), audit));
     let runtime = Runtime::new(gate).context("cannot start the wasm runtime")?;
     let registry = registry::load(&runtime, config).await?;
     tracing::info!(

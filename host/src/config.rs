@@ -43,6 +43,17 @@ pub struct Config {
     pub database: DatabaseConfig,
     #[serde(default)]
     pub plugins: PluginsConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// JSON-lines file every database call is appended to (relative paths are
+    /// relative to the config file). Events always go to the log as well.
+    pub file: Option<PathBuf>,
 }
 
 /// `[database]`
@@ -195,11 +206,13 @@ impl Config {
                     source,
                 })?;
                 let mut config = Config::parse(&text, path)?;
-                // A relative plugin dir in the file is relative to the file.
-                if let (Some(dir), Some(parent)) = (&config.plugins.dir, path.parent())
-                    && dir.is_relative()
-                {
-                    config.plugins.dir = Some(parent.join(dir));
+                // Relative paths in the file are relative to the file.
+                if let Some(parent) = path.parent() {
+                    for p in [&mut config.plugins.dir, &mut config.audit.file] {
+                        if let Some(rel) = p.as_ref().filter(|d| d.is_relative()) {
+                            *p = Some(parent.join(rel));
+                        }
+                    }
                 }
                 config
             }

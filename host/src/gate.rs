@@ -4,6 +4,7 @@
 //! the plugin's reaches PostgreSQL, runs what is allowed under the guard
 //! settings ([`crate::db`]), and records one audit event per call.
 
+use crate::audit::{self, AuditLog, Decision};
 use crate::db::catalog::{Relation, RelationDescription, RelationKind};
 use crate::db::value::Value;
 use crate::db::{Database, DbError, RowSource, Rows, Tx, TxSettings, quote_ident};
@@ -63,11 +64,19 @@ impl From<DbError> for GateError {
 /// The gate in front of the database.
 pub struct Gate {
     db: Arc<Database>,
+    audit: AuditLog,
+}
+
+/// What a call touched, gathered for its audit event as the call proceeds.
+#[derive(Default)]
+struct Facts {
+    fingerprint: Option<String>,
+    relations: Vec<String>,
 }
 
 impl Gate {
-    pub fn new(db: Arc<Database>) -> Self {
-        Gate { db }
+    pub fn new(db: Arc<Database>, audit: AuditLog) -> Self {
+        Gate { db, audit }
     }
 
     fn settings(grant: &Grant, read_only: bool) -> TxSettings {
@@ -86,11 +95,9 @@ impl Gate {
         params: &[Value],
     ) -> Result<Rows, GateError> {
         let started = Instant::now();
-        let mut relations = Vec::new();
-        let result = self.query_inner(caller, sql, params, &mut relations).await;
-        audit(caller, "query", &relations, started, &result, |r| {
-            r.rows.len()
-        });
+        let mut facts = Facts::default();
+        let result = self.query_inner(caller, sql, params, &mut facts).await;
+        self.audit(caller, "query", facts, started, &result, |r| r.rows.len());
         result
     }
 
@@ -99,9 +106,10 @@ impl Gate {
         caller: Caller<'_>,
         sql: &str,
         params: &[Value],
-        relations: &mut Vec<String>,
+        facts: &mut Facts,
     ) -> Result<Rows, GateError> {
         let analysis = policy::analyze_read(sql)?;
+        facts.fingerprint = Some(policy::fingerprint(&analysis.statement));
         let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
         let names: Vec<String> = analysis
             .relations
@@ -113,7 +121,7 @@ impl Gate {
         // (functions were checked by the analysis); a real relation that does
         // not exist makes PostgreSQL fail the statement anyway.
         for (schema, name) in resolved.iter().flatten() {
-            relations.push(format!("{schema}.{name}"));
+            facts.relations.push(format!("{schema}.{name}"));
             caller.grant.check_read(schema, name)?;
         }
         // EXPLAIN cannot be a cursor body; everything else that passed is a query.
@@ -143,13 +151,9 @@ impl Gate {
         values: &[(String, Value)],
     ) -> Result<Rows, GateError> {
         let started = Instant::now();
-        let mut relations = Vec::new();
-        let result = self
-            .insert_inner(caller, table, values, &mut relations)
-            .await;
-        audit(caller, "insert", &relations, started, &result, |r| {
-            r.rows.len()
-        });
+        let mut facts = Facts::default();
+        let result = self.insert_inner(caller, table, values, &mut facts).await;
+        self.audit(caller, "insert", facts, started, &result, |r| r.rows.len());
         result
     }
 
@@ -158,7 +162,7 @@ impl Gate {
         caller: Caller<'_>,
         table: &str,
         values: &[(String, Value)],
-        relations: &mut Vec<String>,
+        facts: &mut Facts,
     ) -> Result<Rows, GateError> {
         if caller.grant.write.is_empty() {
             return Err(Denial {
@@ -173,7 +177,7 @@ impl Gate {
         let name = policy::parse_relation_name(table).map_err(GateError::InvalidInput)?;
         let mut tx = self.db.begin(&Self::settings(caller.grant, false)).await?;
         let (schema, rel_name) = resolve_one(&mut tx, &name.regclass_text, &name.display).await?;
-        relations.push(format!("{schema}.{rel_name}"));
+        facts.relations.push(format!("{schema}.{rel_name}"));
         caller.grant.check_write(&schema, &rel_name)?;
         let relation = tx
             .relation(&schema, &rel_name)
@@ -219,6 +223,8 @@ impl Gate {
             names.join(", "),
             placeholders.join(", ")
         );
+        // Our own statement carries no values, so it is its own fingerprint.
+        facts.fingerprint = Some(sql.clone());
         let params: Vec<Value> = values.iter().map(|(_, v)| v.clone()).collect();
         let rows = tx.execute_returning(&self.db, &sql, &params).await?;
         tx.commit().await?;
@@ -243,7 +249,14 @@ impl Gate {
                 .collect::<Vec<_>>())
         }
         .await;
-        audit(caller, "list-relations", &[], started, &result, Vec::len);
+        self.audit(
+            caller,
+            "list-relations",
+            Facts::default(),
+            started,
+            &result,
+            Vec::len,
+        );
         result
     }
 
@@ -254,14 +267,14 @@ impl Gate {
         name: &str,
     ) -> Result<RelationDescription, GateError> {
         let started = Instant::now();
-        let mut relations = Vec::new();
+        let mut facts = Facts::default();
         let result = async {
             caller.grant.check_catalog()?;
             let parsed = policy::parse_relation_name(name).map_err(GateError::InvalidInput)?;
             let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
             let (schema, rel_name) =
                 resolve_one(&mut tx, &parsed.regclass_text, &parsed.display).await?;
-            relations.push(format!("{schema}.{rel_name}"));
+            facts.relations.push(format!("{schema}.{rel_name}"));
             if !caller.grant.may_see(&schema, &rel_name) {
                 return Err(Denial {
                     rule: "read-grant",
@@ -280,14 +293,7 @@ impl Gate {
             Ok(description)
         }
         .await;
-        audit(
-            caller,
-            "describe-relation",
-            &relations,
-            started,
-            &result,
-            |_| 1,
-        );
+        self.audit(caller, "describe-relation", facts, started, &result, |_| 1);
         result
     }
 }
@@ -304,40 +310,49 @@ async fn resolve_one(
         .ok_or_else(|| GateError::NotFound(format!("no relation named {display}")))
 }
 
-/// One structured event per gated call. Parameter values are never logged.
-fn audit<T>(
-    caller: Caller<'_>,
-    call: &str,
-    relations: &[String],
-    started: Instant,
-    result: &Result<T, GateError>,
-    count: impl Fn(&T) -> usize,
-) {
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let relations = relations.join(",");
-    let tool = caller.tool.unwrap_or("");
-    match result {
-        Ok(value) => tracing::info!(
-            target: "sluice::audit",
-            plugin = caller.plugin, tool, call, relations, decision = "allow",
-            duration_ms, rows = count(value),
-        ),
-        Err(GateError::Denied(d)) => tracing::warn!(
-            target: "sluice::audit",
-            plugin = caller.plugin, tool, call, relations, decision = "deny",
-            rule = d.rule, reason = %d.message, duration_ms,
-        ),
-        Err(GateError::Database {
-            sqlstate, message, ..
-        }) => tracing::info!(
-            target: "sluice::audit",
-            plugin = caller.plugin, tool, call, relations, decision = "allow",
-            duration_ms, sqlstate = sqlstate.as_deref().unwrap_or(""), error = %message,
-        ),
-        Err(other) => tracing::info!(
-            target: "sluice::audit",
-            plugin = caller.plugin, tool, call, relations, decision = "error",
-            duration_ms, error = %other,
-        ),
+impl Gate {
+    /// One audit event per gated call. Parameter values are never recorded.
+    fn audit<T>(
+        &self,
+        caller: Caller<'_>,
+        call: &str,
+        facts: Facts,
+        started: Instant,
+        result: &Result<T, GateError>,
+        count: impl Fn(&T) -> usize,
+    ) {
+        let mut event = audit::Event {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            plugin: caller.plugin,
+            tool: caller.tool,
+            call,
+            fingerprint: facts.fingerprint,
+            relations: &facts.relations,
+            decision: Decision::Allow,
+            rule: None,
+            reason: None,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            rows: None,
+            sqlstate: None,
+        };
+        match result {
+            Ok(value) => event.rows = Some(count(value)),
+            Err(GateError::Denied(d)) => {
+                event.decision = Decision::Deny;
+                event.rule = Some(d.rule);
+                event.reason = Some(d.message.clone());
+            }
+            Err(GateError::Database {
+                sqlstate, message, ..
+            }) => {
+                event.sqlstate = sqlstate.clone();
+                event.reason = Some(message.clone());
+            }
+            Err(other) => {
+                event.decision = Decision::Error;
+                event.reason = Some(other.to_string());
+            }
+        }
+        self.audit.record(&event);
     }
 }

@@ -7,6 +7,7 @@
 //! checkpoint, applying [`policy`]) → [`db`] (sqlx) → PostgreSQL.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod demo;

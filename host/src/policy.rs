@@ -5,8 +5,8 @@
 
 use crate::config::GrantConfig;
 use sqlparser::ast::{
-    Expr, Function, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, Visit,
-    Visitor,
+    Expr, Function, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, Value,
+    ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -527,6 +527,24 @@ fn modifies_data(body: &SetExpr) -> bool {
     }
 }
 
+/// The statement with every literal replaced by `?` (parameters stay `$n`):
+/// what the audit trail records, so that values never reach it.
+pub fn fingerprint(statement: &Statement) -> String {
+    struct Blank;
+    impl VisitorMut for Blank {
+        type Break = ();
+        fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+            if !matches!(value.value, Value::Placeholder(_)) {
+                value.value = Value::Placeholder("?".into());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statement = statement.clone();
+    let _ = VisitMut::visit(&mut statement, &mut Blank);
+    statement.to_string()
+}
+
 /// Parses a relation name given to a typed call (`film`, `public.film`,
 /// `"Odd Name"`), into the form `to_regclass` resolves.
 pub fn parse_relation_name(text: &str) -> Result<RelationRef, String> {
@@ -636,6 +654,15 @@ mod tests {
         rels("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) FROM payment");
         rels("SELECT * FROM a, LATERAL (SELECT * FROM b WHERE b.id = a.id LIMIT 1) l");
         rels("SELECT 'delete from x; drop table y' AS s");
+    }
+
+    #[test]
+    fn fingerprints_drop_literals() {
+        let a = analyze_read("SELECT * FROM t WHERE name = 'secret' AND id = $1 LIMIT 10").unwrap();
+        assert_eq!(
+            fingerprint(&a.statement),
+            "SELECT * FROM t WHERE name = ? AND id = $1 LIMIT ?"
+        );
     }
 
     #[test]

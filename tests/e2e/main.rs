@@ -4,6 +4,7 @@
 mod support;
 
 // test modules are added below
+mod audit;
 mod cli;
 mod denials;
 mod hostile;
