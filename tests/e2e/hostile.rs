@@ -109,3 +109,66 @@ async fn a_result_larger_than_the_plugin_memory_cap_is_an_error_not_a_crash() {
     assert_eq!(q["rows"], json!([{"four": 4}]));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_plugin_cannot_leave_its_sandbox() {
+    let db = fresh_db().await;
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "TOPSECRET").unwrap();
+    let dir = plugin_dir_with(&["test-escape"]);
+    let config = "[plugins.grants.test-escape]\nmemory_mb = 32\ntimeout_ms = 5000\n";
+    let server = spawn(&db, config, Some(dir.path())).await;
+    let answer = |name: &'static str, args: serde_json::Value| {
+        let server = &server;
+        async move {
+            let r = server.call(name, args).await;
+            (r.is_error, text_of(&r))
+        }
+    };
+
+    for path in [
+        secret.path().to_str().unwrap(),
+        "/etc/passwd",
+        "../../etc/passwd",
+        ".",
+    ] {
+        let (is_error, text) = answer("read_file", json!({ "path": path })).await;
+        assert_ne!(is_error, Some(true), "{text}");
+        assert!(text.starts_with("refused:"), "{path}: {text}");
+    }
+    assert_eq!(answer("environment", json!({})).await.1, "vars: 0; args: 0");
+    let db_port = db
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    for addr in ["127.0.0.1:22".to_string(), format!("127.0.0.1:{db_port}")] {
+        let (_, text) = answer("connect", json!({ "addr": addr })).await;
+        assert!(text.starts_with("refused:"), "{addr}: {text}");
+    }
+
+    // Output floods are cut at the per-call budget; the call itself succeeds.
+    assert_eq!(answer("flood", json!({})).await.1, "flooded");
+    let (is_error, text) = answer("host_calls", json!({})).await;
+    assert_eq!(is_error, Some(true));
+    assert!(
+        text.contains("exceeded the limit of 10000 host calls"),
+        "{text}"
+    );
+    let (is_error, text) = answer("grow", json!({})).await;
+    assert_eq!(is_error, Some(true));
+    assert!(text.contains("memory limit of 32 MiB"), "{text}");
+
+    // And the server still serves.
+    let q = structured(
+        &server
+            .call("query", json!({"sql": "SELECT 5 AS five"}))
+            .await,
+    );
+    assert_eq!(q["rows"], json!([{"five": 5}]));
+    server.shutdown().await;
+}
