@@ -47,11 +47,6 @@ impl<P: PluginHost> McpServer<P> {
     pub fn new(host: Arc<P>) -> Self {
         Self { host }
     }
-
-    /// The plugin host this server dispatches to.
-    pub fn host(&self) -> &Arc<P> {
-        &self.host
-    }
 }
 
 impl<P: PluginHost> Clone for McpServer<P> {

@@ -354,23 +354,6 @@ fn id_command(args: &[&str]) -> Option<u32> {
     String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
-/// Where the cluster's files live.
-enum DataDir {
-    /// A temporary directory, removed with the cluster.
-    Temporary(tempfile::TempDir),
-    /// A directory the caller chose; left in place.
-    Kept(PathBuf),
-}
-
-impl DataDir {
-    fn path(&self) -> &Path {
-        match self {
-            DataDir::Temporary(dir) => dir.path(),
-            DataDir::Kept(path) => path,
-        }
-    }
-}
-
 /// A private PostgreSQL server started from the local installation, reachable
 /// over TCP on 127.0.0.1 as the superuser `postgres` without a password.
 ///
@@ -383,7 +366,7 @@ pub struct PgCluster {
     /// The data directory.
     dir: PathBuf,
     /// Owns the data directory; `None` once stopped (and removed).
-    data: Option<DataDir>,
+    data: Option<tempfile::TempDir>,
     port: u16,
     /// Whether a server may be running (pg_ctl start was attempted).
     running: bool,
@@ -421,31 +404,13 @@ impl PgCluster {
                     e,
                 )
             })?;
-        Self::start_with(bin, run_as, DataDir::Temporary(dir)).await
-    }
-
-    /// Starts a new private cluster whose data directory is `dir`, which must
-    /// not exist yet or be empty. Unlike [`PgCluster::start`], the directory
-    /// (with the server log `server.log` in it) is left in place when the
-    /// cluster stops.
-    pub async fn start_in(dir: impl AsRef<Path>) -> Result<PgCluster, ClusterError> {
-        let bin = PgBin::find()?;
-        let run_as = RunAs::detect()?;
-        let dir = std::path::absolute(dir.as_ref()).map_err(|e| {
-            ClusterError::io(
-                format!("invalid data directory {}", dir.as_ref().display()),
-                e,
-            )
-        })?;
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| ClusterError::io(format!("cannot create {}", dir.display()), e))?;
-        Self::start_with(bin, run_as, DataDir::Kept(dir)).await
+        Self::start_with(bin, run_as, dir).await
     }
 
     async fn start_with(
         bin: PgBin,
         run_as: RunAs,
-        data: DataDir,
+        data: tempfile::TempDir,
     ) -> Result<PgCluster, ClusterError> {
         let dir = data.path().to_path_buf();
         run_as.check_reachable(&dir)?;
@@ -657,11 +622,9 @@ impl PgCluster {
             self.running = false;
         }
         tracing::info!(port = self.port, "private PostgreSQL cluster stopped");
-        if let DataDir::Temporary(dir) = data {
-            let path = dir.path().to_path_buf();
-            dir.close()
-                .map_err(|e| ClusterError::io(format!("cannot remove {}", path.display()), e))?;
-        }
+        let path = data.path().to_path_buf();
+        data.close()
+            .map_err(|e| ClusterError::io(format!("cannot remove {}", path.display()), e))?;
         Ok(())
     }
 
@@ -671,7 +634,7 @@ impl PgCluster {
         if !self.running {
             return;
         }
-        let Some(dir) = self.data.as_ref().map(DataDir::path) else {
+        let Some(dir) = self.data.as_ref().map(tempfile::TempDir::path) else {
             return;
         };
         if !dir.join("postmaster.pid").exists() {
@@ -709,7 +672,7 @@ impl PgCluster {
 impl Drop for PgCluster {
     fn drop(&mut self) {
         self.stop_immediately();
-        // Dropping a temporary `DataDir` removes the directory.
+        // Dropping the temporary directory removes it.
         self.data = None;
     }
 }

@@ -63,11 +63,14 @@ async fn overview_and_table_schema_resources() {
     assert_eq!(status["type"], "order_status");
 
     let missing = server.read_resource("db://tables/nope/schema").await;
-    let err = format!("{:?}", missing.expect_err("a missing table is an error"));
-    assert!(
-        err.contains("-32002") || err.contains("ResourceNotFound") || err.contains("not found"),
-        "{err}"
+    let err = missing.expect_err("a missing table is an error");
+    let data = support::error_data(&err);
+    assert_eq!(
+        data.code,
+        rmcp::model::ErrorCode::RESOURCE_NOT_FOUND,
+        "{data:?}"
     );
+    assert_eq!(data.data, Some(json!({"uri": "db://tables/nope/schema"})));
     server.shutdown().await;
 }
 

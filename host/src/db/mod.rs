@@ -153,11 +153,6 @@ impl Database {
         })
     }
 
-    /// The pool, for the demo loader and health checks.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Begins a transaction with the guard settings. All settings are `LOCAL`,
     /// so none outlives the transaction on the pooled connection.
     pub async fn begin(&self, settings: &TxSettings) -> Result<Tx, DbError> {
@@ -240,7 +235,7 @@ impl Tx {
         sql: &str,
         params: &[Value],
         max_rows: u32,
-        cursor: RowSource,
+        source: RowSource,
         fallback: impl FnOnce() -> String,
     ) -> Result<Rows, DbError> {
         let statement = self
@@ -284,7 +279,7 @@ impl Tx {
         };
 
         let args = self.encode_params(db, &param_types, params).await?;
-        let (rows, truncated) = match cursor {
+        let (rows, truncated) = match source {
             RowSource::Cursor => self.fetch_through_cursor(run_sql, args, max_rows).await?,
             RowSource::Stream => self.fetch_streamed(run_sql, args, max_rows).await?,
         };

@@ -163,7 +163,8 @@ fn read_plugin_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         let Some(stem) = file_name.strip_suffix(".wasm") else {
             continue;
         };
-        if stem.is_empty() || !entry.file_type()?.is_file() && !entry.file_type()?.is_symlink() {
+        let kind = entry.file_type()?;
+        if stem.is_empty() || !(kind.is_file() || kind.is_symlink()) {
             continue;
         }
         match handle.read(file_name) {

@@ -201,11 +201,6 @@ impl Plugin {
         &self.description
     }
 
-    /// The plugin's effective grant.
-    pub fn grant(&self) -> &Grant {
-        &self.ctx.grant
-    }
-
     /// Runs `f` against a fresh instance in a fresh store with this plugin's
     /// limits, and turns traps and timeouts into [`CallError::Plugin`].
     async fn call<R>(

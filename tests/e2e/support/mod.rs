@@ -398,11 +398,6 @@ async fn timed<T>(what: &str, request: impl Future<Output = T>) -> T {
 }
 
 impl Server {
-    /// The rmcp client, for requests the helpers below do not cover.
-    pub fn client(&self) -> &RunningService<RoleClient, ()> {
-        &self.client
-    }
-
     /// Every tool the server lists.
     pub async fn list_tools(&self) -> Vec<Tool> {
         timed("tools/list", self.client.list_all_tools())
@@ -569,7 +564,7 @@ pub fn error_data(error: &ServiceError) -> &ErrorData {
     }
 }
 
-/// A plugin built by the host's build script (`hello`, `test-looper`, `test-trapper`).
+/// A plugin built by the host's build script (`hello`, `test-looper`, `test-trapper`, `test-escape`).
 pub fn plugin_wasm(package: &str) -> PathBuf {
     Path::new(env!("SLUICE_PLUGIN_OUT_DIR")).join(format!("{package}.wasm"))
 }
