@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_MAX_ROWS: u32 = 1_000;
 pub const DEFAULT_MEMORY_MB: u64 = 64;
+pub const DEFAULT_MAX_WRITE_ROWS: u32 = 100;
+pub const DEFAULT_MAX_RESULT_BYTES: u64 = 8 * 1024 * 1024;
+pub const DEFAULT_MAX_HOST_CALLS: u32 = 10_000;
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 64;
 pub const DEFAULT_CONFIG_FILE: &str = "sluice.toml";
 
 /// A configuration problem, phrased as what to fix.
@@ -45,6 +49,20 @@ pub struct Config {
     pub plugins: PluginsConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// `[policy]`: rules for the SQL of every plugin.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// When set, the only functions SQL may call (names, `*` wildcards).
+    /// The built-in denylist applies regardless.
+    pub allow_functions: Option<Vec<String>>,
+    /// Functions SQL may not call, beyond the built-in denylist.
+    #[serde(default)]
+    pub deny_functions: Vec<String>,
 }
 
 /// `[audit]`
@@ -120,6 +138,14 @@ pub struct PluginsConfig {
     pub timeout_ms: Option<u64>,
     /// Linear-memory cap per call, unless a grant sets its own `memory_mb`.
     pub memory_mb: Option<u64>,
+    /// Rows one update or delete may touch, unless a grant sets its own.
+    pub max_write_rows: Option<u32>,
+    /// Bytes of one statement's result, unless a grant sets its own.
+    pub max_result_bytes: Option<u64>,
+    /// Host calls per plugin call, unless a grant sets its own.
+    pub max_host_calls: Option<u32>,
+    /// Calls of one plugin running at once, unless a grant sets its own.
+    pub max_concurrent_calls: Option<u32>,
     /// `[plugins.grants.<plugin>]`
     #[serde(default)]
     pub grants: BTreeMap<String, GrantConfig>,
@@ -139,6 +165,10 @@ impl Default for PluginsConfig {
             first_party: true,
             timeout_ms: None,
             memory_mb: None,
+            max_write_rows: None,
+            max_result_bytes: None,
+            max_host_calls: None,
+            max_concurrent_calls: None,
             grants: BTreeMap::new(),
             config: BTreeMap::new(),
         }
@@ -163,6 +193,44 @@ pub struct GrantConfig {
     pub max_rows: Option<u32>,
     /// Linear-memory cap per call, in MiB.
     pub memory_mb: Option<u64>,
+    /// Rows one update or delete may touch; more roll back.
+    pub max_write_rows: Option<u32>,
+    /// Bytes of one statement's result.
+    pub max_result_bytes: Option<u64>,
+    /// Host calls per plugin call.
+    pub max_host_calls: Option<u32>,
+    /// Calls of this plugin running at once.
+    pub max_concurrent_calls: Option<u32>,
+}
+
+impl GrantConfig {
+    /// The limits it sets, by config key.
+    fn limit_values(&self) -> [(&'static str, Option<u64>); 7] {
+        [
+            ("timeout_ms", self.timeout_ms),
+            ("max_rows", self.max_rows.map(u64::from)),
+            ("memory_mb", self.memory_mb),
+            ("max_write_rows", self.max_write_rows.map(u64::from)),
+            ("max_result_bytes", self.max_result_bytes),
+            ("max_host_calls", self.max_host_calls.map(u64::from)),
+            (
+                "max_concurrent_calls",
+                self.max_concurrent_calls.map(u64::from),
+            ),
+        ]
+    }
+}
+
+/// Every limit must allow something: zero would refuse every call.
+fn check_limits(section: &str, limits: &[(&str, Option<u64>)]) -> Result<(), ConfigError> {
+    for (key, value) in limits {
+        if *value == Some(0) {
+            return Err(ConfigError::Invalid(format!(
+                "{section} {key} must be at least 1"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Command-line and environment overrides of the file.
@@ -255,17 +323,29 @@ impl Config {
                 crate::policy::Pattern::parse(pattern)
                     .map_err(|e| ConfigError::Invalid(format!("[plugins.grants.{plugin}]: {e}")))?;
             }
-            if grant.max_rows == Some(0) {
-                return Err(ConfigError::Invalid(format!(
-                    "[plugins.grants.{plugin}] max_rows must be at least 1"
-                )));
-            }
-            if grant.timeout_ms == Some(0) {
-                return Err(ConfigError::Invalid(format!(
-                    "[plugins.grants.{plugin}] timeout_ms must be at least 1"
-                )));
-            }
+            let section = format!("[plugins.grants.{plugin}]");
+            check_limits(&section, &grant.limit_values())?;
         }
+        let p = &self.plugins;
+        check_limits(
+            "[plugins]",
+            &[
+                ("timeout_ms", p.timeout_ms),
+                ("memory_mb", p.memory_mb),
+                ("max_write_rows", p.max_write_rows.map(u64::from)),
+                ("max_result_bytes", p.max_result_bytes),
+                ("max_host_calls", p.max_host_calls.map(u64::from)),
+                (
+                    "max_concurrent_calls",
+                    p.max_concurrent_calls.map(u64::from),
+                ),
+            ],
+        )?;
+        crate::policy::FunctionRules::new(
+            self.policy.allow_functions.as_deref(),
+            &self.policy.deny_functions,
+        )
+        .map_err(|e| ConfigError::Invalid(format!("[policy]: {e}")))?;
         Ok(())
     }
 

@@ -12,7 +12,8 @@ pub use database::{
     RelationKind,
 };
 
-/// Rows returned by [`query`] or [`insert`].
+/// Rows returned by [`query`], or the rows written by [`insert`], [`update`]
+/// and [`delete`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rows {
     /// Result columns, in order.
@@ -82,8 +83,38 @@ pub fn insert<K: Into<String>>(
     table: &str,
     values: impl IntoIterator<Item = (K, Value)>,
 ) -> Result<Rows> {
-    let values: Vec<(String, Value)> = values.into_iter().map(|(k, v)| (k.into(), v)).collect();
-    database::insert(table, &values).map(Rows::from)
+    database::insert(table, &pairs(values)).map(Rows::from)
+}
+
+/// Sets `values` on the rows of `table` whose `filter` columns equal the given
+/// values (a null value matches SQL NULL), and returns the rows as updated.
+///
+/// Needs a `write` grant. If more rows match than `max_rows` (or the
+/// operator's `max_write_rows`, whichever is lower), nothing changes and the
+/// call fails with [`Error::Denied`](crate::Error::Denied).
+pub fn update<K: Into<String>, L: Into<String>>(
+    table: &str,
+    filter: impl IntoIterator<Item = (K, Value)>,
+    values: impl IntoIterator<Item = (L, Value)>,
+    max_rows: Option<u32>,
+) -> Result<Rows> {
+    let filter = pairs(filter);
+    let values = pairs(values);
+    database::update(table, &filter, &values, max_rows).map(Rows::from)
+}
+
+/// Deletes the rows of `table` whose `filter` columns equal the given values
+/// and returns them. The same grant and row cap as [`update`] apply.
+pub fn delete<K: Into<String>>(
+    table: &str,
+    filter: impl IntoIterator<Item = (K, Value)>,
+    max_rows: Option<u32>,
+) -> Result<Rows> {
+    database::delete(table, &pairs(filter), max_rows).map(Rows::from)
+}
+
+fn pairs<K: Into<String>>(items: impl IntoIterator<Item = (K, Value)>) -> Vec<(String, Value)> {
+    items.into_iter().map(|(k, v)| (k.into(), v)).collect()
 }
 
 /// The relations this plugin may read or write, optionally in one schema.

@@ -96,3 +96,49 @@ async fn every_database_call_is_audited_without_values() {
     assert_eq!(events[4]["call"], "list-relations");
     assert_eq!(events[4]["tool"], "list_tables");
 }
+
+#[tokio::test]
+async fn updates_deletes_and_their_refusals_are_audited_without_values() {
+    let db = fresh_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let config = format!(
+        "[audit]\nfile = \"{}\"\n\n[plugins.grants.sql-write]\nwrite = [\"public.reviews\"]\nmax_write_rows = 1\n",
+        path.display()
+    );
+    let server = spawn(&db, &config, None).await;
+    let r = server
+        .call(
+            "update_records",
+            json!({"table": "reviews", "filter": {"review_id": 1}, "set": {"title": "Quietly Secret Title"}}),
+        )
+        .await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    let r = server
+        .call(
+            "delete_records",
+            json!({"table": "reviews", "filter": {"rating": 5}}),
+        )
+        .await;
+    assert_eq!(r.is_error, Some(true), "{}", text_of(&r));
+    server.shutdown().await;
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("Quietly Secret"), "{text}");
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{text}");
+    assert_eq!(events[0]["call"], "update");
+    assert_eq!(
+        events[0]["fingerprint"],
+        "UPDATE \"public\".\"reviews\" SET \"title\" = $1 WHERE \"review_id\" = $2 RETURNING *"
+    );
+    assert_eq!(events[0]["rows"], 1);
+    assert_eq!(events[0]["decision"], "allow");
+    assert_eq!(events[1]["call"], "delete");
+    assert_eq!(events[1]["decision"], "deny");
+    assert_eq!(events[1]["rule"], "max_write_rows");
+    assert_eq!(events[1]["relations"], json!(["public.reviews"]));
+}

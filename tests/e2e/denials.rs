@@ -166,3 +166,34 @@ async fn writes_need_a_write_grant() {
     server.shutdown().await;
     assert_eq!(fingerprint(&db.url).await, before, "the database changed");
 }
+
+#[tokio::test]
+async fn the_operator_function_lists_apply_to_every_plugin() {
+    let db = fresh_db().await;
+    let config = "[policy]\nallow_functions = [\"count\", \"sum\", \"lower\", \"round\", \"pg_sleep\"]\n\
+                  deny_functions = [\"lower\"]\n";
+    let server = spawn(&db, config, None).await;
+    let sql = |sql: &'static str| {
+        let server = &server;
+        async move { server.call("query", json!({ "sql": sql })).await }
+    };
+    let ok = sql("SELECT count(*) AS n, round(sum(price)) AS total FROM books").await;
+    assert_eq!(ok.is_error, Some(false), "{}", text_of(&ok));
+    for (statement, rule) in [
+        ("SELECT upper(title) FROM books", "function-allowlist"),
+        ("SELECT * FROM generate_series(1, 3)", "function-allowlist"),
+        // Denied by the operator although allowed.
+        ("SELECT lower(title) FROM books", "function-denylist"),
+        // The built-in denylist cannot be allowed back.
+        ("SELECT pg_sleep(1)", "function-denylist"),
+    ] {
+        let r = sql(statement).await;
+        assert_eq!(r.is_error, Some(true), "{statement}");
+        assert!(
+            text_of(&r).starts_with(&format!("denied ({rule})")),
+            "{statement}: {}",
+            text_of(&r)
+        );
+    }
+    server.shutdown().await;
+}

@@ -14,7 +14,7 @@ async fn a_plugin_that_loops_forever_times_out_and_the_server_carries_on() {
         let r = server.call("spin", json!({})).await;
         assert_eq!(r.is_error, Some(true));
         assert!(
-            text_of(&r).contains("timed out after 300 ms"),
+            text_of(&r).contains("timed out after 300 ms, its timeout_ms limit"),
             "{}",
             text_of(&r)
         );
@@ -89,7 +89,9 @@ async fn the_example_plugin_loads_from_the_plugin_directory() {
 #[tokio::test]
 async fn a_result_larger_than_the_plugin_memory_cap_is_an_error_not_a_crash() {
     let db = fresh_db().await;
-    let server = spawn(&db, "[plugins.grants.sql-read]\nmemory_mb = 16\n", None).await;
+    // The result-size limit is raised so that memory is what runs out.
+    let config = "[plugins.grants.sql-read]\nmemory_mb = 16\nmax_result_bytes = 100000000\n";
+    let server = spawn(&db, config, None).await;
     let r = server
         .call(
             "query",
@@ -99,7 +101,7 @@ async fn a_result_larger_than_the_plugin_memory_cap_is_an_error_not_a_crash() {
     assert_eq!(r.is_error, Some(true));
     assert_eq!(
         text_of(&r),
-        "plugin sql-read failed: exceeded its memory limit of 16 MiB"
+        "plugin sql-read failed: exceeded its memory_mb limit of 16 MiB"
     );
     let q = structured(
         &server
@@ -116,7 +118,8 @@ async fn a_plugin_cannot_leave_its_sandbox() {
     let secret = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(secret.path(), "TOPSECRET").unwrap();
     let dir = plugin_dir_with(&["test-escape"]);
-    let config = "[plugins.grants.test-escape]\nmemory_mb = 32\ntimeout_ms = 5000\n";
+    let config =
+        "[plugins.grants.test-escape]\nmemory_mb = 32\ntimeout_ms = 5000\nmax_host_calls = 500\n";
     let server = spawn(&db, config, Some(dir.path())).await;
     let answer = |name: &'static str, args: serde_json::Value| {
         let server = &server;
@@ -156,12 +159,12 @@ async fn a_plugin_cannot_leave_its_sandbox() {
     let (is_error, text) = answer("host_calls", json!({})).await;
     assert_eq!(is_error, Some(true));
     assert!(
-        text.contains("exceeded the limit of 10000 host calls"),
+        text.contains("exceeded its max_host_calls limit of 500 host calls"),
         "{text}"
     );
     let (is_error, text) = answer("grow", json!({})).await;
     assert_eq!(is_error, Some(true));
-    assert!(text.contains("memory limit of 32 MiB"), "{text}");
+    assert!(text.contains("memory_mb limit of 32 MiB"), "{text}");
 
     // And the server still serves.
     let q = structured(

@@ -26,11 +26,13 @@ async fn lists_first_party_tools_with_schemas_and_annotations() {
     assert_eq!(
         names,
         [
+            "delete_records",
             "describe_table",
             "explain_query",
             "insert_record",
             "list_tables",
-            "query"
+            "query",
+            "update_records"
         ]
     );
 
@@ -48,6 +50,18 @@ async fn lists_first_party_tools_with_schemas_and_annotations() {
     assert_eq!(insert["annotations"]["destructiveHint"], false);
     assert_eq!(insert["annotations"]["idempotentHint"], false);
     assert_eq!(insert["inputSchema"]["required"], json!(["table", "data"]));
+    for name in ["update_records", "delete_records"] {
+        let t = tool(&tools, name);
+        assert_eq!(t["annotations"]["readOnlyHint"], false, "{name}");
+        assert_eq!(t["annotations"]["destructiveHint"], true, "{name}");
+        assert!(
+            t["inputSchema"]["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("filter")),
+            "{name}"
+        );
+    }
     for name in ["list_tables", "describe_table", "explain_query"] {
         assert_eq!(
             tool(&tools, name)["annotations"]["readOnlyHint"],

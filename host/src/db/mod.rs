@@ -34,6 +34,9 @@ pub enum DbError {
     /// Connection, pool or protocol trouble.
     #[error("{0}")]
     Connection(String),
+    /// The result grew past [`ResultLimits::max_bytes`].
+    #[error("the result is larger than {limit} bytes")]
+    ResultTooLarge { limit: u64 },
 }
 
 impl From<sqlx::Error> for DbError {
@@ -75,6 +78,15 @@ pub struct Rows {
     pub columns: Vec<ColumnMeta>,
     pub rows: Vec<Vec<Value>>,
     pub truncated: bool,
+}
+
+/// How much of a result is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultLimits {
+    /// Rows kept; one more is read to tell whether the result was cut.
+    pub max_rows: u32,
+    /// Bytes of values, as they come off the wire, before the read fails.
+    pub max_bytes: u64,
 }
 
 /// How a statement's rows are read.
@@ -156,9 +168,13 @@ impl Database {
     /// Begins a transaction with the guard settings. All settings are `LOCAL`,
     /// so none outlives the transaction on the pooled connection.
     pub async fn begin(&self, settings: &TxSettings) -> Result<Tx, DbError> {
+        // standard_conforming_strings is pinned because the policy's parser
+        // reads backslashes in '…' literally; a database defaulting it off
+        // would read a string's end elsewhere.
         let sql = format!(
             "BEGIN {}; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; \
-             SET LOCAL idle_in_transaction_session_timeout = {}; SET LOCAL search_path = {SEARCH_PATH};",
+             SET LOCAL idle_in_transaction_session_timeout = {}; SET LOCAL search_path = {SEARCH_PATH}; \
+             SET LOCAL standard_conforming_strings = on;",
             if settings.read_only {
                 "READ ONLY"
             } else {
@@ -234,7 +250,7 @@ impl Tx {
         db: &Database,
         sql: &str,
         params: &[Value],
-        max_rows: u32,
+        limits: ResultLimits,
         source: RowSource,
         fallback: impl FnOnce() -> String,
     ) -> Result<Rows, DbError> {
@@ -280,8 +296,12 @@ impl Tx {
 
         let args = self.encode_params(db, &param_types, params).await?;
         let (rows, truncated) = match source {
-            RowSource::Cursor => self.fetch_through_cursor(run_sql, args, max_rows).await?,
-            RowSource::Stream => self.fetch_streamed(run_sql, args, max_rows).await?,
+            RowSource::Cursor => self.fetch_through_cursor(run_sql, args, limits).await?,
+            RowSource::Stream => {
+                let stream =
+                    sqlx::query_with(sqlx::AssertSqlSafe(run_sql), args).fetch(self.conn());
+                read_rows(stream, limits).await?
+            }
         };
         Ok(Rows {
             columns: columns
@@ -296,15 +316,17 @@ impl Tx {
         })
     }
 
-    /// Runs a statement whose parameters PostgreSQL infers (an INSERT built by
-    /// the host), returning all its rows.
+    /// Runs a write the host built (`… RETURNING *`), whose parameters
+    /// PostgreSQL infers from the target columns, reading its rows up to
+    /// `limits` (`truncated` tells the caller there were more).
     pub async fn execute_returning(
         &mut self,
         db: &Database,
         sql: &str,
         params: &[Value],
+        limits: ResultLimits,
     ) -> Result<Rows, DbError> {
-        self.query(db, sql, params, u32::MAX, RowSource::Stream, || {
+        self.query(db, sql, params, limits, RowSource::Stream, || {
             sql.to_string()
         })
         .await
@@ -317,7 +339,7 @@ impl Tx {
         &mut self,
         sql: &str,
         args: PgArguments,
-        max_rows: u32,
+        limits: ResultLimits,
     ) -> Result<(Vec<Vec<Value>>, bool), DbError> {
         // The statement was parsed and checked as exactly one query, so it is
         // a valid cursor body. Neither statement is cached: the FETCH's row
@@ -327,37 +349,14 @@ impl Tx {
             .persistent(false)
             .execute(self.conn())
             .await?;
-        let fetch = format!("FETCH FORWARD {} FROM sluice_rows", u64::from(max_rows) + 1);
-        let fetched = sqlx::query(sqlx::AssertSqlSafe(fetch))
+        let fetch = format!(
+            "FETCH FORWARD {} FROM sluice_rows",
+            u64::from(limits.max_rows) + 1
+        );
+        let stream = sqlx::query(sqlx::AssertSqlSafe(fetch))
             .persistent(false)
-            .fetch_all(self.conn())
-            .await?;
-        let truncated = fetched.len() > max_rows as usize;
-        let rows = fetched
-            .iter()
-            .take(max_rows as usize)
-            .map(decode_row)
-            .collect::<Result<_, _>>()?;
-        Ok((rows, truncated))
-    }
-
-    /// Runs a statement that cannot be a cursor body (EXPLAIN, INSERT …
-    /// RETURNING) and reads its rows up to the cap.
-    async fn fetch_streamed(
-        &mut self,
-        sql: &str,
-        args: PgArguments,
-        max_rows: u32,
-    ) -> Result<(Vec<Vec<Value>>, bool), DbError> {
-        let mut stream = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch(self.conn());
-        let mut rows = Vec::new();
-        while let Some(row) = stream.try_next().await? {
-            if rows.len() >= max_rows as usize {
-                return Ok((rows, true));
-            }
-            rows.push(decode_row(&row)?);
-        }
-        Ok((rows, false))
+            .fetch(self.conn());
+        read_rows(stream, limits).await
     }
 
     /// Encodes each value as the binary form of the parameter type PostgreSQL
@@ -488,10 +487,37 @@ fn check_param_count(expected: usize, given: usize) -> Result<(), DbError> {
     Ok(())
 }
 
-fn decode_row(row: &PgRow) -> Result<Vec<Value>, DbError> {
+/// Reads rows up to `limits.max_rows` (reporting whether more existed),
+/// failing as soon as their values pass `limits.max_bytes`, so an oversized
+/// result is never held in memory whole.
+async fn read_rows<'a>(
+    mut stream: impl futures::Stream<Item = Result<PgRow, sqlx::Error>> + Unpin + 'a,
+    limits: ResultLimits,
+) -> Result<(Vec<Vec<Value>>, bool), DbError> {
+    let mut rows = Vec::new();
+    let mut bytes: u64 = 0;
+    while let Some(row) = stream.try_next().await? {
+        if rows.len() >= limits.max_rows as usize {
+            return Ok((rows, true));
+        }
+        rows.push(decode_row(&row, &mut bytes)?);
+        if bytes > limits.max_bytes {
+            return Err(DbError::ResultTooLarge {
+                limit: limits.max_bytes,
+            });
+        }
+    }
+    Ok((rows, false))
+}
+
+/// Decodes one row, adding the size of its values to `bytes`.
+fn decode_row(row: &PgRow, bytes: &mut u64) -> Result<Vec<Value>, DbError> {
     (0..row.len())
         .map(|i| {
             let raw = row.try_get_raw(i)?;
+            if let Ok(b) = raw.as_bytes() {
+                *bytes += b.len() as u64;
+            }
             codec::decode(raw).map_err(DbError::from)
         })
         .collect()

@@ -4,7 +4,7 @@
 pub mod model;
 
 use crate::config::Config;
-use crate::policy::{Grant, Limits};
+use crate::policy::{FunctionRules, Grant, Limits};
 use crate::runtime::{Plugin, Runtime};
 use model::{
     CallError, CompletionOutput, CompletionRequest, CompletionTarget, PluginHost, PromptOutput,
@@ -97,18 +97,26 @@ impl Registry {
 
 /// The default limits from the config.
 pub fn default_limits(config: &Config) -> Limits {
+    let p = &config.plugins;
     Limits {
         timeout_ms: config
             .plugins
             .timeout_ms
             .unwrap_or(config.database.statement_timeout_ms),
         max_rows: config.database.max_rows,
-        memory_bytes: config
-            .plugins
-            .memory_mb
-            .unwrap_or(crate::config::DEFAULT_MEMORY_MB)
-            * 1024
-            * 1024,
+        max_write_rows: p
+            .max_write_rows
+            .unwrap_or(crate::config::DEFAULT_MAX_WRITE_ROWS),
+        max_result_bytes: p
+            .max_result_bytes
+            .unwrap_or(crate::config::DEFAULT_MAX_RESULT_BYTES),
+        memory_bytes: p.memory_mb.unwrap_or(crate::config::DEFAULT_MEMORY_MB) * 1024 * 1024,
+        max_host_calls: p
+            .max_host_calls
+            .unwrap_or(crate::config::DEFAULT_MAX_HOST_CALLS),
+        max_concurrent_calls: p
+            .max_concurrent_calls
+            .unwrap_or(crate::config::DEFAULT_MAX_CONCURRENT_CALLS),
     }
 }
 
@@ -118,8 +126,22 @@ pub fn default_limits(config: &Config) -> Limits {
 /// and an error.
 pub async fn load(runtime: &Runtime, config: &Config) -> anyhow::Result<Registry> {
     let limits = default_limits(config);
+    let functions = Arc::new(
+        FunctionRules::new(
+            config.policy.allow_functions.as_deref(),
+            &config.policy.deny_functions,
+        )
+        .map_err(anyhow::Error::msg)?,
+    );
     let mut registry = Registry::default();
-    let grant_for = |name: &str| Grant::from_config(name, config.plugins.grants.get(name), &limits);
+    let grant_for = |name: &str| {
+        Grant::from_config(
+            name,
+            config.plugins.grants.get(name),
+            &limits,
+            functions.clone(),
+        )
+    };
     let config_for = |name: &str| config.plugins.config.get(name).cloned().unwrap_or_default();
 
     if config.plugins.first_party {

@@ -49,6 +49,11 @@ fn scalar_out(s: Scalar) -> wt::Scalar {
     }
 }
 
+/// Column/value pairs a plugin sent.
+pub fn pairs_in(pairs: Vec<(String, wt::Value)>) -> Vec<(String, Value)> {
+    pairs.into_iter().map(|(k, v)| (k, value_in(v))).collect()
+}
+
 /// A value a plugin sent.
 pub fn value_in(v: wt::Value) -> Value {
     match v {

@@ -4,13 +4,13 @@
 //! nothing here talks to PostgreSQL or decides what is allowed.
 
 use super::bindings::sluice::plugin::{config, database, log, types};
-use super::{CallState, MAX_HOST_CALLS, PluginContext, convert};
+use super::{CallState, PluginContext, convert};
 use crate::gate::Caller;
 use std::sync::Arc;
 
 /// A plugin made more host calls in one call than it may.
 #[derive(Debug, thiserror::Error)]
-#[error("exceeded the limit of {limit} host calls in one call")]
+#[error("exceeded its max_host_calls limit of {limit} host calls in one call")]
 pub struct HostLimitExceeded {
     limit: u32,
 }
@@ -35,11 +35,9 @@ impl CallState {
     /// Counts a host call; past the limit the guest traps.
     fn count_host_call(&mut self) -> wasmtime::Result<()> {
         self.host_calls += 1;
-        if self.host_calls > MAX_HOST_CALLS {
-            return Err(HostLimitExceeded {
-                limit: MAX_HOST_CALLS,
-            }
-            .into());
+        let limit = self.plugin.grant.limits.max_host_calls;
+        if self.host_calls > limit {
+            return Err(HostLimitExceeded { limit }.into());
         }
         Ok(())
     }
@@ -71,13 +69,46 @@ impl database::Host for CallState {
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
         let ctx = self.begin_host_call()?;
         let caller = ctx.caller(self.tool.as_deref());
-        let values: Vec<_> = values
-            .into_iter()
-            .map(|(k, v)| (k, convert::value_in(v)))
-            .collect();
+        let values = convert::pairs_in(values);
         Ok(ctx
             .gate
             .insert(caller, &table, &values)
+            .await
+            .map(convert::rows_out)
+            .map_err(convert::gate_error))
+    }
+
+    async fn update(
+        &mut self,
+        table: String,
+        filter: Vec<(String, types::Value)>,
+        values: Vec<(String, types::Value)>,
+        max_rows: Option<u32>,
+    ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
+        let ctx = self.begin_host_call()?;
+        let caller = ctx.caller(self.tool.as_deref());
+        let filter = convert::pairs_in(filter);
+        let values = convert::pairs_in(values);
+        Ok(ctx
+            .gate
+            .update(caller, &table, &filter, &values, max_rows)
+            .await
+            .map(convert::rows_out)
+            .map_err(convert::gate_error))
+    }
+
+    async fn delete(
+        &mut self,
+        table: String,
+        filter: Vec<(String, types::Value)>,
+        max_rows: Option<u32>,
+    ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
+        let ctx = self.begin_host_call()?;
+        let caller = ctx.caller(self.tool.as_deref());
+        let filter = convert::pairs_in(filter);
+        Ok(ctx
+            .gate
+            .delete(caller, &table, &filter, max_rows)
             .await
             .map(convert::rows_out)
             .map_err(convert::gate_error))

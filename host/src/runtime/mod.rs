@@ -38,8 +38,6 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Extra wall-clock time over a plugin's timeout before the host gives up on a
 /// call that is stuck outside wasm (the database has its own timeout).
 const CALL_GRACE: Duration = Duration::from_millis(1000);
-/// Most host calls one plugin call may make.
-const MAX_HOST_CALLS: u32 = 10_000;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +74,8 @@ pub(crate) struct PluginContext {
     grant: Grant,
     config: BTreeMap<String, String>,
     gate: Arc<Gate>,
+    /// One permit per call that may run at once (`max_concurrent_calls`).
+    running: tokio::sync::Semaphore,
 }
 
 /// The engine and the linker shared by all plugins.
@@ -159,11 +159,13 @@ impl Runtime {
             .map_err(|e| compile_err(format!("{e:#}")))?;
         let pre =
             bindings::PluginPre::new(instance_pre).map_err(|e| compile_err(format!("{e:#}")))?;
+        let running = tokio::sync::Semaphore::new(grant.limits.max_concurrent_calls as usize);
         let ctx = Arc::new(PluginContext {
             name: Arc::from(name),
             grant,
             config,
             gate: self.gate.clone(),
+            running,
         });
         let mut plugin = Plugin {
             pre,
@@ -209,6 +211,20 @@ impl Plugin {
         f: impl for<'a> FnOnce(&'a bindings::Plugin, &'a mut Store<CallState>) -> CallFuture<'a, R>,
     ) -> Result<R, CallError> {
         let limits = &self.ctx.grant.limits;
+        // Refused rather than queued: a plugin at its limit is busy or stuck,
+        // and a queue would only hide that from the client.
+        let _permit = self
+            .ctx
+            .running
+            .try_acquire()
+            .map_err(|_| CallError::Denied {
+                rule: "max_concurrent_calls".into(),
+                message: format!(
+                    "plugin {} is already running {} calls, its max_concurrent_calls limit; \
+                     retry when one finishes",
+                    self.ctx.name, limits.max_concurrent_calls
+                ),
+            })?;
         let timeout = Duration::from_millis(limits.timeout_ms);
         let budget = Arc::new(AtomicUsize::new(output::OUTPUT_BUDGET));
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
@@ -265,10 +281,7 @@ impl Plugin {
             f(&instance, &mut store).await
         };
         match tokio::time::timeout(timeout + CALL_GRACE, run).await {
-            Err(_) => Err(plugin_err(format!(
-                "timed out after {} ms",
-                limits.timeout_ms
-            ))),
+            Err(_) => Err(plugin_err(timed_out(limits))),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(plugin_err(describe_trap(&e, limits))),
         }
@@ -353,13 +366,20 @@ impl Plugin {
     }
 }
 
+fn timed_out(limits: &crate::policy::Limits) -> String {
+    format!(
+        "timed out after {} ms, its timeout_ms limit",
+        limits.timeout_ms
+    )
+}
+
 /// A one-line account of why a call failed (without the wasm backtrace, which
 /// goes to the log).
 fn describe_trap(e: &wasmtime::Error, limits: &crate::policy::Limits) -> String {
     tracing::debug!("plugin call failed: {e:?}");
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return match trap {
-            wasmtime::Trap::Interrupt => format!("timed out after {} ms", limits.timeout_ms),
+            wasmtime::Trap::Interrupt => timed_out(limits),
             wasmtime::Trap::UnreachableCodeReached => {
                 "trapped (unreachable code reached: the plugin panicked or aborted)".to_string()
             }
@@ -373,7 +393,7 @@ fn describe_trap(e: &wasmtime::Error, limits: &crate::policy::Limits) -> String 
     // StoreLimits reports a refused memory.grow this way.
     if root.contains("forcing trap when growing memory") {
         return format!(
-            "exceeded its memory limit of {} MiB",
+            "exceeded its memory_mb limit of {} MiB",
             limits.memory_bytes / (1024 * 1024)
         );
     }

@@ -63,13 +63,92 @@ pub struct TestDb {
 ///
 /// Panics when no database can be had: every e2e test needs one.
 pub async fn fresh_db() -> TestDb {
+    let db = empty_db().await;
+    let mut conn = connect(&db.url).await;
+    sqlx::raw_sql(sluice::demo::SCHEMA_SQL)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("loading the demo schema into {}: {e}", db.name));
+    let _ = conn.close().await;
+    db
+}
+
+/// Where the Pagila sample database is: `SLUICE_PAGILA_DIR`, else
+/// `shared/datasets/pagila` beside the checkout.
+pub fn pagila_dir() -> Result<PathBuf, String> {
+    let dir = match std::env::var_os("SLUICE_PAGILA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/pagila"),
+    };
+    for file in ["pagila-schema.sql", "pagila-data.sql"] {
+        if !dir.join(file).is_file() {
+            return Err(format!(
+                "{} not found (set SLUICE_PAGILA_DIR to the directory holding the Pagila dataset)",
+                dir.join(file).display()
+            ));
+        }
+    }
+    Ok(dir)
+}
+
+/// A fresh database loaded with Pagila, or why there is none (the dataset
+/// is not beside the checkout).
+pub async fn pagila_db() -> Result<TestDb, String> {
+    let dir = pagila_dir()?;
+    let db = empty_db().await;
+    let mut conn = connect(&db.url).await;
+    for file in ["pagila-schema.sql", "pagila-data.sql"] {
+        let text =
+            std::fs::read_to_string(dir.join(file)).map_err(|e| format!("reading {file}: {e}"))?;
+        load_dump(&mut conn, &text)
+            .await
+            .unwrap_or_else(|e| panic!("loading {file} into {}: {e}", db.name));
+    }
+    let _ = conn.close().await;
+    Ok(db)
+}
+
+/// Loads a plain-format `pg_dump` script without psql: SQL runs as simple
+/// queries, `COPY … FROM stdin` blocks go through the COPY protocol.
+/// `OWNER TO` lines are skipped, so the dump's roles need not exist.
+async fn load_dump(conn: &mut PgConnection, text: &str) -> Result<(), sqlx::Error> {
+    let mut sql = String::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("ALTER ") && line.contains(" OWNER TO ") {
+            continue;
+        }
+        if line.starts_with("COPY ") && line.ends_with("FROM stdin;") {
+            sqlx::raw_sql(AssertSqlSafe(std::mem::take(&mut sql)))
+                .execute(&mut *conn)
+                .await?;
+            let mut data = String::new();
+            for row in lines.by_ref().take_while(|l| *l != "\\.") {
+                data.push_str(row);
+                data.push('\n');
+            }
+            let mut copy = conn.copy_in_raw(line).await?;
+            copy.send(data.as_bytes()).await?;
+            copy.finish().await?;
+            continue;
+        }
+        sql.push_str(line);
+        sql.push('\n');
+    }
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Creates a fresh, empty database.
+pub async fn empty_db() -> TestDb {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "sluice_e2e_{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-
     let db = match std::env::var(DATABASE_URL_ENV) {
         Ok(admin_url) if !admin_url.trim().is_empty() => TestDb {
             url: with_database(&admin_url, &name),
@@ -96,12 +175,6 @@ pub async fn fresh_db() -> TestDb {
     .await;
     let _ = admin.close().await;
 
-    let mut conn = connect(&db.url).await;
-    sqlx::raw_sql(sluice::demo::SCHEMA_SQL)
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("loading the demo schema into {}: {e}", db.name));
-    let _ = conn.close().await;
     db
 }
 
@@ -649,7 +722,7 @@ macro_rules! user_schema {
 const FINGERPRINT_TABLES: &str = concat!(
     "SELECT format('%I.%I', n.nspname, c.relname) \
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE c.relkind IN ('r', 'm') AND ",
+     WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated)) AND ",
     user_schema!(),
     " ORDER BY 1"
 );
@@ -679,8 +752,8 @@ const FINGERPRINT_QUERIES: &[(&str, &str)] = &[
     (
         "relation",
         concat!(
-            "SELECT format('%I.%I kind=%s owner=%s acl=%s rls=%s', n.nspname, c.relname, \
-                    c.relkind, pg_get_userbyid(c.relowner), \
+            "SELECT format('%I.%I kind=%s populated=%s owner=%s acl=%s rls=%s', n.nspname, c.relname, \
+                    c.relkind, c.relispopulated, pg_get_userbyid(c.relowner), \
                     coalesce(c.relacl, acldefault( \
                         CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))::text, \
                     c.relrowsecurity) \

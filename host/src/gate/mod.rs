@@ -2,12 +2,15 @@
 //!
 //! It applies the calling plugin's grant ([`crate::policy`]) before anything of
 //! the plugin's reaches PostgreSQL, runs what is allowed under the guard
-//! settings ([`crate::db`]), and records one audit event per call.
+//! settings ([`crate::db`]), and records one audit event per call. Reads and
+//! catalog calls are here; the typed writes are in [`write`].
+
+mod write;
 
 use crate::audit::{self, AuditLog, Decision};
-use crate::db::catalog::{Relation, RelationDescription, RelationKind};
+use crate::db::catalog::{Relation, RelationDescription};
 use crate::db::value::Value;
-use crate::db::{Database, DbError, RowSource, Rows, Tx, TxSettings, quote_ident};
+use crate::db::{Database, DbError, ResultLimits, RowSource, Rows, Tx, TxSettings};
 use crate::policy::{self, Denial, Grant};
 use sqlparser::ast::Statement;
 use std::sync::Arc;
@@ -57,6 +60,36 @@ impl From<DbError> for GateError {
             },
             DbError::Value(m) => GateError::InvalidInput(m),
             DbError::Connection(m) => GateError::Internal(format!("database connection: {m}")),
+            DbError::ResultTooLarge { limit } => GateError::Denied(Denial::new(
+                "max_result_bytes",
+                format!(
+                    "the result is larger than this plugin's max_result_bytes ({limit} bytes); \
+                     select fewer rows or columns"
+                ),
+            )),
+        }
+    }
+}
+
+impl GateError {
+    /// PostgreSQL's timeout errors, with the limit that set the timeout.
+    fn naming_timeout(self, grant: &Grant) -> GateError {
+        match self {
+            GateError::Database {
+                sqlstate,
+                message,
+                detail,
+                hint: None,
+            } if matches!(sqlstate.as_deref(), Some("57014" | "55P03")) => GateError::Database {
+                sqlstate,
+                message,
+                detail,
+                hint: Some(format!(
+                    "the plugin's timeout_ms limit is {} ms",
+                    grant.limits.timeout_ms
+                )),
+            },
+            other => other,
         }
     }
 }
@@ -79,6 +112,13 @@ impl Gate {
         Gate { db, audit }
     }
 
+    fn result_limits(grant: &Grant) -> ResultLimits {
+        ResultLimits {
+            max_rows: grant.limits.max_rows,
+            max_bytes: grant.limits.max_result_bytes,
+        }
+    }
+
     fn settings(grant: &Grant, read_only: bool) -> TxSettings {
         TxSettings {
             read_only,
@@ -96,7 +136,10 @@ impl Gate {
     ) -> Result<Rows, GateError> {
         let started = Instant::now();
         let mut facts = Facts::default();
-        let result = self.query_inner(caller, sql, params, &mut facts).await;
+        let result = self
+            .query_inner(caller, sql, params, &mut facts)
+            .await
+            .map_err(|e| e.naming_timeout(caller.grant));
         self.audit(caller, "query", facts, started, &result, |r| r.rows.len());
         result
     }
@@ -108,7 +151,7 @@ impl Gate {
         params: &[Value],
         facts: &mut Facts,
     ) -> Result<Rows, GateError> {
-        let analysis = policy::analyze_read(sql)?;
+        let analysis = policy::analyze_read(sql, &caller.grant.functions)?;
         facts.fingerprint = Some(policy::fingerprint(&analysis.statement));
         let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
         let names: Vec<String> = analysis
@@ -134,100 +177,12 @@ impl Gate {
                 &self.db,
                 sql,
                 params,
-                caller.grant.limits.max_rows,
+                Self::result_limits(caller.grant),
                 source,
                 || analysis.statement.to_string(),
             )
             .await?;
         tx.rollback().await?;
-        Ok(rows)
-    }
-
-    /// Inserts one row and returns it.
-    pub async fn insert(
-        &self,
-        caller: Caller<'_>,
-        table: &str,
-        values: &[(String, Value)],
-    ) -> Result<Rows, GateError> {
-        let started = Instant::now();
-        let mut facts = Facts::default();
-        let result = self.insert_inner(caller, table, values, &mut facts).await;
-        self.audit(caller, "insert", facts, started, &result, |r| r.rows.len());
-        result
-    }
-
-    async fn insert_inner(
-        &self,
-        caller: Caller<'_>,
-        table: &str,
-        values: &[(String, Value)],
-        facts: &mut Facts,
-    ) -> Result<Rows, GateError> {
-        if caller.grant.write.is_empty() {
-            return Err(Denial {
-                rule: "write-grant",
-                message: "this plugin has no write grant".into(),
-            }
-            .into());
-        }
-        if values.is_empty() {
-            return Err(GateError::InvalidInput("no column values given".into()));
-        }
-        let name = policy::parse_relation_name(table).map_err(GateError::InvalidInput)?;
-        let mut tx = self.db.begin(&Self::settings(caller.grant, false)).await?;
-        let (schema, rel_name) = resolve_one(&mut tx, &name.regclass_text, &name.display).await?;
-        facts.relations.push(format!("{schema}.{rel_name}"));
-        caller.grant.check_write(&schema, &rel_name)?;
-        let relation = tx
-            .relation(&schema, &rel_name)
-            .await?
-            .ok_or_else(|| GateError::NotFound(format!("relation {}", name.display)))?;
-        if relation.kind == RelationKind::MaterializedView {
-            return Err(GateError::InvalidInput(format!(
-                "{schema}.{rel_name} is a materialized view; it cannot be inserted into"
-            )));
-        }
-        let columns = tx.columns(relation.oid).await?;
-        let mut names = Vec::with_capacity(values.len());
-        for (column, _) in values {
-            let Some(info) = columns.iter().find(|c| c.name == *column) else {
-                return Err(GateError::InvalidInput(format!(
-                    "{schema}.{rel_name} has no column {column:?} (columns: {})",
-                    columns
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            };
-            if info.generated {
-                return Err(GateError::InvalidInput(format!(
-                    "column {column:?} is generated by the database and cannot be set"
-                )));
-            }
-            if names.contains(&quote_ident(column)) {
-                return Err(GateError::InvalidInput(format!(
-                    "column {column:?} is given twice"
-                )));
-            }
-            names.push(quote_ident(column));
-        }
-        let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
-        // Identifiers come from the catalog and are quoted; values are bound,
-        // and PostgreSQL infers each parameter's type from its target column.
-        let sql = format!(
-            "INSERT INTO {}.{} ({}) VALUES ({}) RETURNING *",
-            quote_ident(&schema),
-            quote_ident(&rel_name),
-            names.join(", "),
-            placeholders.join(", ")
-        );
-        // Our own statement carries no values, so it is its own fingerprint.
-        facts.fingerprint = Some(sql.clone());
-        let params: Vec<Value> = values.iter().map(|(_, v)| v.clone()).collect();
-        let rows = tx.execute_returning(&self.db, &sql, &params).await?;
-        tx.commit().await?;
         Ok(rows)
     }
 

@@ -1,204 +1,29 @@
-//! The policy: what a plugin's grant allows, and what a SQL statement does.
+//! What a SQL statement does: parsed with sqlparser's PostgreSQL dialect and
+//! walked in full, so that no position (select list, FROM, WHERE, arguments,
+//! casts, ORDER BY, CTE bodies, set operations) escapes the checks.
 //!
-//! Pure functions only; the [`crate::gate`] applies them to every database host
-//! call. Analysis fails closed: SQL the parser cannot read is refused.
+//! Fails closed: SQL the parser cannot read is refused, and so is syntax it
+//! reads differently from PostgreSQL (Unicode-escaped identifiers).
 
-use crate::config::GrantConfig;
+use super::{Denial, FunctionRules};
 use sqlparser::ast::{
-    Expr, Function, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, Value,
-    ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
+    AccessExpr, Expr, Function, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
+    Value, ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
 use std::ops::ControlFlow;
 
-/// A refusal, naming the rule that refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("denied ({rule}): {message}")]
-pub struct Denial {
-    pub rule: &'static str,
-    pub message: String,
-}
-
-impl Denial {
-    fn new(rule: &'static str, message: impl Into<String>) -> Self {
-        Denial {
-            rule,
-            message: message.into(),
-        }
-    }
-}
-
-/// One relation pattern of a grant: `schema.name`, either part may be `*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pattern {
-    schema: String,
-    name: String,
-}
-
-impl Pattern {
-    /// Parses `public.*`, `public.film`, `*.*`; a bare `film` means `public.film`.
-    pub fn parse(text: &str) -> Result<Pattern, String> {
-        let parts: Vec<&str> = text.split('.').collect();
-        let (schema, name) = match parts.as_slice() {
-            [name] => ("public", *name),
-            [schema, name] => (*schema, *name),
-            _ => {
-                return Err(format!(
-                    "relation pattern {text:?} must be `schema.name` (either part may be `*`)"
-                ));
-            }
-        };
-        if schema.is_empty() || name.is_empty() {
-            return Err(format!("relation pattern {text:?} has an empty part"));
-        }
-        Ok(Pattern {
-            schema: schema.to_string(),
-            name: name.to_string(),
-        })
-    }
-
-    /// Whether the relation `schema.name` (as stored in the catalog) matches.
-    pub fn matches(&self, schema: &str, name: &str) -> bool {
-        glob(&self.schema, schema) && glob(&self.name, name)
-    }
-}
-
-/// `*` matches any run of characters; everything else matches itself exactly.
-fn glob(pattern: &str, text: &str) -> bool {
-    let Some((head, rest)) = pattern.split_once('*') else {
-        return pattern == text;
-    };
-    let Some(mut remaining) = text.strip_prefix(head) else {
-        return false;
-    };
-    let pieces: Vec<&str> = rest.split('*').collect();
-    for (i, piece) in pieces.iter().enumerate() {
-        if i == pieces.len() - 1 {
-            return remaining.ends_with(piece);
-        }
-        match remaining.find(piece) {
-            Some(at) => remaining = &remaining[at + piece.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-/// Limits that apply to one plugin's calls.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    /// Statement timeout and the wasm deadline.
-    pub timeout_ms: u64,
-    /// Rows returned per statement.
-    pub max_rows: u32,
-    /// Linear memory per call.
-    pub memory_bytes: u64,
-}
-
-/// A plugin's effective grant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Grant {
-    pub read: Vec<Pattern>,
-    pub write: Vec<Pattern>,
-    pub catalog: bool,
-    pub role: Option<String>,
-    pub limits: Limits,
-}
-
-/// The first-party plugin that gets a read grant on `public` by default.
-pub const DEFAULT_READER: &str = "sql-read";
-
-impl Grant {
-    /// The grant for `plugin` from its config entry (if any) over the defaults:
-    /// the first-party reader reads `public.*` with catalog access; nothing else
-    /// may read, write or see the catalog unless granted.
-    pub fn from_config(plugin: &str, config: Option<&GrantConfig>, defaults: &Limits) -> Grant {
-        let empty = GrantConfig::default();
-        let c = config.unwrap_or(&empty);
-        let reader = plugin == DEFAULT_READER;
-        let patterns = |list: &Option<Vec<String>>, default: &[&str]| -> Vec<Pattern> {
-            let texts: Vec<String> = match list {
-                Some(list) => list.clone(),
-                None => default.iter().map(|s| s.to_string()).collect(),
-            };
-            // Patterns were validated when the config was loaded.
-            texts
-                .iter()
-                .filter_map(|t| Pattern::parse(t).ok())
-                .collect()
-        };
-        Grant {
-            read: patterns(&c.read, if reader { &["public.*"] } else { &[] }),
-            write: patterns(&c.write, &[]),
-            catalog: c.catalog.unwrap_or(reader),
-            role: c.role.clone(),
-            limits: Limits {
-                timeout_ms: c.timeout_ms.unwrap_or(defaults.timeout_ms),
-                max_rows: c.max_rows.unwrap_or(defaults.max_rows),
-                memory_bytes: c
-                    .memory_mb
-                    .map(|mb| mb * 1024 * 1024)
-                    .unwrap_or(defaults.memory_bytes),
-            },
-        }
-    }
-
-    pub fn may_read(&self, schema: &str, name: &str) -> bool {
-        self.read.iter().any(|p| p.matches(schema, name))
-    }
-
-    pub fn may_write(&self, schema: &str, name: &str) -> bool {
-        self.write.iter().any(|p| p.matches(schema, name))
-    }
-
-    /// Reading is allowed for `schema.name`, or the denial that says why not.
-    pub fn check_read(&self, schema: &str, name: &str) -> Result<(), Denial> {
-        if self.may_read(schema, name) {
-            Ok(())
-        } else {
-            Err(Denial::new(
-                "read-grant",
-                format!("relation {schema}.{name} is not in this plugin's read grant"),
-            ))
-        }
-    }
-
-    /// Writing is allowed for `schema.name`, or the denial that says why not.
-    pub fn check_write(&self, schema: &str, name: &str) -> Result<(), Denial> {
-        if self.may_write(schema, name) {
-            Ok(())
-        } else {
-            Err(Denial::new(
-                "write-grant",
-                format!("relation {schema}.{name} is not in this plugin's write grant"),
-            ))
-        }
-    }
-
-    /// Catalog access is allowed, or the denial.
-    pub fn check_catalog(&self) -> Result<(), Denial> {
-        if self.catalog {
-            Ok(())
-        } else {
-            Err(Denial::new(
-                "catalog-grant",
-                "this plugin may not list or describe relations",
-            ))
-        }
-    }
-
-    /// Whether `schema.name` is visible through the catalog calls.
-    pub fn may_see(&self, schema: &str, name: &str) -> bool {
-        self.may_read(schema, name) || self.may_write(schema, name)
-    }
-}
+/// PostgreSQL truncates identifiers to this many bytes (NAMEDATALEN - 1).
+const MAX_IDENTIFIER_BYTES: usize = 63;
 
 /// A relation name as written in SQL, before PostgreSQL resolves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelationRef {
     /// The name in a form `to_regclass` resolves exactly: every part quoted,
-    /// unquoted parts folded to lower case as PostgreSQL folds them.
+    /// unquoted parts folded to lower case and long parts truncated, as
+    /// PostgreSQL does.
     pub regclass_text: String,
     /// The name as written, for messages.
     pub display: String,
@@ -214,72 +39,10 @@ pub struct ReadAnalysis {
     pub statement: Statement,
 }
 
-/// Functions no plugin may call, in any position: file and process access,
-/// session state that would leak across pooled connections, SQL smuggled in
-/// strings, and sleeping. Exact names, then name prefixes.
-const DENIED_FUNCTIONS: &[&str] = &[
-    "pg_read_file",
-    "pg_read_binary_file",
-    "pg_stat_file",
-    "pg_terminate_backend",
-    "pg_cancel_backend",
-    "pg_reload_conf",
-    "pg_rotate_logfile",
-    "set_config",
-    "nextval",
-    "setval",
-    "pg_notify",
-    "query_to_xml",
-    "query_to_xml_and_xmlschema",
-    "query_to_xmlschema",
-    "cursor_to_xml",
-    "cursor_to_xmlschema",
-    "table_to_xml",
-    "table_to_xml_and_xmlschema",
-    "schema_to_xml",
-    "schema_to_xml_and_xmlschema",
-    "database_to_xml",
-    "database_to_xml_and_xmlschema",
-    "pg_switch_wal",
-    "pg_promote",
-    "pg_create_restore_point",
-    "pg_export_snapshot",
-    "pg_import_snapshot",
-];
-const DENIED_FUNCTION_PREFIXES: &[&str] = &[
-    "pg_ls_",
-    "pg_read_",
-    "pg_file_",
-    "lo_",
-    "pg_advisory",
-    "pg_try_advisory",
-    "dblink",
-    "pg_sleep",
-    "pg_replication_",
-    "pg_logical_",
-    "pg_create_",
-    "pg_drop_replication",
-    "pg_stat_reset",
-    "pg_stat_statements_reset",
-];
-
-fn function_denied(name: &ObjectName) -> Option<Denial> {
-    let last = match name.0.last()? {
-        ObjectNamePart::Identifier(ident) => ident.value.to_lowercase(),
-        ObjectNamePart::Function(f) => f.name.value.to_lowercase(),
-    };
-    let denied = DENIED_FUNCTIONS.contains(&last.as_str())
-        || DENIED_FUNCTION_PREFIXES.iter().any(|p| last.starts_with(p));
-    denied.then(|| {
-        Denial::new(
-            "function-denylist",
-            format!("function {last} is not allowed"),
-        )
-    })
-}
-
-/// Parses `sql` and checks that it is exactly one read-only statement.
-pub fn analyze_read(sql: &str) -> Result<ReadAnalysis, Denial> {
+/// Parses `sql` and checks that it is exactly one read-only statement that
+/// calls no function `functions` refuses.
+pub fn analyze_read(sql: &str, functions: &FunctionRules) -> Result<ReadAnalysis, Denial> {
+    refuse_unicode_identifiers(sql)?;
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
         .map_err(|e| Denial::new("parse", format!("the SQL could not be parsed: {e}")))?;
     if statements.len() != 1 {
@@ -300,10 +63,11 @@ pub fn analyze_read(sql: &str) -> Result<ReadAnalysis, Denial> {
             options,
             ..
         } => {
-            let analyze_option = options
-                .iter()
-                .flatten()
-                .any(|o| o.name.value.eq_ignore_ascii_case("analyze") && !option_is_false(&o.arg));
+            // PostgreSQL accepts the British spelling as well.
+            let analyze_option = options.iter().flatten().any(|o| {
+                let name = o.name.value.to_ascii_lowercase();
+                (name == "analyze" || name == "analyse") && !option_is_false(&o.arg)
+            });
             if *analyze || analyze_option {
                 return Err(Denial::new(
                     "explain-analyze",
@@ -327,7 +91,10 @@ pub fn analyze_read(sql: &str) -> Result<ReadAnalysis, Denial> {
             ));
         }
     }
-    let mut collector = Collector::default();
+    let mut collector = Collector {
+        relations: Vec::new(),
+        functions,
+    };
     if let ControlFlow::Break(denial) = statement.visit(&mut collector) {
         return Err(denial);
     }
@@ -335,6 +102,30 @@ pub fn analyze_read(sql: &str) -> Result<ReadAnalysis, Denial> {
         relations: collector.relations,
         statement,
     })
+}
+
+/// `U&"…"` identifiers carry escapes PostgreSQL decodes and sqlparser does not
+/// (it reads `U & "…"`), so `U&"pg\005fread_file"(…)` would be checked under
+/// the wrong name. They are refused rather than decoded a second way.
+fn refuse_unicode_identifiers(sql: &str) -> Result<(), Denial> {
+    let dialect = PostgreSqlDialect {};
+    // Tokenizer errors surface as parse errors right after.
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
+        return Ok(());
+    };
+    for window in tokens.windows(3) {
+        if let [Token::Word(u), Token::Ampersand, Token::Word(ident)] = window
+            && u.quote_style.is_none()
+            && u.value.eq_ignore_ascii_case("u")
+            && ident.quote_style == Some('"')
+        {
+            return Err(Denial::new(
+                "unicode-identifier",
+                "U&\"…\" identifiers are not allowed; write the identifier plainly",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `EXPLAIN (ANALYZE false)` is harmless; any other value enables it.
@@ -358,23 +149,39 @@ fn statement_kind(statement: &Statement) -> String {
     }
 }
 
-/// Walks a statement, collecting relations and refusing what a read may not do.
-#[derive(Default)]
-struct Collector {
-    relations: Vec<RelationRef>,
+/// An identifier as PostgreSQL stores it: unquoted ones folded to lower case,
+/// every one cut to 63 bytes on a character boundary.
+fn stored_identifier(value: &str, quoted: bool) -> String {
+    let mut folded = if quoted {
+        value.to_string()
+    } else {
+        value.to_lowercase()
+    };
+    if folded.len() > MAX_IDENTIFIER_BYTES {
+        let mut end = MAX_IDENTIFIER_BYTES;
+        while !folded.is_char_boundary(end) {
+            end -= 1;
+        }
+        folded.truncate(end);
+    }
+    folded
 }
 
-impl Collector {
+/// Walks a statement, collecting relations and refusing what a read may not do.
+struct Collector<'a> {
+    relations: Vec<RelationRef>,
+    functions: &'a FunctionRules,
+}
+
+impl Collector<'_> {
     fn add(&mut self, parts: Vec<(String, bool)>) {
         let regclass_text = parts
             .iter()
             .map(|(value, quoted)| {
-                let folded = if *quoted {
-                    value.clone()
-                } else {
-                    value.to_lowercase()
-                };
-                format!("\"{}\"", folded.replace('"', "\"\""))
+                format!(
+                    "\"{}\"",
+                    stored_identifier(value, *quoted).replace('"', "\"\"")
+                )
             })
             .collect::<Vec<_>>()
             .join(".");
@@ -416,16 +223,21 @@ impl Collector {
             _ => {}
         }
     }
-}
 
-fn check_function(f: &Function) -> ControlFlow<Denial> {
-    match function_denied(&f.name) {
-        Some(d) => ControlFlow::Break(d),
-        None => ControlFlow::Continue(()),
+    fn check_call(&self, name: &ObjectName) -> ControlFlow<Denial> {
+        let last = match name.0.last() {
+            Some(ObjectNamePart::Identifier(ident)) => &ident.value,
+            Some(ObjectNamePart::Function(f)) => &f.name.value,
+            None => return ControlFlow::Continue(()),
+        };
+        match self.functions.check(last) {
+            Err(d) => ControlFlow::Break(d),
+            Ok(()) => ControlFlow::Continue(()),
+        }
     }
 }
 
-impl Visitor for Collector {
+impl Visitor for Collector<'_> {
     type Break = Denial;
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<Denial> {
@@ -495,24 +307,40 @@ impl Visitor for Collector {
     }
 
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<Denial> {
-        let name = match factor {
+        match factor {
             TableFactor::Table {
                 name,
                 args: Some(_),
                 ..
-            } => name,
-            TableFactor::Function { name, .. } => name,
-            _ => return ControlFlow::Continue(()),
-        };
-        match function_denied(name) {
-            Some(d) => ControlFlow::Break(d),
-            None => ControlFlow::Continue(()),
+            }
+            | TableFactor::Function { name, .. } => self.check_call(name),
+            _ => ControlFlow::Continue(()),
         }
     }
 
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Denial> {
         match expr {
-            Expr::Function(f) => check_function(f),
+            Expr::Function(Function { name, .. }) => self.check_call(name),
+            // PostgreSQL's attribute notation: `(expr).f` calls `f(expr)`.
+            Expr::CompoundFieldAccess { access_chain, .. } => {
+                for access in access_chain {
+                    if let AccessExpr::Dot(Expr::Identifier(ident)) = access
+                        && let Err(d) = self.functions.check(&ident.value)
+                    {
+                        return ControlFlow::Break(d);
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+            // `alias.f` calls `f(alias)` when alias has no column f. Only a
+            // function taking the row type can be called this way, and none of
+            // the built-in denied ones does; the operator's may.
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                match self.functions.check_operator_denied(&parts[1].value) {
+                    Err(d) => ControlFlow::Break(d),
+                    Ok(()) => ControlFlow::Continue(()),
+                }
+            }
             _ => ControlFlow::Continue(()),
         }
     }
@@ -548,29 +376,31 @@ pub fn fingerprint(statement: &Statement) -> String {
 /// Parses a relation name given to a typed call (`film`, `public.film`,
 /// `"Odd Name"`), into the form `to_regclass` resolves.
 pub fn parse_relation_name(text: &str) -> Result<RelationRef, String> {
+    let invalid = |why: &dyn std::fmt::Display| format!("invalid relation name {text:?}: {why}");
+    refuse_unicode_identifiers(text).map_err(|d| invalid(&d.message))?;
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect)
         .try_with_sql(text)
-        .map_err(|e| format!("invalid relation name {text:?}: {e}"))?;
-    let name = parser
-        .parse_object_name(false)
-        .map_err(|e| format!("invalid relation name {text:?}: {e}"))?;
-    if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
-        return Err(format!(
-            "invalid relation name {text:?}: unexpected text after the name"
-        ));
+        .map_err(|e| invalid(&e))?;
+    let name = parser.parse_object_name(false).map_err(|e| invalid(&e))?;
+    if parser.peek_token().token != Token::EOF {
+        return Err(invalid(&"unexpected text after the name"));
     }
     if name.0.is_empty() || name.0.len() > 3 {
-        return Err(format!("invalid relation name {text:?}"));
+        return Err(invalid(&"expected `name` or `schema.name`"));
     }
-    let mut collector = Collector::default();
+    let rules = FunctionRules::default();
+    let mut collector = Collector {
+        relations: Vec::new(),
+        functions: &rules,
+    };
     if let ControlFlow::Break(d) = collector.pre_visit_relation(&name) {
         return Err(d.message);
     }
     collector
         .relations
         .pop()
-        .ok_or_else(|| format!("invalid relation name {text:?}"))
+        .ok_or_else(|| invalid(&"empty name"))
 }
 
 #[cfg(test)]
@@ -578,7 +408,7 @@ mod tests {
     use super::*;
 
     fn rels(sql: &str) -> Vec<String> {
-        analyze_read(sql)
+        analyze_read(sql, &FunctionRules::default())
             .unwrap()
             .relations
             .into_iter()
@@ -587,7 +417,9 @@ mod tests {
     }
 
     fn rule(sql: &str) -> &'static str {
-        analyze_read(sql).unwrap_err().rule
+        analyze_read(sql, &FunctionRules::default())
+            .unwrap_err()
+            .rule
     }
 
     #[test]
@@ -658,25 +490,15 @@ mod tests {
 
     #[test]
     fn fingerprints_drop_literals() {
-        let a = analyze_read("SELECT * FROM t WHERE name = 'secret' AND id = $1 LIMIT 10").unwrap();
+        let a = analyze_read(
+            "SELECT * FROM t WHERE name = 'secret' AND id = $1 LIMIT 10",
+            &FunctionRules::default(),
+        )
+        .unwrap();
         assert_eq!(
             fingerprint(&a.statement),
             "SELECT * FROM t WHERE name = ? AND id = $1 LIMIT ?"
         );
-    }
-
-    #[test]
-    fn patterns_match() {
-        let p = Pattern::parse("public.*").unwrap();
-        assert!(p.matches("public", "film"));
-        assert!(!p.matches("secret", "film"));
-        let p = Pattern::parse("film").unwrap();
-        assert!(p.matches("public", "film"));
-        assert!(!p.matches("public", "films"));
-        let p = Pattern::parse("s.f*m").unwrap();
-        assert!(p.matches("s", "film"));
-        assert!(!p.matches("s", "filmx"));
-        assert!(Pattern::parse("a.b.c").is_err());
     }
 
     #[test]
@@ -693,5 +515,46 @@ mod tests {
         );
         assert!(parse_relation_name("film; drop table x").is_err());
         assert!(parse_relation_name("").is_err());
+    }
+
+    #[test]
+    fn refuses_what_postgres_reads_differently() {
+        assert_eq!(
+            rule(r#"SELECT U&"pg\005fread_file"('/etc/passwd')"#),
+            "unicode-identifier"
+        );
+        assert_eq!(
+            rule(r#"SELECT * FROM u&"pg\0061uthid""#),
+            "unicode-identifier"
+        );
+        // Attribute notation is a function call in PostgreSQL.
+        assert_eq!(
+            rule("SELECT ('/etc/passwd'::text).pg_read_file"),
+            "function-denylist"
+        );
+        assert_eq!(rule("SELECT (5).pg_sleep"), "function-denylist");
+        assert_eq!(rule("EXPLAIN (ANALYSE) SELECT 1"), "explain-analyze");
+        rels("EXPLAIN (ANALYZE false, FORMAT JSON) SELECT 1");
+        // A unicode string literal is a plain string.
+        rels(r"SELECT U&'d\0061ta'");
+        // Long names are truncated as PostgreSQL truncates them.
+        let long = format!("SELECT * FROM s.{}", "a".repeat(70));
+        assert_eq!(rels(&long), vec![format!("\"s\".\"{}\"", "a".repeat(63))]);
+    }
+
+    #[test]
+    fn operator_rules_reach_attribute_calls() {
+        let rules = FunctionRules::new(None, &["secret_fn".into()]).unwrap();
+        let denied = |sql| analyze_read(sql, &rules).unwrap_err().rule;
+        assert_eq!(
+            denied("SELECT f.secret_fn FROM film f"),
+            "function-denylist"
+        );
+        assert_eq!(
+            denied("SELECT secret_fn(f) FROM film f"),
+            "function-denylist"
+        );
+        // Built-in prefixes do not reach plain columns: `lo.lo_revenue`.
+        assert!(analyze_read("SELECT lo.lo_revenue FROM lineorder lo", &rules).is_ok());
     }
 }
