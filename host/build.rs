@@ -6,7 +6,13 @@ use std::path::{Path, PathBuf};
 /// Embedded in the binary: every user gets these.
 const FIRST_PARTY: &[&str] = &["sql-read", "sql-write"];
 /// Built beside them for the tests and as working examples.
-const EXTRA: &[&str] = &["hello", "test-looper", "test-trapper", "test-escape"];
+const EXTRA: &[&str] = &[
+    "hello",
+    "test-looper",
+    "test-trapper",
+    "test-escape",
+    "test-reporter",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::db::{Database, PoolSettings};
 use crate::gate::Gate;
 use crate::registry::{self, Registry};
-use crate::runtime::Runtime;
+use crate::runtime::{CompiledCache, Runtime};
 use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +30,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Arc<Registry>> {
         None => AuditLog::log_only(),
     };
     let gate = Arc::new(Gate::new(Arc::new(db), audit));
-    let runtime = Runtime::new(gate).context("cannot start the wasm runtime")?;
-    let registry = registry::load(&runtime, config).await?;
+    let runtime =
+        Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?;
+    let (registry, _) = registry::load(&runtime, config).await?;
     tracing::info!(
         plugins = registry.plugins().len(),
         "sluice ready: {}",
@@ -43,6 +44,31 @@ pub async fn start(config: &Config) -> anyhow::Result<Arc<Registry>> {
             .join(", ")
     );
     Ok(Arc::new(registry))
+}
+
+/// The compiled-plugin cache, unless disabled; one that cannot be opened
+/// only costs compile time, so it is a warning.
+fn compiled_cache(config: &Config) -> Option<CompiledCache> {
+    let dir = config.plugins.cache.dir()?;
+    let max = config.plugins.cache.max_mb.saturating_mul(1024 * 1024);
+    match CompiledCache::open(&dir, max) {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "compiled cache disabled: {e}");
+            None
+        }
+    }
+}
+
+/// Loads every plugin as `serve` would, without connecting to the database,
+/// and reports what each one is, asks for and gets.
+pub async fn inspect(config: &Config) -> anyhow::Result<Vec<registry::LoadReport>> {
+    let db = Database::lazy(config.database.url.as_deref())?;
+    let gate = Arc::new(Gate::new(Arc::new(db), AuditLog::log_only()));
+    let runtime =
+        Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?;
+    let (_, reports) = registry::load(&runtime, config).await?;
+    Ok(reports)
 }
 
 /// The URL without its password, for messages.

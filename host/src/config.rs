@@ -133,6 +133,9 @@ pub struct PluginsConfig {
     /// Whether the embedded first-party plugins (`sql-read`, `sql-write`) load.
     #[serde(default = "default_true")]
     pub first_party: bool,
+    /// Plugins, by name, that are described but not served.
+    #[serde(default)]
+    pub disabled: Vec<String>,
     /// Wall-clock limit of one plugin call, wasm and database time together,
     /// unless a grant sets its own `timeout_ms`.
     pub timeout_ms: Option<u64>,
@@ -146,6 +149,9 @@ pub struct PluginsConfig {
     pub max_host_calls: Option<u32>,
     /// Calls of one plugin running at once, unless a grant sets its own.
     pub max_concurrent_calls: Option<u32>,
+    /// `[plugins.cache]`: compiled plugins on disk.
+    #[serde(default)]
+    pub cache: CacheConfig,
     /// `[plugins.grants.<plugin>]`
     #[serde(default)]
     pub grants: BTreeMap<String, GrantConfig>,
@@ -163,15 +169,60 @@ impl Default for PluginsConfig {
         PluginsConfig {
             dir: None,
             first_party: true,
+            disabled: Vec::new(),
             timeout_ms: None,
             memory_mb: None,
             max_write_rows: None,
             max_result_bytes: None,
             max_host_calls: None,
             max_concurrent_calls: None,
+            cache: CacheConfig::default(),
             grants: BTreeMap::new(),
             config: BTreeMap::new(),
         }
+    }
+}
+
+/// `[plugins.cache]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Whether compiled plugins are kept on disk across restarts.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Where: default `$SLUICE_CACHE_DIR`, else `$XDG_CACHE_HOME/sluice`,
+    /// else `~/.cache/sluice`.
+    pub dir: Option<PathBuf>,
+    /// Size cap in MiB; least recently used entries go first.
+    #[serde(default = "default_cache_max_mb")]
+    pub max_mb: u64,
+}
+
+fn default_cache_max_mb() -> u64 {
+    1024
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            dir: None,
+            max_mb: default_cache_max_mb(),
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The cache directory, or none when disabled or no home is known.
+    pub fn dir(&self) -> Option<PathBuf> {
+        if !self.enabled {
+            return None;
+        }
+        self.dir
+            .clone()
+            .or_else(|| env_nonempty("SLUICE_CACHE_DIR").map(PathBuf::from))
+            .or_else(|| env_nonempty("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("sluice")))
+            .or_else(|| env_nonempty("HOME").map(|h| PathBuf::from(h).join(".cache/sluice")))
     }
 }
 
@@ -276,7 +327,11 @@ impl Config {
                 let mut config = Config::parse(&text, path)?;
                 // Relative paths in the file are relative to the file.
                 if let Some(parent) = path.parent() {
-                    for p in [&mut config.plugins.dir, &mut config.audit.file] {
+                    for p in [
+                        &mut config.plugins.dir,
+                        &mut config.audit.file,
+                        &mut config.plugins.cache.dir,
+                    ] {
                         if let Some(rel) = p.as_ref().filter(|d| d.is_relative()) {
                             *p = Some(parent.join(rel));
                         }

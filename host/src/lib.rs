@@ -14,6 +14,7 @@ pub mod demo;
 pub mod gate;
 pub mod mcp;
 pub mod pgcluster;
+pub mod plugins_cmd;
 pub mod policy;
 pub mod registry;
 pub mod runtime;

@@ -31,9 +31,24 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
+enum PluginsCommand {
+    /// One line per plugin: name, version, what it offers, whether it got
+    /// everything it asked for.
+    List(ServeArgs),
+    /// Per plugin: requested, granted and effective access and limits, and
+    /// every tool, resource, template and prompt. Exits 1 when a plugin
+    /// fails to load or asks for something not granted.
+    Check(ServeArgs),
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Serve MCP over stdio (the default).
     Serve(ServeArgs),
+    /// Inspect the plugins a `serve` with the same config would load (no
+    /// database connection needed).
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
     /// Start a private PostgreSQL with a sample database and serve it over stdio.
     Demo {
         /// Config file for grants and limits (its database URL is ignored).
@@ -44,6 +59,11 @@ enum Command {
         plugins: Option<PathBuf>,
     },
 }
+
+/// A command that ran to the end but has a verdict to report.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Verdict(&'static str);
 
 fn main() -> ExitCode {
     // stdout carries the MCP protocol; every log line goes to stderr.
@@ -73,6 +93,10 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Verdict>().is_some() => {
+            eprintln!("sluice: {e}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             // One line that says what to fix.
             eprintln!("sluice: {}", format!("{e:#}").replace('\n', " "));
@@ -91,6 +115,32 @@ async fn run(command: Command) -> anyhow::Result<()> {
             })?;
             let registry = sluice::app::start(&config).await?;
             sluice::mcp::serve_stdio(registry).await
+        }
+        Command::Plugins(command) => {
+            let (args, long) = match command {
+                PluginsCommand::List(args) => (args, false),
+                PluginsCommand::Check(args) => (args, true),
+            };
+            let config = Config::load(&Overrides {
+                config_file: args.config,
+                database_url: args.database_url,
+                plugin_dir: args.plugins,
+            })?;
+            let reports = sluice::app::inspect(&config).await?;
+            let text = if long {
+                sluice::plugins_cmd::check(&reports)
+            } else {
+                sluice::plugins_cmd::list(&reports)
+            };
+            print!("{text}");
+            if sluice::plugins_cmd::all_ok(&reports) {
+                Ok(())
+            } else {
+                Err(
+                    Verdict("some plugins failed to load or were not granted what they request")
+                        .into(),
+                )
+            }
         }
         Command::Demo { config, plugins } => {
             let config = Config::load(&Overrides {

@@ -37,11 +37,13 @@ pub mod config;
 pub mod db;
 mod error;
 pub mod log;
+mod manifest;
 mod plugin;
 mod template;
 mod value;
 
 pub use error::{Error, Result};
+pub use manifest::Requests;
 pub use plugin::{
     Completer, Completion, Json, Plugin, Prompt, PromptArgs, PromptMessage, PromptResult, Resource,
     ResourceContents, ResourceTemplate, Tool, ToolOutput, ToolResult,
@@ -52,8 +54,9 @@ pub use value::{ArrayValue, Scalar, Value};
 /// The names a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Completion, Error, Json, Plugin, Prompt, PromptArgs, PromptMessage, PromptResult, Resource,
-        ResourceContents, ResourceTemplate, Result, Scalar, Tool, ToolResult, UriParams, Value, db,
+        Completion, Error, Json, Plugin, Prompt, PromptArgs, PromptMessage, PromptResult, Requests,
+        Resource, ResourceContents, ResourceTemplate, Result, Scalar, Tool, ToolResult, UriParams,
+        Value, db,
     };
 }
 
@@ -68,7 +71,14 @@ macro_rules! plugin {
 
         impl $crate::bindings::exports::sluice::plugin::handler::Guest for __SluicePlugin {
             fn describe() -> $crate::bindings::exports::sluice::plugin::handler::Description {
-                $crate::__private::with_plugin($build, |p| p.describe())
+                // The plugin crate's own package metadata, unless the builder overrides it.
+                $crate::__private::with_plugin($build, |p| {
+                    p.describe(
+                        env!("CARGO_PKG_NAME"),
+                        env!("CARGO_PKG_VERSION"),
+                        env!("CARGO_PKG_DESCRIPTION"),
+                    )
+                })
             }
             fn call_tool(
                 name: ::std::string::String,

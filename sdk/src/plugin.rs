@@ -2,7 +2,7 @@
 
 use crate::bindings::exports::sluice::plugin::handler as h;
 use crate::template::{self, UriParams};
-use crate::{Error, Result};
+use crate::{Error, Requests, Result};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,6 +25,10 @@ type PromptHandler = Box<dyn Fn(&PromptArgs) -> Result<PromptResult>>;
 /// [`plugin!`](crate::plugin).
 #[derive(Default)]
 pub struct Plugin {
+    name: Option<String>,
+    version: Option<String>,
+    description: Option<String>,
+    requests: Requests,
     tools: Vec<Tool>,
     resources: Vec<Resource>,
     templates: Vec<ResourceTemplate>,
@@ -35,6 +39,32 @@ impl Plugin {
     /// A plugin that offers nothing yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The plugin's name, by which the operator grants it access. Defaults to
+    /// the crate's package name: lower-case letters, digits and `-`.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// The plugin's version. Defaults to the crate's version.
+    pub fn version(mut self, version: &str) -> Self {
+        self.version = Some(version.to_string());
+        self
+    }
+
+    /// What the plugin is for. Defaults to the crate's description.
+    pub fn description(mut self, description: &str) -> Self {
+        self.description = Some(description.to_string());
+        self
+    }
+
+    /// What the plugin asks the operator for. Without it, a plugin may not
+    /// touch the database whatever the operator grants.
+    pub fn requests(mut self, requests: Requests) -> Self {
+        self.requests = requests;
+        self
     }
 
     /// Adds a tool.
@@ -62,8 +92,17 @@ impl Plugin {
     }
 
     #[doc(hidden)]
-    pub fn describe(&self) -> h::Description {
+    pub fn describe(&self, name: &str, version: &str, description: &str) -> h::Description {
         h::Description {
+            manifest: h::Manifest {
+                name: self.name.clone().unwrap_or_else(|| name.to_string()),
+                version: self.version.clone().unwrap_or_else(|| version.to_string()),
+                description: self
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| description.to_string()),
+                requests: self.requests.0.clone(),
+            },
             tools: self.tools.iter().map(|t| t.spec.clone()).collect(),
             resources: self.resources.iter().map(|r| r.spec.clone()).collect(),
             resource_templates: self.templates.iter().map(|t| t.spec.clone()).collect(),

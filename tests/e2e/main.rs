@@ -9,6 +9,7 @@ mod cli;
 mod denials;
 mod hostile;
 mod limits;
+mod plugins;
 mod resources;
 mod roles;
 mod security;

@@ -165,6 +165,24 @@ impl Database {
         })
     }
 
+    /// A pool that connects on first use, for commands that load plugins
+    /// without serving them (`sluice plugins`): nothing connects unless a
+    /// plugin's description asks the database something.
+    pub fn lazy(url: Option<&str>) -> Result<Database, DbError> {
+        let options = match url {
+            Some(url) => PgConnectOptions::from_str(url)
+                .map_err(|e| DbError::Connection(format!("invalid database URL: {e}")))?,
+            None => PgConnectOptions::new(),
+        };
+        Ok(Database {
+            pool: PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(2))
+                .connect_lazy_with(options.application_name("sluice")),
+            type_names: Mutex::new(HashMap::new()),
+        })
+    }
+
     /// Begins a transaction with the guard settings. All settings are `LOCAL`,
     /// so none outlives the transaction on the pooled connection.
     pub async fn begin(&self, settings: &TxSettings) -> Result<Tx, DbError> {

@@ -103,7 +103,7 @@ impl Gate {
         verb: &str,
         facts: &mut Facts,
     ) -> Result<(Tx, Target), GateError> {
-        if caller.grant.write.is_empty() {
+        if !caller.grant.writes_anything() {
             return Err(Denial::new("write-grant", "this plugin has no write grant").into());
         }
         let name = policy::parse_relation_name(table).map_err(GateError::InvalidInput)?;

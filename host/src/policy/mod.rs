@@ -65,6 +65,98 @@ impl Pattern {
     }
 }
 
+impl Pattern {
+    /// `*.*`: every relation.
+    pub fn any() -> Pattern {
+        Pattern {
+            schema: "*".into(),
+            name: "*".into(),
+        }
+    }
+
+    /// Whether every relation `other` matches, this matches too. `other`'s
+    /// `*` is read as a literal, which only this pattern's `*` can match.
+    fn covers(&self, other: &Pattern) -> bool {
+        glob(&self.schema, &other.schema) && glob(&self.name, &other.name)
+    }
+
+    /// Whether granting `self` meets a request for `requested`: a plain name
+    /// must be covered; a pattern with `*` asks for up to that much, so a
+    /// grant inside it (or around it) meets it.
+    fn satisfies(&self, requested: &Pattern) -> bool {
+        let exact = !requested.schema.contains('*') && !requested.name.contains('*');
+        self.covers(requested) || (!exact && requested.covers(self))
+    }
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// Access to `schema.name` needs both the operator's grant and the plugin's
+/// request; the denial says which one is missing.
+fn check_access(
+    what: &'static str,
+    granted: &[Pattern],
+    requested: &[Pattern],
+    schema: &str,
+    name: &str,
+) -> Result<(), Denial> {
+    let rule = if what == "read" {
+        "read-grant"
+    } else {
+        "write-grant"
+    };
+    if !granted.iter().any(|p| p.matches(schema, name)) {
+        return Err(Denial::new(
+            rule,
+            format!("relation {schema}.{name} is not in this plugin's {what} grant"),
+        ));
+    }
+    if !requested.iter().any(|p| p.matches(schema, name)) {
+        return Err(Denial::new(
+            rule,
+            format!(
+                "relation {schema}.{name} is not among the relations this plugin's manifest \
+                 requests to {what}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn effective(granted: &[Pattern], requested: &[Pattern]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for g in granted {
+        for r in requested {
+            let both = if r.covers(g) {
+                g.to_string()
+            } else if g.covers(r) {
+                r.to_string()
+            } else {
+                format!("{g} ∩ {r}")
+            };
+            if !out.contains(&both) {
+                out.push(both);
+            }
+        }
+    }
+    out
+}
+
+/// What a plugin asks for in its manifest (see the WIT's `requests`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requests {
+    pub read: Vec<String>,
+    pub write: Vec<String>,
+    pub catalog: bool,
+    pub timeout_ms: Option<u64>,
+    pub memory_mb: Option<u32>,
+    pub max_rows: Option<u32>,
+}
+
 /// `*` matches any run of characters; everything else matches itself exactly.
 pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let Some((head, rest)) = pattern.split_once('*') else {
@@ -107,11 +199,18 @@ pub struct Limits {
     pub max_concurrent_calls: u32,
 }
 
-/// A plugin's effective grant.
+/// A plugin's grant: what the operator granted, narrowed (see
+/// [`Grant::narrowed`]) to what the plugin requested.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
+    /// Relations the operator lets it read.
     pub read: Vec<Pattern>,
+    /// Relations the operator lets it write.
     pub write: Vec<Pattern>,
+    /// Relations it asked to read; a read must match both lists.
+    pub requested_read: Vec<Pattern>,
+    /// Relations it asked to write; a write must match both lists.
+    pub requested_write: Vec<Pattern>,
     pub catalog: bool,
     pub role: Option<String>,
     pub limits: Limits,
@@ -149,6 +248,8 @@ impl Grant {
         Grant {
             read: patterns(&c.read, if reader { &["public.*"] } else { &[] }),
             write: patterns(&c.write, &[]),
+            requested_read: vec![Pattern::any()],
+            requested_write: vec![Pattern::any()],
             catalog: c.catalog.unwrap_or(reader),
             role: c.role.clone(),
             limits: Limits {
@@ -171,34 +272,104 @@ impl Grant {
 
     pub fn may_read(&self, schema: &str, name: &str) -> bool {
         self.read.iter().any(|p| p.matches(schema, name))
+            && self.requested_read.iter().any(|p| p.matches(schema, name))
     }
 
     pub fn may_write(&self, schema: &str, name: &str) -> bool {
         self.write.iter().any(|p| p.matches(schema, name))
+            && self.requested_write.iter().any(|p| p.matches(schema, name))
+    }
+
+    /// The relations it may read, as readable patterns (`a ∩ b` where the
+    /// granted and requested patterns only overlap).
+    pub fn effective_read(&self) -> Vec<String> {
+        effective(&self.read, &self.requested_read)
+    }
+
+    /// The relations it may write, as [`Grant::effective_read`].
+    pub fn effective_write(&self) -> Vec<String> {
+        effective(&self.write, &self.requested_write)
+    }
+
+    /// No access to anything, with `limits`: what a plugin has while it
+    /// describes itself.
+    pub fn nothing(limits: Limits) -> Grant {
+        Grant {
+            read: Vec::new(),
+            write: Vec::new(),
+            requested_read: Vec::new(),
+            requested_write: Vec::new(),
+            catalog: false,
+            role: None,
+            limits,
+            functions: Arc::default(),
+        }
+    }
+
+    /// Whether it may write anything at all.
+    pub fn writes_anything(&self) -> bool {
+        !self.write.is_empty() && !self.requested_write.is_empty()
+    }
+
+    /// The effective grant for a plugin that asked for `requests`: nothing
+    /// it did not ask for, nothing the operator did not grant, and each
+    /// limit the lower of the two. Also returns what it asked for and did
+    /// not get, one line each (empty when fully granted).
+    pub fn narrowed(mut self, requests: &Requests) -> Result<(Grant, Vec<String>), String> {
+        let parse = |list: &[String]| -> Result<Vec<Pattern>, String> {
+            list.iter().map(|t| Pattern::parse(t)).collect()
+        };
+        let requested_read = parse(&requests.read)?;
+        let requested_write = parse(&requests.write)?;
+        let mut unmet = Vec::new();
+        for (what, requested, granted) in [
+            ("read", &requested_read, &self.read),
+            ("write", &requested_write, &self.write),
+        ] {
+            for r in requested {
+                if !granted.iter().any(|g| g.satisfies(r)) {
+                    unmet.push(format!("{what} {r}"));
+                }
+            }
+        }
+        if requests.catalog && !self.catalog {
+            unmet.push("catalog".to_string());
+        }
+        self.catalog &= requests.catalog;
+        self.requested_read = requested_read;
+        self.requested_write = requested_write;
+
+        let limits = &mut self.limits;
+        let mut lower = |key: &str, requested: Option<u64>, granted: &mut u64| {
+            if let Some(requested) = requested {
+                if requested > *granted {
+                    unmet.push(format!("{key} {requested} (granted {granted})"));
+                }
+                *granted = (*granted).min(requested);
+            }
+        };
+        lower("timeout_ms", requests.timeout_ms, &mut limits.timeout_ms);
+        let mut memory_mb = limits.memory_bytes / (1024 * 1024);
+        lower(
+            "memory_mb",
+            requests.memory_mb.map(u64::from),
+            &mut memory_mb,
+        );
+        limits.memory_bytes = memory_mb * 1024 * 1024;
+        let mut max_rows = u64::from(limits.max_rows);
+        lower("max_rows", requests.max_rows.map(u64::from), &mut max_rows);
+        limits.max_rows = u32::try_from(max_rows).unwrap_or(u32::MAX);
+        Ok((self, unmet))
     }
 
     /// Reading is allowed for `schema.name`, or the denial that says why not.
     pub fn check_read(&self, schema: &str, name: &str) -> Result<(), Denial> {
-        if self.may_read(schema, name) {
-            Ok(())
-        } else {
-            Err(Denial::new(
-                "read-grant",
-                format!("relation {schema}.{name} is not in this plugin's read grant"),
-            ))
-        }
+        check_access("read", &self.read, &self.requested_read, schema, name)
     }
 
     /// Writing is allowed for `schema.name`, or the denial that says why not.
     pub fn check_write(&self, schema: &str, name: &str) -> Result<(), Denial> {
-        if self.may_write(schema, name) {
-            Ok(())
-        } else {
-            Err(Denial::new(
-                "write-grant",
-                format!("relation {schema}.{name} is not in this plugin's write grant"),
-            ))
-        }
+        check_access("write", &self.write, &self.requested_write, schema, name)
     }
 
     /// Catalog access is allowed, or the denial.
@@ -235,5 +406,64 @@ mod tests {
         assert!(p.matches("s", "film"));
         assert!(!p.matches("s", "filmx"));
         assert!(Pattern::parse("a.b.c").is_err());
+    }
+
+    fn operator(read: &[&str]) -> Grant {
+        let config = GrantConfig {
+            read: Some(read.iter().map(|s| s.to_string()).collect()),
+            catalog: Some(true),
+            ..GrantConfig::default()
+        };
+        let limits = Limits {
+            timeout_ms: 5000,
+            max_rows: 1000,
+            max_write_rows: 100,
+            max_result_bytes: 1 << 20,
+            memory_bytes: 64 << 20,
+            max_host_calls: 100,
+            max_concurrent_calls: 4,
+        };
+        Grant::from_config("p", Some(&config), &limits, Arc::default())
+    }
+
+    #[test]
+    fn narrowing_grants_only_what_both_allow() {
+        let requests = Requests {
+            read: vec!["public.film".into(), "public.rental".into()],
+            timeout_ms: Some(30_000),
+            max_rows: Some(50),
+            ..Requests::default()
+        };
+        let (grant, unmet) = operator(&["public.*"]).narrowed(&requests).unwrap();
+        assert!(grant.may_read("public", "film"));
+        assert!(!grant.may_read("public", "customer"), "not requested");
+        assert!(!grant.catalog, "not requested");
+        assert_eq!(grant.limits.timeout_ms, 5000);
+        assert_eq!(grant.limits.max_rows, 50);
+        assert_eq!(unmet, vec!["timeout_ms 30000 (granted 5000)"]);
+
+        let (grant, unmet) = operator(&["public.film"]).narrowed(&requests).unwrap();
+        assert!(!grant.may_read("public", "rental"));
+        assert_eq!(unmet[0], "read public.rental");
+
+        // A wildcard request asks for up to that much.
+        let wide = Requests {
+            read: vec!["*.*".into()],
+            catalog: true,
+            ..Requests::default()
+        };
+        let (grant, unmet) = operator(&["public.*"]).narrowed(&wide).unwrap();
+        assert!(unmet.is_empty(), "{unmet:?}");
+        assert!(grant.may_read("public", "film") && !grant.may_read("secret", "x"));
+        let (_, unmet) = operator(&[]).narrowed(&wide).unwrap();
+        assert_eq!(unmet, vec!["read *.*"]);
+        assert!(
+            operator(&[])
+                .narrowed(&Requests {
+                    read: vec!["a.b.c".into()],
+                    ..Requests::default()
+                })
+                .is_err()
+        );
     }
 }

@@ -1,17 +1,17 @@
 //! The plugin registry: which plugins are loaded and which of them answers a
 //! given tool, resource, template or prompt.
 
+mod load;
 pub mod model;
 
-use crate::config::Config;
-use crate::policy::{FunctionRules, Grant, Limits};
-use crate::runtime::{Plugin, Runtime};
+pub use load::{LoadReport, Loaded, default_limits, load};
+
+use crate::runtime::Plugin;
 use model::{
     CallError, CompletionOutput, CompletionRequest, CompletionTarget, PluginHost, PromptOutput,
     PromptSpec, ResourceContents, ResourceSpec, ResourceTemplateSpec, ToolOutput, ToolSpec,
 };
 use serde_json::{Map, Value as Json};
-use std::path::Path;
 use std::sync::Arc;
 
 /// The plugins embedded in the binary, built from `plugins/` by the build script.
@@ -93,109 +93,6 @@ impl Registry {
     fn owner(&self, pred: impl Fn(&Plugin) -> bool) -> Option<Arc<Plugin>> {
         self.plugins.iter().find(|p| pred(p)).cloned()
     }
-}
-
-/// The default limits from the config.
-pub fn default_limits(config: &Config) -> Limits {
-    let p = &config.plugins;
-    Limits {
-        timeout_ms: config
-            .plugins
-            .timeout_ms
-            .unwrap_or(config.database.statement_timeout_ms),
-        max_rows: config.database.max_rows,
-        max_write_rows: p
-            .max_write_rows
-            .unwrap_or(crate::config::DEFAULT_MAX_WRITE_ROWS),
-        max_result_bytes: p
-            .max_result_bytes
-            .unwrap_or(crate::config::DEFAULT_MAX_RESULT_BYTES),
-        memory_bytes: p.memory_mb.unwrap_or(crate::config::DEFAULT_MEMORY_MB) * 1024 * 1024,
-        max_host_calls: p
-            .max_host_calls
-            .unwrap_or(crate::config::DEFAULT_MAX_HOST_CALLS),
-        max_concurrent_calls: p
-            .max_concurrent_calls
-            .unwrap_or(crate::config::DEFAULT_MAX_CONCURRENT_CALLS),
-    }
-}
-
-/// Loads the first-party plugins (unless disabled) and every `*.wasm` in the
-/// plugin directory. A directory plugin that fails to load is logged and
-/// skipped so that the others keep working; a first-party one failing is a bug
-/// and an error.
-pub async fn load(runtime: &Runtime, config: &Config) -> anyhow::Result<Registry> {
-    let limits = default_limits(config);
-    let functions = Arc::new(
-        FunctionRules::new(
-            config.policy.allow_functions.as_deref(),
-            &config.policy.deny_functions,
-        )
-        .map_err(anyhow::Error::msg)?,
-    );
-    let mut registry = Registry::default();
-    let grant_for = |name: &str| {
-        Grant::from_config(
-            name,
-            config.plugins.grants.get(name),
-            &limits,
-            functions.clone(),
-        )
-    };
-    let config_for = |name: &str| config.plugins.config.get(name).cloned().unwrap_or_default();
-
-    if config.plugins.first_party {
-        for (name, wasm) in FIRST_PARTY {
-            let plugin = runtime
-                .load(name, wasm.to_vec(), grant_for(name), config_for(name))
-                .await?;
-            registry.add(plugin).map_err(anyhow::Error::msg)?;
-        }
-    }
-    if let Some(dir) = &config.plugins.dir {
-        for (name, wasm) in read_plugin_dir(dir)? {
-            match runtime
-                .load(&name, wasm, grant_for(&name), config_for(&name))
-                .await
-            {
-                Ok(plugin) => match registry.add(plugin) {
-                    Ok(()) => tracing::info!(plugin = %name, "loaded plugin"),
-                    Err(e) => tracing::error!(plugin = %name, "not loaded: {e}"),
-                },
-                Err(e) => tracing::error!(plugin = %name, "not loaded: {e}"),
-            }
-        }
-    }
-    Ok(registry)
-}
-
-/// `(name, bytes)` of every `*.wasm` file directly in `dir`, sorted by name.
-/// The directory is opened as a capability, so a symlink in it cannot reach
-/// files outside it.
-fn read_plugin_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let handle = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
-        .map_err(|e| anyhow::anyhow!("cannot open plugin directory {}: {e}", dir.display()))?;
-    let mut out = Vec::new();
-    for entry in handle.entries()? {
-        let entry = entry?;
-        let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else {
-            continue;
-        };
-        let Some(stem) = file_name.strip_suffix(".wasm") else {
-            continue;
-        };
-        let kind = entry.file_type()?;
-        if stem.is_empty() || !(kind.is_file() || kind.is_symlink()) {
-            continue;
-        }
-        match handle.read(file_name) {
-            Ok(bytes) => out.push((stem.to_string(), bytes)),
-            Err(e) => tracing::error!(file = %file_name, "cannot read plugin: {e}"),
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }
 
 /// Whether `uri` could come from `template`: its fixed text before the first

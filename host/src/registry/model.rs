@@ -3,7 +3,18 @@
 //! The transport maps these to MCP messages; the runtime fills them from the
 //! component's exports.
 
+use crate::policy::Requests;
 use serde_json::{Map, Value as Json};
+
+/// Who a plugin says it is and what it asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Manifest {
+    /// The name grants and config use: `[a-z][a-z0-9-]*`.
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub requests: Requests,
+}
 
 /// Behaviour hints of a tool (MCP `ToolAnnotations`).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -231,7 +231,40 @@ fn object_schema(text: &str, what: &str) -> Result<Map<String, Json>, String> {
 }
 
 /// A plugin's description, checked.
+/// Whether `name` may name a plugin: it keys config sections and file names.
+fn valid_plugin_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn manifest(m: h::Manifest) -> Result<m::Manifest, String> {
+    if !valid_plugin_name(&m.name) {
+        return Err(format!(
+            "plugin name {:?} must be lower-case letters, digits and `-`, starting with a letter",
+            m.name
+        ));
+    }
+    let r = m.requests;
+    Ok(m::Manifest {
+        name: m.name,
+        version: m.version,
+        description: m.description,
+        requests: crate::policy::Requests {
+            read: r.read,
+            write: r.write,
+            catalog: r.catalog,
+            timeout_ms: r.timeout_ms,
+            memory_mb: r.memory_mb,
+            max_rows: r.max_rows,
+        },
+    })
+}
+
 pub fn description(d: h::Description) -> Result<Description, String> {
+    let manifest = manifest(d.manifest)?;
     let mut tools = Vec::with_capacity(d.tools.len());
     for t in d.tools {
         if !valid_name(&t.name) {
@@ -288,6 +321,7 @@ pub fn description(d: h::Description) -> Result<Description, String> {
         });
     }
     Ok(Description {
+        manifest,
         tools,
         resources: d
             .resources

@@ -6,15 +6,18 @@
 //! goes through the [`Gate`]. Each call has a memory cap and a deadline; a
 //! trap, timeout or exhausted limit becomes an error, never a host crash.
 
+mod cache;
 mod convert;
 mod host;
 mod output;
 
+pub use cache::{CompiledCache, Origin};
+
 use crate::gate::Gate;
-use crate::policy::Grant;
+use crate::policy::{Grant, Limits};
 use crate::registry::model::{
-    CallError, CompletionOutput, CompletionRequest, PromptOutput, PromptSpec, ResourceContents,
-    ResourceSpec, ResourceTemplateSpec, ToolOutput, ToolSpec,
+    CallError, CompletionOutput, CompletionRequest, Manifest, PromptOutput, PromptSpec,
+    ResourceContents, ResourceSpec, ResourceTemplateSpec, ToolOutput, ToolSpec,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,10 +45,10 @@ const CALL_GRACE: Duration = Duration::from_millis(1000);
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("plugin {name}: not a valid sluice component: {message}")]
-    Compile { name: String, message: String },
-    #[error("plugin {name}: {message}")]
-    Describe { name: String, message: String },
+    #[error("not a valid sluice component: {message}")]
+    Compile { message: String },
+    #[error("{message}")]
+    Describe { message: String },
 }
 
 /// What every call's store holds.
@@ -83,15 +86,30 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     gate: Arc<Gate>,
+    cache: Option<CompiledCache>,
 }
 
 /// What the plugin described about itself.
 #[derive(Debug, Clone, Default)]
 pub struct Description {
+    pub manifest: Manifest,
     pub tools: Vec<ToolSpec>,
     pub resources: Vec<ResourceSpec>,
     pub resource_templates: Vec<ResourceTemplateSpec>,
     pub prompts: Vec<PromptSpec>,
+}
+
+/// A compiled plugin that has described itself, granted nothing yet.
+pub struct Loaded {
+    pre: bindings::PluginPre<CallState>,
+    description: Description,
+}
+
+impl Loaded {
+    /// What the plugin offers and asks for.
+    pub fn description(&self) -> &Description {
+        &self.description
+    }
 }
 
 /// A compiled, described plugin, ready to be instantiated per call.
@@ -103,8 +121,9 @@ pub struct Plugin {
 }
 
 impl Runtime {
-    /// Builds the engine and starts the epoch ticker.
-    pub fn new(gate: Arc<Gate>) -> anyhow::Result<Runtime> {
+    /// Builds the engine and starts the epoch ticker. With a `cache`,
+    /// compiled plugins are kept on disk across restarts.
+    pub fn new(gate: Arc<Gate>, cache: Option<CompiledCache>) -> anyhow::Result<Runtime> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -132,61 +151,89 @@ impl Runtime {
             engine,
             linker,
             gate,
+            cache,
         })
     }
 
-    /// Compiles `wasm` (off the async threads), instantiates it once to read its
-    /// description, and returns the ready plugin.
+    /// Compiles `wasm` (off the async threads) and instantiates it once to
+    /// read its description, with no grant at all and `limits` for the call.
+    /// `source` names the plugin in its logs until its manifest does.
     pub async fn load(
         &self,
-        name: &str,
+        source: &str,
         wasm: Vec<u8>,
-        grant: Grant,
-        config: BTreeMap<String, String>,
-    ) -> Result<Plugin, LoadError> {
-        let compile_err = |message: String| LoadError::Compile {
-            name: name.to_string(),
-            message,
-        };
+        limits: &Limits,
+    ) -> Result<Loaded, LoadError> {
+        let compile_err = |message: String| LoadError::Compile { message };
         let engine = self.engine.clone();
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &wasm))
-            .await
-            .map_err(|e| compile_err(e.to_string()))?
-            .map_err(|e| compile_err(format!("{e:#}")))?;
+        let cache = self.cache.clone();
+        let (component, origin) = tokio::task::spawn_blocking(move || match cache {
+            Some(cache) => cache.load_or_compile(&engine, &wasm),
+            None => Component::new(&engine, &wasm).map(|c| (c, Origin::Uncached)),
+        })
+        .await
+        .map_err(|e| compile_err(e.to_string()))?
+        .map_err(|e| compile_err(format!("{e:#}")))?;
+        match origin {
+            Origin::CacheHit => tracing::info!(%source, "loaded compiled plugin from the cache"),
+            Origin::CacheMiss => tracing::info!(%source, "compiled plugin (cache miss)"),
+            Origin::Uncached => tracing::info!(%source, "compiled plugin (no cache)"),
+        }
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| compile_err(format!("{e:#}")))?;
         let pre =
             bindings::PluginPre::new(instance_pre).map_err(|e| compile_err(format!("{e:#}")))?;
+        let describing = Plugin {
+            pre,
+            engine: self.engine.clone(),
+            ctx: self.context(source, Grant::nothing(limits.clone()), BTreeMap::new()),
+            description: Description::default(),
+        };
+        let describe_err = |message: String| LoadError::Describe { message };
+        let raw = describing
+            .call(None, |p, store| {
+                Box::pin(async move { p.sluice_plugin_handler().call_describe(store).await })
+            })
+            .await
+            .map_err(|e| describe_err(format!("describe failed: {e}")))?;
+        let description = convert::description(raw).map_err(describe_err)?;
+        Ok(Loaded {
+            pre: describing.pre,
+            description,
+        })
+    }
+
+    /// The loaded plugin, ready to serve under `grant` with `config`.
+    pub fn activate(
+        &self,
+        loaded: Loaded,
+        grant: Grant,
+        config: BTreeMap<String, String>,
+    ) -> Plugin {
+        Plugin {
+            pre: loaded.pre,
+            engine: self.engine.clone(),
+            ctx: self.context(&loaded.description.manifest.name, grant, config),
+            description: loaded.description,
+        }
+    }
+
+    fn context(
+        &self,
+        name: &str,
+        grant: Grant,
+        config: BTreeMap<String, String>,
+    ) -> Arc<PluginContext> {
         let running = tokio::sync::Semaphore::new(grant.limits.max_concurrent_calls as usize);
-        let ctx = Arc::new(PluginContext {
+        Arc::new(PluginContext {
             name: Arc::from(name),
             grant,
             config,
             gate: self.gate.clone(),
             running,
-        });
-        let mut plugin = Plugin {
-            pre,
-            engine: self.engine.clone(),
-            ctx,
-            description: Description::default(),
-        };
-        let raw = plugin
-            .call(None, |p, store| {
-                Box::pin(async move { p.sluice_plugin_handler().call_describe(store).await })
-            })
-            .await
-            .map_err(|e| LoadError::Describe {
-                name: name.to_string(),
-                message: format!("describe failed: {e}"),
-            })?;
-        plugin.description = convert::description(raw).map_err(|message| LoadError::Describe {
-            name: name.to_string(),
-            message,
-        })?;
-        Ok(plugin)
+        })
     }
 }
 
@@ -196,6 +243,11 @@ impl Plugin {
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.ctx.name
+    }
+
+    /// The grant it runs under.
+    pub fn grant(&self) -> &Grant {
+        &self.ctx.grant
     }
 
     /// What the plugin offers.
@@ -366,7 +418,7 @@ impl Plugin {
     }
 }
 
-fn timed_out(limits: &crate::policy::Limits) -> String {
+fn timed_out(limits: &Limits) -> String {
     format!(
         "timed out after {} ms, its timeout_ms limit",
         limits.timeout_ms
@@ -375,7 +427,7 @@ fn timed_out(limits: &crate::policy::Limits) -> String {
 
 /// A one-line account of why a call failed (without the wasm backtrace, which
 /// goes to the log).
-fn describe_trap(e: &wasmtime::Error, limits: &crate::policy::Limits) -> String {
+fn describe_trap(e: &wasmtime::Error, limits: &Limits) -> String {
     tracing::debug!("plugin call failed: {e:?}");
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return match trap {

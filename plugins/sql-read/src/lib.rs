@@ -424,6 +424,8 @@ fn quote_ident(s: &str) -> String {
 
 fn build() -> Plugin {
     Plugin::new()
+        // Any relation the operator grants, and the catalog to find them.
+        .requests(Requests::new().read(["*.*"]).catalog())
         .tool(
             Tool::new("query", query)
                 .title("Run a read-only SQL query")

@@ -133,6 +133,8 @@ fn delete_records(args: DeleteArgs) -> Result<Json<WriteOut>> {
 
 fn build() -> Plugin {
     Plugin::new()
+        // Any table the operator grants for writing.
+        .requests(Requests::new().write(["*.*"]))
         .tool(
             Tool::new("insert_record", insert_record)
                 .title("Insert a record")

@@ -637,7 +637,7 @@ pub fn error_data(error: &ServiceError) -> &ErrorData {
     }
 }
 
-/// A plugin built by the host's build script (`hello`, `test-looper`, `test-trapper`, `test-escape`).
+/// A plugin built by the host's build script (`hello` and the `test-*` plugins).
 pub fn plugin_wasm(package: &str) -> PathBuf {
     Path::new(env!("SLUICE_PLUGIN_OUT_DIR")).join(format!("{package}.wasm"))
 }

@@ -1,0 +1,163 @@
+//! Manifests and grants: `sluice plugins list/check` show requested, granted
+//! and effective access, exit non-zero when a plugin is short of what it
+//! asked for or fails to load, and a served plugin gets only what both its
+//! manifest and the operator allow.
+
+use crate::support::{fresh_db, plugin_dir_with, spawn, text_of};
+use serde_json::json;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Runs `sluice plugins <sub>` with `config` and `dir`; (exit code, stdout).
+fn plugins(sub: &str, config: &str, dir: Option<&Path>) -> (i32, String) {
+    let (code, stdout, _) = plugins_logged(sub, config, dir);
+    (code, stdout)
+}
+
+/// As [`plugins`], with stderr (the log) too.
+fn plugins_logged(sub: &str, config: &str, dir: Option<&Path>) -> (i32, String, String) {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("sluice.toml"), config).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.args(["plugins", sub])
+        .current_dir(work.path())
+        .stdin(Stdio::null())
+        .env_remove("DATABASE_URL");
+    if let Some(dir) = dir {
+        cmd.arg("--plugins").arg(dir);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The block of `check` output about one plugin.
+fn block<'a>(text: &'a str, plugin: &str) -> &'a str {
+    let start = text
+        .find(&format!("{plugin} "))
+        .unwrap_or_else(|| panic!("no {plugin} in:\n{text}"));
+    let rest = &text[start..];
+    &rest[..rest.find("\n\n").unwrap_or(rest.len())]
+}
+
+#[test]
+fn check_shows_requested_granted_and_effective_and_gates_on_shortfalls() {
+    let dir = plugin_dir_with(&["test-reporter", "hello"]);
+    // Defaults: sql-write asks to write and is granted nothing; the reporter
+    // asks for a longer timeout than the default.
+    let (code, text) = plugins("check", "", Some(dir.path()));
+    assert_eq!(code, 1, "{text}");
+    let reporter = block(&text, "test-reporter");
+    assert!(reporter.starts_with("test-reporter 1.2.3 ("), "{reporter}");
+    assert!(
+        reporter.contains(
+            "read      requested: public.books, public.authors granted: -              effective: -"
+        ),
+        "{reporter}"
+    );
+    assert!(reporter.contains("tools     count_rows"), "{reporter}");
+    assert!(
+        reporter.contains(
+            "NOT GRANTED: read public.books; read public.authors; catalog; timeout_ms 30000 (granted 5000)"
+        ),
+        "{reporter}"
+    );
+    let write = block(&text, "sql-write");
+    assert!(write.contains("NOT GRANTED: write *.*"), "{write}");
+    assert!(
+        write.contains("tools     insert_record, update_records, delete_records"),
+        "{write}"
+    );
+    assert!(block(&text, "hello").contains("status    ok"));
+
+    // Granted what they ask (more, for the reporter): exit 0, narrowed.
+    let config = "[plugins]\ndisabled = [\"sql-write\"]\n\n\
+                  [plugins.grants.test-reporter]\nread = [\"public.*\"]\ncatalog = true\ntimeout_ms = 60000\n";
+    let (code, text) = plugins("check", config, Some(dir.path()));
+    assert_eq!(code, 0, "{text}");
+    let reporter = block(&text, "test-reporter");
+    assert!(
+        reporter.contains("effective: public.books, public.authors"),
+        "{reporter}"
+    );
+    assert!(reporter.contains("timeout_ms 30000,"), "{reporter}");
+    assert!(block(&text, "sql-write").contains("status    disabled"));
+
+    // The short form says the same in one line each.
+    let (code, text) = plugins("list", config, Some(dir.path()));
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("test-reporter") && l.contains("1 tool") && l.ends_with("ok")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_broken_plugin_fails_the_check_and_the_others_are_still_listed() {
+    let dir = plugin_dir_with(&["hello"]);
+    std::fs::write(dir.path().join("broken.wasm"), b"\0asm not really").unwrap();
+    let (code, text) = plugins(
+        "list",
+        "[plugins]\ndisabled = [\"sql-write\"]\n",
+        Some(dir.path()),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.lines().any(
+            |l| l.contains("broken.wasm") && l.contains("FAILED: not a valid sluice component")
+        ),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("hello ")), "{text}");
+}
+
+#[tokio::test]
+async fn a_served_plugin_reads_only_what_both_manifest_and_operator_allow() {
+    let db = fresh_db().await;
+    let dir = plugin_dir_with(&["test-reporter"]);
+    // The operator grants all of public; the plugin asked for two tables.
+    let config = "[plugins.grants.test-reporter]\nread = [\"public.*\"]\n";
+    let server = spawn(&db, config, Some(dir.path())).await;
+    let books = server.call("count_rows", json!({"table": "books"})).await;
+    assert_eq!(books.is_error, Some(false), "{}", text_of(&books));
+    let customers = server
+        .call("count_rows", json!({"table": "customers"}))
+        .await;
+    assert_eq!(customers.is_error, Some(true));
+    assert!(
+        text_of(&customers).starts_with("denied (read-grant): relation public.customers"),
+        "{}",
+        text_of(&customers)
+    );
+    server.shutdown().await;
+}
+
+#[test]
+fn a_second_start_compiles_nothing() {
+    let dir = plugin_dir_with(&["hello", "test-reporter"]);
+    let cache = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[plugins]\ndisabled = [\"sql-write\"]\n\n[plugins.cache]\ndir = \"{}\"\n",
+        cache.path().display()
+    );
+    let compiled = |log: &str| log.matches("compiled plugin (cache miss)").count();
+    let cached = |log: &str| log.matches("loaded compiled plugin from the cache").count();
+
+    let (_, _, cold) = plugins_logged("list", &config, Some(dir.path()));
+    assert_eq!((compiled(&cold), cached(&cold)), (4, 0), "{cold}");
+    let (_, _, warm) = plugins_logged("list", &config, Some(dir.path()));
+    assert_eq!((compiled(&warm), cached(&warm)), (0, 4), "{warm}");
+
+    // A changed plugin misses; the others still hit.
+    std::fs::copy(
+        crate::support::plugin_wasm("test-looper"),
+        dir.path().join("hello.wasm"),
+    )
+    .unwrap();
+    let (_, _, changed) = plugins_logged("list", &config, Some(dir.path()));
+    assert_eq!((compiled(&changed), cached(&changed)), (1, 3), "{changed}");
+}
