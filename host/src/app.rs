@@ -4,14 +4,22 @@ use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::db::{Database, PoolSettings};
 use crate::gate::Gate;
-use crate::registry::{self, Registry};
+use crate::registry::{self, LiveRegistry, Loader};
 use crate::runtime::{CompiledCache, Runtime};
 use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Connects to the database, starts the runtime and loads every plugin.
-pub async fn start(config: &Config) -> anyhow::Result<Arc<Registry>> {
+/// What serves: the live registry, and the watcher that reloads it while
+/// it is kept.
+pub struct Serving {
+    pub host: Arc<LiveRegistry>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+/// Connects to the database, starts the runtime, loads every plugin and
+/// watches the plugin directory.
+pub async fn start(config: &Config) -> anyhow::Result<Serving> {
     let url = config.database_url()?;
     let settings = PoolSettings {
         min_connections: config.database.min_connections,
@@ -30,9 +38,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Arc<Registry>> {
         None => AuditLog::log_only(),
     };
     let gate = Arc::new(Gate::new(Arc::new(db), audit));
-    let runtime =
-        Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?;
-    let (registry, _) = registry::load(&runtime, config).await?;
+    let runtime = Arc::new(
+        Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?,
+    );
+    let loader = Loader::new(runtime, config).await?;
+    let (registry, _) = loader.registry();
     tracing::info!(
         plugins = registry.plugins().len(),
         "sluice ready: {}",
@@ -43,7 +53,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Arc<Registry>> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(Arc::new(registry))
+    let host = Arc::new(LiveRegistry::new(registry));
+    let watcher =
+        registry::watch(host.clone(), loader).context("cannot watch the plugin directory")?;
+    Ok(Serving {
+        host,
+        _watcher: watcher,
+    })
 }
 
 /// The compiled-plugin cache, unless disabled; one that cannot be opened
@@ -65,9 +81,10 @@ fn compiled_cache(config: &Config) -> Option<CompiledCache> {
 pub async fn inspect(config: &Config) -> anyhow::Result<Vec<registry::LoadReport>> {
     let db = Database::lazy(config.database.url.as_deref())?;
     let gate = Arc::new(Gate::new(Arc::new(db), AuditLog::log_only()));
-    let runtime =
-        Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?;
-    let (_, reports) = registry::load(&runtime, config).await?;
+    let runtime = Arc::new(
+        Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?,
+    );
+    let (_, reports) = registry::load(runtime, config).await?;
     Ok(reports)
 }
 

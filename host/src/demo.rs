@@ -43,8 +43,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
                 ..GrantConfig::default()
             });
         tracing::info!("demo database ready on port {}", cluster.port());
-        let registry = crate::app::start(&config).await?;
-        crate::mcp::serve_stdio(registry).await
+        let serving = crate::app::start(&config).await?;
+        crate::mcp::serve_stdio(serving.host.clone()).await
     }
     .await;
     if let Err(e) = cluster.stop().await {

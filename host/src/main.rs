@@ -113,8 +113,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 database_url: args.database_url,
                 plugin_dir: args.plugins,
             })?;
-            let registry = sluice::app::start(&config).await?;
-            sluice::mcp::serve_stdio(registry).await
+            let serving = sluice::app::start(&config).await?;
+            sluice::mcp::serve_stdio(serving.host.clone()).await
         }
         Command::Plugins(command) => {
             let (args, long) = match command {

@@ -16,9 +16,9 @@ use rmcp::{
 use serde_json::{Map, Value as Json};
 
 use crate::registry::model::{
-    CallError, CompletionOutput, CompletionRequest, CompletionTarget, Content, PluginHost,
-    PromptOutput, PromptSpec, ResourceBody, ResourceContents, ResourceSpec, ResourceTemplateSpec,
-    Role, ToolOutput, ToolSpec,
+    CallError, CompletionOutput, CompletionRequest, CompletionTarget, Content, ListChanges,
+    PluginHost, PromptOutput, PromptSpec, ResourceBody, ResourceContents, ResourceSpec,
+    ResourceTemplateSpec, Role, ToolOutput, ToolSpec,
 };
 
 /// Shown to clients at initialization; models read it to decide how to use us.
@@ -269,6 +269,8 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
 /// `tracing` subscriber) to stderr.
 pub async fn serve_stdio<P: PluginHost>(host: Arc<P>) -> anyhow::Result<()> {
     let transport = (stdin_reader()?, tokio::io::stdout());
+    // Subscribed before serving, so no change between the two is missed.
+    let host_changes = host.list_changes();
     let mut shutdown = std::pin::pin!(shutdown_signal());
 
     let running = tokio::select! {
@@ -286,6 +288,8 @@ pub async fn serve_stdio<P: PluginHost>(host: Arc<P>) -> anyhow::Result<()> {
         }
     };
     tracing::info!("MCP session established on stdio");
+    let notifier = host_changes
+        .map(|changes| tokio::spawn(notify_list_changes(changes, running.peer().clone())));
 
     let cancel = running.cancellation_token();
     let mut waiting = std::pin::pin!(running.waiting());
@@ -298,6 +302,9 @@ pub async fn serve_stdio<P: PluginHost>(host: Arc<P>) -> anyhow::Result<()> {
             waiting.await
         }
     };
+    if let Some(notifier) = notifier {
+        notifier.abort();
+    }
     match outcome.context("MCP service task failed")? {
         QuitReason::Closed => tracing::info!("client closed the connection"),
         QuitReason::Cancelled => tracing::info!("MCP service stopped"),
@@ -308,6 +315,42 @@ pub async fn serve_stdio<P: PluginHost>(host: Arc<P>) -> anyhow::Result<()> {
         other => tracing::info!(reason = ?other, "MCP service ended"),
     }
     Ok(())
+}
+
+/// Tells the client which lists changed when plugins come and go.
+async fn notify_list_changes(
+    mut changes: tokio::sync::broadcast::Receiver<ListChanges>,
+    peer: rmcp::service::Peer<rmcp::RoleServer>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = match changes.recv().await {
+            Ok(change) => change,
+            // Missed some: say everything may have changed.
+            Err(RecvError::Lagged(_)) => ListChanges {
+                tools: true,
+                resources: true,
+                prompts: true,
+            },
+            Err(RecvError::Closed) => return,
+        };
+        let sent = async {
+            if change.tools {
+                peer.notify_tool_list_changed().await?;
+            }
+            if change.resources {
+                peer.notify_resource_list_changed().await?;
+            }
+            if change.prompts {
+                peer.notify_prompt_list_changed().await?;
+            }
+            Ok::<(), rmcp::service::ServiceError>(())
+        };
+        if let Err(e) = sent.await {
+            tracing::debug!("list_changed notification not sent: {e}");
+            return;
+        }
+    }
 }
 
 /// Standard input, read on a thread of its own.

@@ -10,6 +10,7 @@ mod denials;
 mod hostile;
 mod limits;
 mod plugins;
+mod reload;
 mod resources;
 mod roles;
 mod security;

@@ -6,7 +6,9 @@ use super::{FIRST_PARTY, Registry};
 use crate::config::Config;
 use crate::policy::{FunctionRules, Grant, Limits};
 use crate::registry::model::Manifest;
-use crate::runtime::Runtime;
+use crate::runtime::{Plugin, Runtime};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,108 +61,215 @@ pub struct LoadReport {
     pub outcome: Result<Loaded, String>,
 }
 
-/// Loads the first-party plugins (unless `first_party = false`) and every
-/// `*.wasm` in the plugin directory. A directory plugin that fails to load,
-/// or whose names collide with a loaded one, is reported and skipped so that
-/// the others keep working; a first-party one failing is a bug and an error.
-pub async fn load(
-    runtime: &Runtime,
-    config: &Config,
-) -> anyhow::Result<(Registry, Vec<LoadReport>)> {
-    let limits = default_limits(config);
-    let functions = Arc::new(
-        FunctionRules::new(
-            config.policy.allow_functions.as_deref(),
-            &config.policy.deny_functions,
-        )
-        .map_err(anyhow::Error::msg)?,
-    );
-    let mut sources: Vec<(String, Vec<u8>, bool)> = Vec::new();
-    if config.plugins.first_party {
-        for (name, wasm) in FIRST_PARTY {
-            sources.push((format!("embedded {name}"), wasm.to_vec(), true));
-        }
-    }
-    if let Some(dir) = &config.plugins.dir {
-        for (file, wasm) in read_plugin_dir(dir)? {
-            sources.push((dir.join(file).display().to_string(), wasm, false));
-        }
-    }
-
-    let mut registry = Registry::default();
-    let mut reports = Vec::with_capacity(sources.len());
-    for (source, wasm, first_party) in sources {
-        let outcome = load_one(runtime, config, &limits, &functions, &source, wasm).await;
-        let outcome = match outcome {
-            Ok((plugin, loaded)) if !loaded.disabled => match registry.add(plugin) {
-                Ok(()) => {
-                    tracing::info!(plugin = %loaded.manifest.name, version = %loaded.manifest.version, %source, "loaded plugin");
-                    if !loaded.unmet.is_empty() {
-                        tracing::warn!(plugin = %loaded.manifest.name, "requested but not granted: {}", loaded.unmet.join("; "));
-                    }
-                    Ok(loaded)
-                }
-                Err(e) => Err(e),
-            },
-            Ok((_, loaded)) => {
-                tracing::info!(plugin = %loaded.manifest.name, "disabled by [plugins] disabled");
-                Ok(loaded)
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = &outcome {
-            if first_party {
-                anyhow::bail!("{source}: {e}");
-            }
-            tracing::error!(%source, "plugin not loaded: {e}");
-        }
-        reports.push(LoadReport { source, outcome });
-    }
-    Ok((registry, reports))
+/// A plugin file in the plugin directory, as last read.
+struct FileState {
+    /// SHA-256 of its bytes: an unchanged file is not loaded again.
+    hash: [u8; 32],
+    /// The version serving: the file's, or the previous one when the file
+    /// became unloadable.
+    plugin: Option<Arc<Plugin>>,
+    /// What happened when the current bytes were loaded.
+    outcome: Result<Loaded, String>,
 }
 
-async fn load_one(
-    runtime: &Runtime,
+/// Loads plugins and keeps what it loaded, so that a rescan of the plugin
+/// directory loads only files that changed.
+pub struct Loader {
+    runtime: Arc<Runtime>,
+    config: Config,
+    limits: Limits,
+    functions: Arc<FunctionRules>,
+    first_party: Vec<(String, Arc<Plugin>, Loaded)>,
+    files: BTreeMap<String, FileState>,
+}
+
+impl Loader {
+    /// Loads the first-party plugins (unless `first_party = false`) and every
+    /// `*.wasm` in the plugin directory. A first-party plugin failing is a
+    /// bug and an error; a directory plugin failing is reported and skipped.
+    pub async fn new(runtime: Arc<Runtime>, config: &Config) -> anyhow::Result<Loader> {
+        let functions = Arc::new(
+            FunctionRules::new(
+                config.policy.allow_functions.as_deref(),
+                &config.policy.deny_functions,
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
+        let mut loader = Loader {
+            runtime,
+            config: config.clone(),
+            limits: default_limits(config),
+            functions,
+            first_party: Vec::new(),
+            files: BTreeMap::new(),
+        };
+        if config.plugins.first_party {
+            for (name, wasm) in FIRST_PARTY {
+                let source = format!("embedded {name}");
+                let (plugin, loaded) = loader
+                    .load_one(&source, wasm.to_vec())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+                loader.first_party.push((source, Arc::new(plugin), loaded));
+            }
+        }
+        loader.rescan().await?;
+        Ok(loader)
+    }
+
+    /// Reads the plugin directory again and loads what is new or changed.
+    /// Returns whether anything changed. A file that no longer loads keeps
+    /// its previous version serving.
+    pub async fn rescan(&mut self) -> anyhow::Result<bool> {
+        let Some(dir) = self.config.plugins.dir.clone() else {
+            return Ok(false);
+        };
+        let mut seen = BTreeMap::new();
+        let mut changed = false;
+        for (file, wasm) in read_plugin_dir(&dir)? {
+            let hash: [u8; 32] = Sha256::digest(&wasm).into();
+            let previous = self.files.remove(&file);
+            let state = match previous {
+                Some(state) if state.hash == hash => state,
+                previous => {
+                    changed = true;
+                    let source = dir.join(&file).display().to_string();
+                    match self.load_one(&source, wasm).await {
+                        Ok((plugin, loaded)) => FileState {
+                            hash,
+                            plugin: Some(Arc::new(plugin)),
+                            outcome: Ok(loaded),
+                        },
+                        Err(e) => {
+                            let kept = previous.and_then(|p| p.plugin);
+                            if kept.is_some() {
+                                tracing::error!(%source, "plugin not reloaded, the previous version keeps serving: {e}");
+                            } else {
+                                tracing::error!(%source, "plugin not loaded: {e}");
+                            }
+                            FileState {
+                                hash,
+                                plugin: kept,
+                                outcome: Err(e),
+                            }
+                        }
+                    }
+                }
+            };
+            seen.insert(file, state);
+        }
+        changed |= !self.files.is_empty();
+        for file in self.files.keys() {
+            tracing::info!(%file, "plugin file removed");
+        }
+        self.files = seen;
+        Ok(changed)
+    }
+
+    /// The directory it loads plugins from, if any.
+    pub fn plugin_dir(&self) -> Option<&Path> {
+        self.config.plugins.dir.as_deref()
+    }
+
+    /// The registry of what serves now, and a report per plugin source. A
+    /// plugin whose names collide with one before it is left out.
+    pub fn registry(&self) -> (Registry, Vec<LoadReport>) {
+        let dir = self.config.plugins.dir.as_deref().unwrap_or(Path::new(""));
+        let mut registry = Registry::default();
+        let mut reports = Vec::new();
+        let first_party = self.first_party.iter().map(|(source, plugin, loaded)| {
+            (source.clone(), Some(plugin.clone()), Ok(loaded.clone()))
+        });
+        let files = self.files.iter().map(|(file, state)| {
+            (
+                dir.join(file).display().to_string(),
+                state.plugin.clone(),
+                state.outcome.clone(),
+            )
+        });
+        for (source, plugin, outcome) in first_party.chain(files) {
+            let outcome = match (plugin, outcome) {
+                (Some(plugin), outcome) => {
+                    let serving = match &outcome {
+                        Ok(loaded) => !loaded.disabled,
+                        // The previous version of a file that broke.
+                        Err(_) => !self
+                            .config
+                            .plugins
+                            .disabled
+                            .iter()
+                            .any(|n| n == plugin.name()),
+                    };
+                    if serving {
+                        match registry.add(plugin) {
+                            Ok(()) => outcome,
+                            Err(e) => {
+                                tracing::error!(%source, "plugin not served: {e}");
+                                Err(e)
+                            }
+                        }
+                    } else {
+                        outcome
+                    }
+                }
+                (None, outcome) => outcome,
+            };
+            reports.push(LoadReport { source, outcome });
+        }
+        (registry, reports)
+    }
+
+    async fn load_one(&self, source: &str, wasm: Vec<u8>) -> Result<(Plugin, Loaded), String> {
+        let (config, limits, functions, runtime) =
+            (&self.config, &self.limits, &self.functions, &self.runtime);
+        let loaded = runtime
+            .load(source, wasm, limits)
+            .await
+            .map_err(|e| e.to_string())?;
+        let d = loaded.description();
+        let manifest = d.manifest.clone();
+        let name = &manifest.name;
+        let granted = Grant::from_config(
+            name,
+            config.plugins.grants.get(name),
+            limits,
+            functions.clone(),
+        );
+        let (effective, unmet) = granted
+            .clone()
+            .narrowed(&manifest.requests)
+            .map_err(|e| format!("plugin {name} requests an invalid pattern: {e}"))?;
+        let summary = Loaded {
+            granted,
+            effective: effective.clone(),
+            unmet,
+            tools: d.tools.iter().map(|t| t.name.clone()).collect(),
+            resources: d.resources.iter().map(|r| r.uri.clone()).collect(),
+            resource_templates: d
+                .resource_templates
+                .iter()
+                .map(|t| t.uri_template.clone())
+                .collect(),
+            prompts: d.prompts.iter().map(|p| p.name.clone()).collect(),
+            disabled: config.plugins.disabled.iter().any(|n| n == name),
+            manifest: manifest.clone(),
+        };
+        let plugin_config = config.plugins.config.get(name).cloned().unwrap_or_default();
+        tracing::info!(plugin = %name, version = %manifest.version, %source, "loaded plugin");
+        if !summary.unmet.is_empty() {
+            tracing::warn!(plugin = %name, "requested but not granted: {}", summary.unmet.join("; "));
+        }
+        Ok((runtime.activate(loaded, effective, plugin_config), summary))
+    }
+}
+
+/// Loads every plugin once, as `serve` would at start: the registry and a
+/// report per plugin source.
+pub async fn load(
+    runtime: Arc<Runtime>,
     config: &Config,
-    limits: &Limits,
-    functions: &Arc<FunctionRules>,
-    source: &str,
-    wasm: Vec<u8>,
-) -> Result<(crate::runtime::Plugin, Loaded), String> {
-    let loaded = runtime
-        .load(source, wasm, limits)
-        .await
-        .map_err(|e| e.to_string())?;
-    let d = loaded.description();
-    let manifest = d.manifest.clone();
-    let name = &manifest.name;
-    let granted = Grant::from_config(
-        name,
-        config.plugins.grants.get(name),
-        limits,
-        functions.clone(),
-    );
-    let (effective, unmet) = granted
-        .clone()
-        .narrowed(&manifest.requests)
-        .map_err(|e| format!("plugin {name} requests an invalid pattern: {e}"))?;
-    let summary = Loaded {
-        granted,
-        effective: effective.clone(),
-        unmet,
-        tools: d.tools.iter().map(|t| t.name.clone()).collect(),
-        resources: d.resources.iter().map(|r| r.uri.clone()).collect(),
-        resource_templates: d
-            .resource_templates
-            .iter()
-            .map(|t| t.uri_template.clone())
-            .collect(),
-        prompts: d.prompts.iter().map(|p| p.name.clone()).collect(),
-        disabled: config.plugins.disabled.iter().any(|n| n == name),
-        manifest: manifest.clone(),
-    };
-    let plugin_config = config.plugins.config.get(name).cloned().unwrap_or_default();
-    Ok((runtime.activate(loaded, effective, plugin_config), summary))
+) -> anyhow::Result<(Registry, Vec<LoadReport>)> {
+    Ok(Loader::new(runtime, config).await?.registry())
 }
 
 /// `(file name, bytes)` of every `*.wasm` file directly in `dir`, sorted by

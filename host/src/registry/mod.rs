@@ -1,10 +1,12 @@
 //! The plugin registry: which plugins are loaded and which of them answers a
 //! given tool, resource, template or prompt.
 
+mod live;
 mod load;
 pub mod model;
 
-pub use load::{LoadReport, Loaded, default_limits, load};
+pub use live::{LiveRegistry, watch};
+pub use load::{LoadReport, Loaded, Loader, default_limits, load};
 
 use crate::runtime::Plugin;
 use model::{
@@ -35,7 +37,7 @@ pub struct Registry {
 impl Registry {
     /// Adds a loaded plugin unless one of its names is already taken, in which
     /// case it is refused whole (a half-loaded plugin would be confusing).
-    pub fn add(&mut self, plugin: Plugin) -> Result<(), String> {
+    pub fn add(&mut self, plugin: Arc<Plugin>) -> Result<(), String> {
         if self.plugins.iter().any(|p| p.name() == plugin.name()) {
             return Err(format!(
                 "a plugin named {} is already loaded",
@@ -81,7 +83,7 @@ impl Registry {
                 ));
             }
         }
-        self.plugins.push(Arc::new(plugin));
+        self.plugins.push(plugin);
         Ok(())
     }
 

@@ -6,6 +6,21 @@
 use crate::policy::Requests;
 use serde_json::{Map, Value as Json};
 
+/// Which lists a plugin change altered (for MCP's `list_changed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListChanges {
+    pub tools: bool,
+    pub resources: bool,
+    pub prompts: bool,
+}
+
+impl ListChanges {
+    /// Whether anything changed.
+    pub fn any(&self) -> bool {
+        self.tools || self.resources || self.prompts
+    }
+}
+
 /// Who a plugin says it is and what it asks for.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Manifest {
@@ -213,6 +228,12 @@ fn database_message(
 /// of wasmtime; the registry implements it. Lists are read on every request
 /// because the set of plugins can change while the server runs.
 pub trait PluginHost: Send + Sync + 'static {
+    /// Changes to the lists, as they happen; none for a host whose plugins
+    /// never change.
+    fn list_changes(&self) -> Option<tokio::sync::broadcast::Receiver<ListChanges>> {
+        None
+    }
+
     fn tools(&self) -> Vec<ToolSpec>;
     fn resources(&self) -> Vec<ResourceSpec>;
     fn resource_templates(&self) -> Vec<ResourceTemplateSpec>;

@@ -415,8 +415,28 @@ fn redact(url: &str) -> String {
 ///
 /// Dropping it kills the child; [`Server::shutdown`] lets it exit cleanly.
 pub struct Server {
-    client: RunningService<RoleClient, ()>,
+    client: RunningService<RoleClient, Recorder>,
     _config: tempfile::NamedTempFile,
+}
+
+/// The test client's handler: counts `notifications/tools/list_changed`.
+#[derive(Clone)]
+pub struct Recorder {
+    tool_list_changes: std::sync::Arc<tokio::sync::watch::Sender<u32>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            tool_list_changes: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+}
+
+impl rmcp::ClientHandler for Recorder {
+    async fn on_tool_list_changed(&self, _: rmcp::service::NotificationContext<RoleClient>) {
+        self.tool_list_changes.send_modify(|n| *n += 1);
+    }
 }
 
 /// Starts `sluice serve` on `db` with `config_toml` as its configuration and,
@@ -453,7 +473,7 @@ pub async fn spawn(db: &TestDb, config_toml: &str, plugin_dir: Option<&Path>) ->
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawning sluice");
-    let client = tokio::time::timeout(REQUEST_TIMEOUT, ().serve(transport))
+    let client = tokio::time::timeout(REQUEST_TIMEOUT, Recorder::default().serve(transport))
         .await
         .expect("sluice did not initialize in time")
         .unwrap_or_else(|e| panic!("MCP initialization with sluice failed: {e}"));
@@ -471,6 +491,24 @@ async fn timed<T>(what: &str, request: impl Future<Output = T>) -> T {
 }
 
 impl Server {
+    /// How many `tools/list_changed` notifications arrived so far.
+    pub fn tool_list_changes(&self) -> u32 {
+        *self.client.service().tool_list_changes.borrow()
+    }
+
+    /// Waits until more than `seen` `tools/list_changed` notifications
+    /// arrived; panics after [`REQUEST_TIMEOUT`].
+    pub async fn wait_tool_list_changed(&self, seen: u32) -> u32 {
+        let mut rx = self.client.service().tool_list_changes.subscribe();
+        timed(
+            "notifications/tools/list_changed",
+            rx.wait_for(|n| *n > seen),
+        )
+        .await
+        .map(|n| *n)
+        .expect("the recorder outlives the client")
+    }
+
     /// Every tool the server lists.
     pub async fn list_tools(&self) -> Vec<Tool> {
         timed("tools/list", self.client.list_all_tools())

@@ -1,4 +1,6 @@
-//! Test-only plugin whose tool never returns: the host must time it out.
+//! Test-only plugin: `spin` never returns (the host must time it out);
+//! `nap` sleeps through WASI's clock and then answers, for calls that must
+//! stay in flight for a while.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -15,4 +17,18 @@ fn spin(_: Args) -> Result<String> {
     }
 }
 
-sluice_sdk::plugin!(|| Plugin::new().tool(Tool::new("spin", spin)));
+/// Sleeps, then answers.
+#[derive(Deserialize, JsonSchema)]
+struct NapArgs {
+    /// How long, in milliseconds.
+    ms: u64,
+}
+
+fn nap(args: NapArgs) -> Result<String> {
+    std::thread::sleep(std::time::Duration::from_millis(args.ms));
+    Ok(format!("rested {} ms", args.ms))
+}
+
+sluice_sdk::plugin!(|| Plugin::new()
+    .tool(Tool::new("spin", spin))
+    .tool(Tool::new("nap", nap)));

@@ -1,0 +1,149 @@
+//! The registry that serves, swapped whole when the plugin directory
+//! changes: new versions compile off the request path, calls in flight
+//! finish on the version they started with (they hold it), and clients
+//! are told which lists changed.
+
+use super::model::{
+    CallError, CompletionOutput, CompletionRequest, ListChanges, PluginHost, PromptOutput,
+    PromptSpec, ResourceContents, ResourceSpec, ResourceTemplateSpec, ToolOutput, ToolSpec,
+};
+use super::{Loader, Registry};
+use serde_json::{Map, Value as Json};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// How long the directory must be quiet before a rescan: a file being
+/// copied in raises many events.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// The current [`Registry`], replaceable while serving.
+pub struct LiveRegistry {
+    current: RwLock<Arc<Registry>>,
+    changes: broadcast::Sender<ListChanges>,
+}
+
+impl LiveRegistry {
+    pub fn new(registry: Registry) -> LiveRegistry {
+        LiveRegistry {
+            current: RwLock::new(Arc::new(registry)),
+            changes: broadcast::channel(16).0,
+        }
+    }
+
+    /// The registry serving now.
+    pub fn current(&self) -> Arc<Registry> {
+        // A poisoned lock only means a panic elsewhere mid-swap; the Arc
+        // inside is whole either way.
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Serves `registry` from now on and tells subscribers what changed.
+    pub fn replace(&self, registry: Registry) -> ListChanges {
+        let old = self.current();
+        let changes = ListChanges {
+            tools: old.tools() != registry.tools(),
+            resources: old.resources() != registry.resources()
+                || old.resource_templates() != registry.resource_templates(),
+            prompts: old.prompts() != registry.prompts(),
+        };
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(registry);
+        if changes.any() {
+            // No receivers is fine: no client is connected.
+            let _ = self.changes.send(changes);
+        }
+        changes
+    }
+}
+
+impl PluginHost for LiveRegistry {
+    fn list_changes(&self) -> Option<broadcast::Receiver<ListChanges>> {
+        Some(self.changes.subscribe())
+    }
+
+    fn tools(&self) -> Vec<ToolSpec> {
+        self.current().tools()
+    }
+
+    fn resources(&self) -> Vec<ResourceSpec> {
+        self.current().resources()
+    }
+
+    fn resource_templates(&self) -> Vec<ResourceTemplateSpec> {
+        self.current().resource_templates()
+    }
+
+    fn prompts(&self) -> Vec<PromptSpec> {
+        self.current().prompts()
+    }
+
+    async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Map<String, Json>,
+    ) -> Result<ToolOutput, CallError> {
+        self.current().call_tool(name, arguments).await
+    }
+
+    async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>, CallError> {
+        self.current().read_resource(uri).await
+    }
+
+    async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Vec<(String, String)>,
+    ) -> Result<PromptOutput, CallError> {
+        self.current().get_prompt(name, arguments).await
+    }
+
+    async fn complete(&self, request: CompletionRequest) -> Result<CompletionOutput, CallError> {
+        self.current().complete(request).await
+    }
+}
+
+/// Watches the plugin directory and swaps in a new registry after each
+/// change. Runs until the returned watcher is dropped.
+pub fn watch(
+    live: Arc<LiveRegistry>,
+    mut loader: Loader,
+) -> anyhow::Result<Option<notify::RecommendedWatcher>> {
+    use notify::Watcher as _;
+    let Some(dir) = loader.plugin_dir().map(Path::to_path_buf) else {
+        return Ok(None);
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if event.kind.is_access() => {}
+            Ok(_) => {
+                let _ = tx.send(());
+            }
+            Err(e) => tracing::warn!("watching the plugin directory: {e}"),
+        })?;
+    watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+    tracing::info!(dir = %dir.display(), "watching the plugin directory");
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Wait for the directory to settle, then rescan once.
+            while let Ok(Some(())) = tokio::time::timeout(SETTLE, rx.recv()).await {}
+            match loader.rescan().await {
+                Ok(true) => {
+                    let (registry, _) = loader.registry();
+                    let changes = live.replace(registry);
+                    tracing::info!(?changes, "plugins reloaded");
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!("rescanning the plugin directory: {e:#}"),
+            }
+        }
+    });
+    Ok(Some(watcher))
+}
