@@ -12,6 +12,7 @@ const EXTRA: &[&str] = &[
     "test-trapper",
     "test-escape",
     "test-reporter",
+    "test-clash",
 ];
 
 fn main() {

@@ -43,16 +43,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Serving> {
     );
     let loader = Loader::new(runtime, config).await?;
     let (registry, _) = loader.registry();
-    tracing::info!(
-        plugins = registry.plugins().len(),
-        "sluice ready: {}",
-        registry
-            .plugins()
-            .iter()
-            .map(|p| p.name().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let names: Vec<&str> = registry.plugins().map(|p| p.name()).collect();
+    tracing::info!(plugins = names.len(), "sluice ready: {}", names.join(", "));
     let host = Arc::new(LiveRegistry::new(registry));
     let watcher =
         registry::watch(host.clone(), loader).context("cannot watch the plugin directory")?;

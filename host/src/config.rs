@@ -252,6 +252,8 @@ pub struct GrantConfig {
     pub max_host_calls: Option<u32>,
     /// Calls of this plugin running at once.
     pub max_concurrent_calls: Option<u32>,
+    /// Put before each of its tool and prompt names, to resolve a clash.
+    pub prefix: Option<String>,
 }
 
 impl GrantConfig {
@@ -380,6 +382,13 @@ impl Config {
             }
             let section = format!("[plugins.grants.{plugin}]");
             check_limits(&section, &grant.limit_values())?;
+            if let Some(prefix) = &grant.prefix
+                && !(prefix.len() <= 64 && crate::registry::model::valid_name(prefix))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{section} prefix {prefix:?} must be 1 to 64 of A-Z a-z 0-9 _ - ."
+                )));
+            }
         }
         let p = &self.plugins;
         check_limits(
@@ -408,6 +417,41 @@ impl Config {
     pub fn database_url(&self) -> Result<&str, ConfigError> {
         self.database.url.as_deref().ok_or(ConfigError::NoDatabase)
     }
+}
+
+/// Expands `${NAME}` from the environment in a plugin config value, so
+/// secrets can stay out of the file; `$$` is a literal `$`. An unset
+/// variable is an error naming the variable (never the value).
+pub fn expand_env(value: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body
+                .find('}')
+                .ok_or_else(|| "an unclosed ${ in a value".to_string())?;
+            let name = &body[..end];
+            let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!("${{{name}}} is not a variable name"));
+            }
+            let var = std::env::var(name)
+                .map_err(|_| format!("references ${{{name}}}, which is not set"))?;
+            out.push_str(&var);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -504,6 +548,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("plugins.grants.x"), "{e}");
+    }
+
+    #[test]
+    fn expands_environment_references() {
+        // SAFETY: tests in this module do not read this variable concurrently.
+        unsafe { std::env::set_var("SLUICE_TEST_EXPAND", "s3cret") };
+        assert_eq!(
+            expand_env("Bearer ${SLUICE_TEST_EXPAND}!").unwrap(),
+            "Bearer s3cret!"
+        );
+        assert_eq!(expand_env("cost: $$5, $x").unwrap(), "cost: $5, $x");
+        let e = expand_env("${SLUICE_TEST_UNSET_VARIABLE}").unwrap_err();
+        assert!(e.contains("SLUICE_TEST_UNSET_VARIABLE"), "{e}");
+        assert!(expand_env("${not valid}").is_err());
+        assert!(expand_env("${OPEN").is_err());
     }
 
     #[test]

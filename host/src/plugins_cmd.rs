@@ -140,6 +140,13 @@ pub fn check(reports: &[LoadReport]) -> String {
         let _ = writeln!(out, "  resources {}", or_dash(&l.resources));
         let _ = writeln!(out, "  templates {}", or_dash(&l.resource_templates));
         let _ = writeln!(out, "  prompts   {}", or_dash(&l.prompts));
+        if !l.config_keys.is_empty() {
+            let _ = writeln!(
+                out,
+                "  config    {} (values not shown)",
+                l.config_keys.join(", ")
+            );
+        }
         let _ = writeln!(out, "  status    {}\n", status(l));
     }
     out

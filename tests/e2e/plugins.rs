@@ -161,3 +161,70 @@ fn a_second_start_compiles_nothing() {
     let (_, _, changed) = plugins_logged("list", &config, Some(dir.path()));
     assert_eq!((compiled(&changed), cached(&changed)), (1, 3), "{changed}");
 }
+
+#[tokio::test]
+async fn a_clash_is_refused_until_a_prefix_resolves_it() {
+    let db = fresh_db().await;
+    let dir = plugin_dir_with(&["test-clash", "hello"]);
+
+    // Unresolved: the clashing plugin is not loaded; the others work.
+    let (code, text) = plugins("list", "", Some(dir.path()));
+    assert_eq!(code, 1, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("test-clash.wasm"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains(
+            "FAILED: plugin test-clash offers tool query, which plugin sql-read already offers"
+        ),
+        "{line}"
+    );
+    assert!(line.contains("prefix"), "{line}");
+    let server = spawn(&db, "", Some(dir.path())).await;
+    let q = server
+        .call("query", json!({"sql": "SELECT 1 AS one"}))
+        .await;
+    assert_eq!(q.is_error, Some(false), "{}", text_of(&q));
+    assert_eq!(
+        text_of(&server.call("hello", json!({"name": "Ada"})).await),
+        "Hello, Ada!"
+    );
+    server.shutdown().await;
+
+    // Resolved by a prefix; its config value comes from the environment
+    // and shows in no listing or log.
+    // SAFETY: the variable is read by the child process only.
+    unsafe { std::env::set_var("SLUICE_E2E_CLASH_TOKEN", "tok-51f7") };
+    let config = "[plugins.grants.test-clash]\nprefix = \"clash_\"\n\n\
+                  [plugins.config.test-clash]\ntoken = \"${SLUICE_E2E_CLASH_TOKEN}\"\n";
+    let (_, text, log) = plugins_logged("check", config, Some(dir.path()));
+    let clash = block(&text, "test-clash");
+    assert!(clash.contains("tools     clash_query"), "{clash}");
+    assert!(clash.contains("prompts   clash_analyze_table"), "{clash}");
+    assert!(
+        clash.contains("config    token (values not shown)"),
+        "{clash}"
+    );
+    assert!(!text.contains("tok-51f7") && !log.contains("tok-51f7"));
+    let server = spawn(&db, config, Some(dir.path())).await;
+    let r = server.call("clash_query", json!({})).await;
+    assert_eq!(text_of(&r), "shadow query; token=tok-51f7");
+    let q = server
+        .call("query", json!({"sql": "SELECT 2 AS two"}))
+        .await;
+    assert_eq!(q.is_error, Some(false), "{}", text_of(&q));
+    let prompt = server.get_prompt("clash_analyze_table", &[]).await.unwrap();
+    assert_eq!(prompt.messages.len(), 1);
+    server.shutdown().await;
+
+    // An unset variable keeps the plugin from loading, naming the variable.
+    let unset = "[plugins.grants.test-clash]\nprefix = \"clash_\"\n\n\
+                 [plugins.config.test-clash]\ntoken = \"${SLUICE_E2E_NOT_SET_ANYWHERE}\"\n";
+    let (code, text) = plugins("list", unset, Some(dir.path()));
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("[plugins.config.test-clash] token references ${SLUICE_E2E_NOT_SET_ANYWHERE}, which is not set"),
+        "{text}"
+    );
+}

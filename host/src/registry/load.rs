@@ -48,6 +48,8 @@ pub struct Loaded {
     pub resources: Vec<String>,
     pub resource_templates: Vec<String>,
     pub prompts: Vec<String>,
+    /// The keys of its `[plugins.config.<name>]` (values are never shown).
+    pub config_keys: Vec<String>,
     /// Listed in `[plugins] disabled`: described, but not serving.
     pub disabled: bool,
 }
@@ -201,7 +203,14 @@ impl Loader {
                             .any(|n| n == plugin.name()),
                     };
                     if serving {
-                        match registry.add(plugin) {
+                        let prefix = self
+                            .config
+                            .plugins
+                            .grants
+                            .get(plugin.name())
+                            .and_then(|g| g.prefix.as_deref())
+                            .unwrap_or("");
+                        match registry.add(plugin, prefix) {
                             Ok(()) => outcome,
                             Err(e) => {
                                 tracing::error!(%source, "plugin not served: {e}");
@@ -239,22 +248,47 @@ impl Loader {
             .clone()
             .narrowed(&manifest.requests)
             .map_err(|e| format!("plugin {name} requests an invalid pattern: {e}"))?;
+        let prefix = config
+            .plugins
+            .grants
+            .get(name)
+            .and_then(|g| g.prefix.as_deref())
+            .unwrap_or("");
         let summary = Loaded {
             granted,
             effective: effective.clone(),
             unmet,
-            tools: d.tools.iter().map(|t| t.name.clone()).collect(),
+            tools: d
+                .tools
+                .iter()
+                .map(|t| format!("{prefix}{}", t.name))
+                .collect(),
             resources: d.resources.iter().map(|r| r.uri.clone()).collect(),
             resource_templates: d
                 .resource_templates
                 .iter()
                 .map(|t| t.uri_template.clone())
                 .collect(),
-            prompts: d.prompts.iter().map(|p| p.name.clone()).collect(),
+            prompts: d
+                .prompts
+                .iter()
+                .map(|p| format!("{prefix}{}", p.name))
+                .collect(),
+            config_keys: config
+                .plugins
+                .config
+                .get(name)
+                .map(|c| c.keys().cloned().collect())
+                .unwrap_or_default(),
             disabled: config.plugins.disabled.iter().any(|n| n == name),
             manifest: manifest.clone(),
         };
-        let plugin_config = config.plugins.config.get(name).cloned().unwrap_or_default();
+        let mut plugin_config = BTreeMap::new();
+        for (key, value) in config.plugins.config.get(name).into_iter().flatten() {
+            let value = crate::config::expand_env(value)
+                .map_err(|e| format!("[plugins.config.{name}] {key} {e}"))?;
+            plugin_config.insert(key.clone(), value);
+        }
         tracing::info!(plugin = %name, version = %manifest.version, %source, "loaded plugin");
         if !summary.unmet.is_empty() {
             tracing::warn!(plugin = %name, "requested but not granted: {}", summary.unmet.join("; "));

@@ -28,32 +28,74 @@ pub const FIRST_PARTY: &[(&str, &[u8])] = &[
     ),
 ];
 
-/// The loaded plugins and their names.
+/// A serving plugin and the names it serves under.
+struct Entry {
+    plugin: Arc<Plugin>,
+    /// Put before each of its tool and prompt names (empty: none).
+    prefix: String,
+    tools: Vec<ToolSpec>,
+    prompts: Vec<PromptSpec>,
+}
+
+impl Entry {
+    /// The plugin's own name for a served `name`, if it is one of its.
+    fn own_name<'a>(&self, name: &'a str) -> Option<&'a str> {
+        name.strip_prefix(self.prefix.as_str())
+    }
+}
+
+/// The serving plugins and their names. Tool and prompt names are the
+/// plugin's own, behind the operator's prefix for it, if any; every name
+/// is served by exactly one plugin.
 #[derive(Default)]
 pub struct Registry {
-    plugins: Vec<Arc<Plugin>>,
+    entries: Vec<Entry>,
 }
 
 impl Registry {
-    /// Adds a loaded plugin unless one of its names is already taken, in which
-    /// case it is refused whole (a half-loaded plugin would be confusing).
-    pub fn add(&mut self, plugin: Arc<Plugin>) -> Result<(), String> {
-        if self.plugins.iter().any(|p| p.name() == plugin.name()) {
-            return Err(format!(
-                "a plugin named {} is already loaded",
-                plugin.name()
-            ));
+    /// Adds a plugin, its tool and prompt names behind `prefix`, unless one
+    /// of its names is taken, in which case it is refused whole (a
+    /// half-loaded plugin would be confusing).
+    pub fn add(&mut self, plugin: Arc<Plugin>, prefix: &str) -> Result<(), String> {
+        let name = plugin.name().to_string();
+        if self.entries.iter().any(|e| e.plugin.name() == name) {
+            return Err(format!("a plugin named {name} is already loaded"));
         }
         let d = plugin.description();
-        for p in &self.plugins {
-            let other = p.description();
-            let clash = d
-                .tools
+        let tools: Vec<ToolSpec> = d
+            .tools
+            .iter()
+            .map(|t| ToolSpec {
+                name: format!("{prefix}{}", t.name),
+                ..t.clone()
+            })
+            .collect();
+        let prompts: Vec<PromptSpec> = d
+            .prompts
+            .iter()
+            .map(|p| PromptSpec {
+                name: format!("{prefix}{}", p.name),
+                ..p.clone()
+            })
+            .collect();
+        if let Some(bad) = tools
+            .iter()
+            .map(|t| &t.name)
+            .chain(prompts.iter().map(|p| &p.name))
+            .find(|n| !model::valid_name(n))
+        {
+            return Err(format!(
+                "plugin {name}: {bad:?} is not a valid MCP name (1 to 128 of A-Z a-z 0-9 _ - .)"
+            ));
+        }
+        for other in &self.entries {
+            let od = other.plugin.description();
+            let clash = tools
                 .iter()
                 .find(|t| other.tools.iter().any(|o| o.name == t.name))
                 .map(|t| format!("tool {}", t.name))
                 .or_else(|| {
-                    d.prompts
+                    prompts
                         .iter()
                         .find(|x| other.prompts.iter().any(|o| o.name == x.name))
                         .map(|x| format!("prompt {}", x.name))
@@ -61,15 +103,14 @@ impl Registry {
                 .or_else(|| {
                     d.resources
                         .iter()
-                        .find(|x| other.resources.iter().any(|o| o.uri == x.uri))
+                        .find(|x| od.resources.iter().any(|o| o.uri == x.uri))
                         .map(|x| format!("resource {}", x.uri))
                 })
                 .or_else(|| {
                     d.resource_templates
                         .iter()
                         .find(|x| {
-                            other
-                                .resource_templates
+                            od.resource_templates
                                 .iter()
                                 .any(|o| o.uri_template == x.uri_template)
                         })
@@ -77,23 +118,36 @@ impl Registry {
                 });
             if let Some(what) = clash {
                 return Err(format!(
-                    "plugin {} offers {what}, which plugin {} already offers",
-                    plugin.name(),
-                    p.name()
+                    "plugin {name} offers {what}, which plugin {} already offers \
+                     (a prefix resolves tool and prompt clashes: [plugins.grants.{name}] prefix = \"...\")",
+                    other.plugin.name()
                 ));
             }
         }
-        self.plugins.push(plugin);
+        self.entries.push(Entry {
+            plugin,
+            prefix: prefix.to_string(),
+            tools,
+            prompts,
+        });
         Ok(())
     }
 
-    /// The loaded plugins, in load order.
-    pub fn plugins(&self) -> &[Arc<Plugin>] {
-        &self.plugins
+    /// The serving plugins, in load order.
+    pub fn plugins(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.entries.iter().map(|e| &e.plugin)
     }
 
-    fn owner(&self, pred: impl Fn(&Plugin) -> bool) -> Option<Arc<Plugin>> {
-        self.plugins.iter().find(|p| pred(p)).cloned()
+    fn tool_owner(&self, name: &str) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .find(|e| e.tools.iter().any(|t| t.name == name))
+    }
+
+    fn prompt_owner(&self, name: &str) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .find(|e| e.prompts.iter().any(|p| p.name == name))
     }
 }
 
@@ -111,30 +165,25 @@ fn template_may_match(template: &str, uri: &str) -> bool {
 
 impl PluginHost for Registry {
     fn tools(&self) -> Vec<ToolSpec> {
-        self.plugins
-            .iter()
-            .flat_map(|p| p.description().tools.clone())
-            .collect()
+        self.entries.iter().flat_map(|e| e.tools.clone()).collect()
     }
 
     fn resources(&self) -> Vec<ResourceSpec> {
-        self.plugins
-            .iter()
+        self.plugins()
             .flat_map(|p| p.description().resources.clone())
             .collect()
     }
 
     fn resource_templates(&self) -> Vec<ResourceTemplateSpec> {
-        self.plugins
-            .iter()
+        self.plugins()
             .flat_map(|p| p.description().resource_templates.clone())
             .collect()
     }
 
     fn prompts(&self) -> Vec<PromptSpec> {
-        self.plugins
+        self.entries
             .iter()
-            .flat_map(|p| p.description().prompts.clone())
+            .flat_map(|e| e.prompts.clone())
             .collect()
     }
 
@@ -143,20 +192,24 @@ impl PluginHost for Registry {
         name: &str,
         arguments: Map<String, Json>,
     ) -> Result<ToolOutput, CallError> {
-        let plugin = self
-            .owner(|p| p.description().tools.iter().any(|t| t.name == name))
+        let entry = self
+            .tool_owner(name)
             .ok_or_else(|| CallError::NotFound(format!("tool {name}")))?;
-        plugin
-            .call_tool(name, Json::Object(arguments).to_string())
+        let own = entry.own_name(name).unwrap_or(name);
+        entry
+            .plugin
+            .call_tool(own, Json::Object(arguments).to_string())
             .await
     }
 
     async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>, CallError> {
-        if let Some(plugin) = self.owner(|p| p.description().resources.iter().any(|r| r.uri == uri))
+        if let Some(plugin) = self
+            .plugins()
+            .find(|p| p.description().resources.iter().any(|r| r.uri == uri))
         {
             return plugin.read_resource(uri).await;
         }
-        let candidates = self.plugins.iter().filter(|p| {
+        let candidates = self.plugins().filter(|p| {
             p.description()
                 .resource_templates
                 .iter()
@@ -176,26 +229,39 @@ impl PluginHost for Registry {
         name: &str,
         arguments: Vec<(String, String)>,
     ) -> Result<PromptOutput, CallError> {
-        let plugin = self
-            .owner(|p| p.description().prompts.iter().any(|x| x.name == name))
+        let entry = self
+            .prompt_owner(name)
             .ok_or_else(|| CallError::NotFound(format!("prompt {name}")))?;
-        plugin.get_prompt(name, arguments).await
+        let own = entry.own_name(name).unwrap_or(name);
+        entry.plugin.get_prompt(own, arguments).await
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionOutput, CallError> {
-        let plugin = match &request.target {
+        let not_found = || CallError::NotFound("no such prompt or resource template".into());
+        match &request.target {
             CompletionTarget::Prompt(name) => {
-                self.owner(|p| p.description().prompts.iter().any(|x| x.name == *name))
+                let entry = self.prompt_owner(name).ok_or_else(not_found)?;
+                let own = entry.own_name(name).unwrap_or(name).to_string();
+                let request = CompletionRequest {
+                    target: CompletionTarget::Prompt(own),
+                    ..request
+                };
+                entry.plugin.complete(request).await
             }
-            CompletionTarget::ResourceTemplate(uri) => self.owner(|p| {
-                p.description()
-                    .resource_templates
-                    .iter()
-                    .any(|t| t.uri_template == *uri)
-            }),
+            CompletionTarget::ResourceTemplate(uri) => {
+                let plugin = self
+                    .plugins()
+                    .find(|p| {
+                        p.description()
+                            .resource_templates
+                            .iter()
+                            .any(|t| t.uri_template == *uri)
+                    })
+                    .ok_or_else(not_found)?
+                    .clone();
+                plugin.complete(request).await
+            }
         }
-        .ok_or_else(|| CallError::NotFound("no such prompt or resource template".into()))?;
-        plugin.complete(request).await
     }
 }
 

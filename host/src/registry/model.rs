@@ -6,6 +6,15 @@
 use crate::policy::Requests;
 use serde_json::{Map, Value as Json};
 
+/// Whether `name` may name an MCP tool or prompt: 1 to 128 of
+/// `[A-Za-z0-9_.-]`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
 /// Which lists a plugin change altered (for MCP's `list_changed`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListChanges {

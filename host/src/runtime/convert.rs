@@ -205,15 +205,6 @@ pub fn call_error(e: wt::Error) -> m::CallError {
     }
 }
 
-/// MCP names: letters, digits, `_`, `-`, `.`; 1 to 128 characters.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
 fn object_schema(text: &str, what: &str) -> Result<Map<String, Json>, String> {
     match serde_json::from_str::<Json>(text) {
         Ok(Json::Object(mut map)) => {
@@ -267,7 +258,7 @@ pub fn description(d: h::Description) -> Result<Description, String> {
     let manifest = manifest(d.manifest)?;
     let mut tools = Vec::with_capacity(d.tools.len());
     for t in d.tools {
-        if !valid_name(&t.name) {
+        if !m::valid_name(&t.name) {
             return Err(format!(
                 "tool name {:?} is not a valid MCP tool name",
                 t.name
@@ -298,7 +289,7 @@ pub fn description(d: h::Description) -> Result<Description, String> {
     }
     let mut prompts: Vec<m::PromptSpec> = Vec::with_capacity(d.prompts.len());
     for p in d.prompts {
-        if !valid_name(&p.name) {
+        if !m::valid_name(&p.name) {
             return Err(format!("prompt name {:?} is not a valid MCP name", p.name));
         }
         if prompts.iter().any(|x| x.name == p.name) {
