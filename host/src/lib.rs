@@ -18,3 +18,4 @@ pub mod plugins_cmd;
 pub mod policy;
 pub mod registry;
 pub mod runtime;
+pub mod scaffold;

@@ -42,6 +42,24 @@ enum PluginsCommand {
 }
 
 #[derive(Subcommand)]
+enum NewCommand {
+    /// A plugin project that builds as generated.
+    Plugin {
+        /// The plugin's name: lower-case letters, digits and `-`.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: sluice::scaffold::Lang,
+        /// Where to create the project directory.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// The SDK to depend on (Rust; default: this build's checkout).
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Serve MCP over stdio (the default).
     Serve(ServeArgs),
@@ -49,6 +67,9 @@ enum Command {
     /// database connection needed).
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Create something new.
+    #[command(subcommand)]
+    New(NewCommand),
     /// Start a private PostgreSQL with a sample database and serve it over stdio.
     Demo {
         /// Config file for grants and limits (its database URL is ignored).
@@ -141,6 +162,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         .into(),
                 )
             }
+        }
+        Command::New(NewCommand::Plugin {
+            name,
+            lang,
+            dir,
+            sdk,
+        }) => {
+            let root = sluice::scaffold::new_plugin(&name, lang, &dir, sdk.as_deref())?;
+            let build = match lang {
+                sluice::scaffold::Lang::Rust => "cargo build --release",
+                sluice::scaffold::Lang::Python => "./build.sh",
+            };
+            println!(
+                "created {}\nbuild it: cd {} && {build}\nthen see its README.md to install it",
+                root.display(),
+                root.display()
+            );
+            Ok(())
         }
         Command::Demo { config, plugins } => {
             let config = Config::load(&Overrides {

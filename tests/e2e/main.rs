@@ -13,6 +13,7 @@ mod plugins;
 mod reload;
 mod resources;
 mod roles;
+mod scaffold;
 mod security;
 mod security_corpus;
 mod tools;

@@ -180,7 +180,7 @@ class Handler(wit_world.exports.Handler):
         try:
             args = json.loads(arguments) if arguments.strip() else {}
         except json.JSONDecodeError as e:
-            raise _invalid(f"arguments: {e}")
+            raise _invalid(f"arguments: {e}") from None
         if not isinstance(args, dict):
             raise _invalid("arguments: expected a JSON object")
         return tool(args)

@@ -3,8 +3,8 @@
 #
 #   ./build.sh [OUT_DIR]     (default: this script's directory)
 #
-# Needs componentize-py on PATH (pip install componentize-py==0.25.1).
-# Works from any directory.
+# Needs componentize-py on PATH: pip install componentize-py==0.25.1
+# Works from any directory; OUT_DIR is relative to the current one.
 set -euo pipefail
 
 COMPONENTIZE_PY_VERSION=0.25.1
@@ -28,11 +28,17 @@ fi
 mkdir -p "$out_dir"
 out="$(cd "$out_dir" && pwd)/python-hello.wasm"
 
-# componentize-py generates the `wit_world` bindings itself while building;
-# nothing needs generating beforehand. (For editor completion, run
+# Build from a scratch copy of the app: componentize-py writes __pycache__
+# beside the sources it imports, and the source tree should stay clean.
+# It generates the `wit_world` bindings itself, so nothing is generated
+# beforehand. (For editor completion, run
 # `componentize-py -d ../../../wit -w plugin bindings .bindings` here;
 # `.bindings/` is gitignored.)
-cd "$here"
-componentize-py -d "$wit" -w plugin componentize app -p "$here" -o "$out"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cp "$here/app.py" "$work/"
+
+cd "$work"
+componentize-py -d "$wit" -w plugin componentize app -p "$work" -o "$out"
 
 echo "built $out ($(wc -c <"$out") bytes)"
