@@ -28,6 +28,10 @@
 //!
 //! Every export call runs in a fresh instance, so a plugin keeps no state
 //! between calls; everything lasting lives in the database.
+//!
+//! [`guide`] shows every feature by example: tools, database reads and
+//! writes, resources, templates, prompts, completions, config values, logs
+//! and the manifest.
 
 // Lets generated code name this crate the same way inside it and in plugins.
 extern crate self as sluice_sdk;
@@ -36,6 +40,7 @@ pub mod bindings;
 pub mod config;
 pub mod db;
 mod error;
+pub mod guide;
 pub mod log;
 mod manifest;
 mod plugin;

@@ -1,0 +1,195 @@
+//! Every feature of the SDK, by example.
+//!
+//! Each example is a piece of a plugin crate (`crate-type = ["cdylib"]`,
+//! built for `wasm32-wasip2`); the pieces end up in the one `fn() -> Plugin`
+//! given to [`plugin!`](crate::plugin). `sluice new plugin NAME` creates a
+//! project that builds as generated.
+//!
+//! # A tool
+//!
+//! A tool is a function from a typed argument struct. Doc comments become
+//! the tool's description and the arguments' JSON Schema; returning
+//! [`Json`](crate::Json) gives structured output with a derived output
+//! schema, a `String` gives text.
+//!
+//! ```no_run
+//! use schemars::JsonSchema;
+//! use serde::{Deserialize, Serialize};
+//! use sluice_sdk::prelude::*;
+//!
+//! /// Converts a temperature.
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Args {
+//!     /// Degrees Celsius.
+//!     celsius: f64,
+//! }
+//!
+//! #[derive(Serialize, JsonSchema)]
+//! struct Out {
+//!     fahrenheit: f64,
+//! }
+//!
+//! fn convert(args: Args) -> Result<Json<Out>> {
+//!     Ok(Json(Out { fahrenheit: args.celsius * 9.0 / 5.0 + 32.0 }))
+//! }
+//!
+//! fn build() -> Plugin {
+//!     Plugin::new().tool(Tool::new("to_fahrenheit", convert).title("To Fahrenheit").read_only())
+//! }
+//! ```
+//!
+//! # Reading the database
+//!
+//! Ask for what the plugin reads in its manifest; the operator's grant is
+//! intersected with it. [`db::query`](crate::db::query) runs one read-only
+//! statement with `$1`, `$2`, … bound to values; PostgreSQL infers each
+//! parameter's type and the host converts the value to it.
+//!
+//! ```no_run
+//! use schemars::JsonSchema;
+//! use serde::Deserialize;
+//! use sluice_sdk::prelude::*;
+//!
+//! /// Films of a rating, longest first.
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Args {
+//!     /// An MPAA rating, e.g. `PG-13`.
+//!     rating: String,
+//!     /// How many films.
+//!     limit: Option<i64>,
+//! }
+//!
+//! fn longest(args: Args) -> Result<Json<Vec<serde_json::Value>>> {
+//!     let rows = db::query(
+//!         "SELECT title, length FROM film WHERE rating = $1 ORDER BY length DESC LIMIT $2",
+//!         &[Value::from(args.rating), Value::from(args.limit.unwrap_or(10))],
+//!     )?;
+//!     Ok(Json(rows.to_json_objects()))
+//! }
+//!
+//! fn build() -> Plugin {
+//!     Plugin::new()
+//!         .requests(Requests::new().read(["public.film"]))
+//!         .tool(Tool::new("longest_films", longest).read_only())
+//! }
+//! ```
+//!
+//! [`db::list_relations`](crate::db::list_relations) and
+//! [`db::describe_relation`](crate::db::describe_relation) need
+//! `Requests::catalog()` and show only relations the plugin may use.
+//!
+//! # Writing: insert, update, delete
+//!
+//! Writes are typed: a table, column names and values, never SQL. The host
+//! checks the `write` grant and every column against the catalog, and rolls
+//! an update or delete back whole when it matches more rows than allowed.
+//!
+//! ```no_run
+//! use sluice_sdk::prelude::*;
+//!
+//! fn close_rental(rental_id: i64) -> Result<()> {
+//!     let updated = db::update(
+//!         "rental",
+//!         [("rental_id", Value::from(rental_id))],
+//!         [("return_date", Value::from("2024-05-01T10:00:00Z"))],
+//!         Some(1), // refuse (and change nothing) if more than one row matches
+//!     )?;
+//!     if updated.rows.is_empty() {
+//!         return Err(Error::not_found(format!("no rental {rental_id}")));
+//!     }
+//!     db::insert("payment_log", [("rental_id", Value::from(rental_id))])?;
+//!     db::delete("rental_hold", [("rental_id", Value::from(rental_id))], None)?;
+//!     Ok(())
+//! }
+//!
+//! fn requests() -> Requests {
+//!     Requests::new().write(["public.rental", "public.payment_log", "public.rental_hold"])
+//! }
+//! ```
+//!
+//! # A resource and a resource template with completion
+//!
+//! ```no_run
+//! use sluice_sdk::prelude::*;
+//!
+//! fn readme(uri: &str) -> Result<Vec<ResourceContents>> {
+//!     Ok(vec![ResourceContents::text(uri, "text/markdown", "# About this database")])
+//! }
+//!
+//! fn table_rows(uri: &str, params: &UriParams) -> Result<Vec<ResourceContents>> {
+//!     let table = params.get("table").ok_or_else(|| Error::invalid_input("no table"))?;
+//!     let described = db::describe_relation(table)?;
+//!     Ok(vec![ResourceContents::json(uri, &described.columns.len())?])
+//! }
+//!
+//! fn table_names(typed: &str, _resolved: &[(String, String)]) -> Result<Vec<String>> {
+//!     let names = db::list_relations(None)?.into_iter().map(|r| r.name);
+//!     Ok(Completion::filter_prefix(names, typed))
+//! }
+//!
+//! fn build() -> Plugin {
+//!     Plugin::new()
+//!         .requests(Requests::new().read(["public.*"]).catalog())
+//!         .resource(Resource::new("db://readme", "readme", readme).mime_type("text/markdown"))
+//!         .resource_template(
+//!             ResourceTemplate::new("db://tables/{table}/width", "table-width", table_rows)
+//!                 .complete("table", table_names),
+//!         )
+//! }
+//! ```
+//!
+//! # A prompt with a completed argument
+//!
+//! ```no_run
+//! use sluice_sdk::prelude::*;
+//!
+//! fn review(args: &PromptArgs) -> Result<PromptResult> {
+//!     let table = args.get("table").unwrap_or_default();
+//!     Ok(PromptResult::new([PromptMessage::user(format!(
+//!         "Review the data quality of table {table}: nulls, duplicates, outliers."
+//!     ))]))
+//! }
+//!
+//! fn build() -> Plugin {
+//!     Plugin::new().prompt(
+//!         Prompt::new("review_table", review)
+//!             .description("Review a table's data quality")
+//!             .argument("table", "The table to review", true)
+//!             .complete("table", |typed, _| {
+//!                 Ok(Completion::filter_prefix(["film", "rental", "payment"], typed))
+//!             }),
+//!     )
+//! }
+//! ```
+//!
+//! # A config value
+//!
+//! Operators set values under `[plugins.config.<plugin-name>]`; values
+//! written `${VAR}` come from the host's environment and are never logged.
+//!
+//! ```no_run
+//! fn region() -> String {
+//!     sluice_sdk::config::get("region").unwrap_or_else(|| "eu".to_string())
+//! }
+//! ```
+//!
+//! # Logging
+//!
+//! ```no_run
+//! sluice_sdk::log::info("rebuilding the summary");
+//! ```
+//!
+//! # The manifest
+//!
+//! Name, version and description default to the crate's package metadata.
+//!
+//! ```no_run
+//! use sluice_sdk::prelude::*;
+//!
+//! fn build() -> Plugin {
+//!     Plugin::new()
+//!         .name("film-stats")
+//!         .description("Film statistics for the rental desk")
+//!         .requests(Requests::new().read(["public.film"]).timeout_ms(2_000).max_rows(500))
+//! }
+//! ```
