@@ -127,6 +127,24 @@ impl Gate {
         }
     }
 
+    /// Runs one gated call: its error names the timeout limit when that was
+    /// what ended it, and it leaves exactly one audit event, whatever happens.
+    async fn audited<T>(
+        &self,
+        caller: Caller<'_>,
+        call: &str,
+        count: impl Fn(&T) -> usize,
+        body: impl AsyncFnOnce(&mut Facts) -> Result<T, GateError>,
+    ) -> Result<T, GateError> {
+        let started = Instant::now();
+        let mut facts = Facts::default();
+        let result = body(&mut facts)
+            .await
+            .map_err(|e| e.naming_timeout(caller.grant));
+        self.audit(caller, call, facts, started, &result, count);
+        result
+    }
+
     /// One read-only statement with parameters.
     pub async fn query(
         &self,
@@ -134,14 +152,13 @@ impl Gate {
         sql: &str,
         params: &[Value],
     ) -> Result<Rows, GateError> {
-        let started = Instant::now();
-        let mut facts = Facts::default();
-        let result = self
-            .query_inner(caller, sql, params, &mut facts)
-            .await
-            .map_err(|e| e.naming_timeout(caller.grant));
-        self.audit(caller, "query", facts, started, &result, |r| r.rows.len());
-        result
+        self.audited(
+            caller,
+            "query",
+            |r: &Rows| r.rows.len(),
+            async |facts| self.query_inner(caller, sql, params, facts).await,
+        )
+        .await
     }
 
     async fn query_inner(
@@ -192,8 +209,7 @@ impl Gate {
         caller: Caller<'_>,
         schema: Option<&str>,
     ) -> Result<Vec<Relation>, GateError> {
-        let started = Instant::now();
-        let result = async {
+        self.audited(caller, "list-relations", Vec::len, async |_| {
             caller.grant.check_catalog()?;
             let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
             let all = tx.list_relations(schema).await?;
@@ -202,17 +218,8 @@ impl Gate {
                 .into_iter()
                 .filter(|r| caller.grant.may_see(&r.schema, &r.name))
                 .collect::<Vec<_>>())
-        }
-        .await;
-        self.audit(
-            caller,
-            "list-relations",
-            Facts::default(),
-            started,
-            &result,
-            Vec::len,
-        );
-        result
+        })
+        .await
     }
 
     /// Describes one relation the caller may see.
@@ -221,35 +228,36 @@ impl Gate {
         caller: Caller<'_>,
         name: &str,
     ) -> Result<RelationDescription, GateError> {
-        let started = Instant::now();
-        let mut facts = Facts::default();
-        let result = async {
-            caller.grant.check_catalog()?;
-            let parsed = policy::parse_relation_name(name).map_err(GateError::InvalidInput)?;
-            let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
-            let (schema, rel_name) =
-                resolve_one(&mut tx, &parsed.regclass_text, &parsed.display).await?;
-            facts.relations.push(format!("{schema}.{rel_name}"));
-            if !caller.grant.may_see(&schema, &rel_name) {
-                return Err(Denial {
+        self.audited(
+            caller,
+            "describe-relation",
+            |_| 1,
+            async |facts| {
+                caller.grant.check_catalog()?;
+                let parsed = policy::parse_relation_name(name).map_err(GateError::InvalidInput)?;
+                let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
+                let (schema, rel_name) =
+                    resolve_one(&mut tx, &parsed.regclass_text, &parsed.display).await?;
+                facts.relations.push(format!("{schema}.{rel_name}"));
+                if !caller.grant.may_see(&schema, &rel_name) {
+                    return Err(Denial {
                     rule: "read-grant",
                     message: format!(
                         "relation {schema}.{rel_name} is not in this plugin's read or write grant"
                     ),
                 }
                 .into());
-            }
-            let relation = tx
-                .relation(&schema, &rel_name)
-                .await?
-                .ok_or_else(|| GateError::NotFound(format!("relation {}", parsed.display)))?;
-            let description = tx.describe(relation).await?;
-            tx.rollback().await?;
-            Ok(description)
-        }
-        .await;
-        self.audit(caller, "describe-relation", facts, started, &result, |_| 1);
-        result
+                }
+                let relation = tx
+                    .relation(&schema, &rel_name)
+                    .await?
+                    .ok_or_else(|| GateError::NotFound(format!("relation {}", parsed.display)))?;
+                let description = tx.describe(relation).await?;
+                tx.rollback().await?;
+                Ok(description)
+            },
+        )
+        .await
     }
 }
 

@@ -11,7 +11,6 @@ use crate::db::catalog::{ColumnInfo, RelationKind};
 use crate::db::value::{Scalar, Value};
 use crate::db::{ResultLimits, Rows, Tx, quote_ident};
 use crate::policy::{self, Denial};
-use std::time::Instant;
 
 /// `column = value` conditions that must all hold; a NULL value means `IS NULL`.
 pub type Filter = [(String, Value)];
@@ -168,32 +167,32 @@ impl Gate {
         table: &str,
         values: &[(String, Value)],
     ) -> Result<Rows, GateError> {
-        let started = Instant::now();
-        let mut facts = Facts::default();
-        let result = async {
-            if values.is_empty() {
-                return Err(GateError::InvalidInput("no column values given".into()));
-            }
-            let (tx, target) = self
-                .write_target(caller, table, "inserted into", &mut facts)
-                .await?;
-            let names = target.assignable(values)?;
-            let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
-            // PostgreSQL infers each parameter's type from its target column.
-            let sql = format!(
-                "INSERT INTO {} ({}) VALUES ({}) RETURNING *",
-                target.sql_name,
-                names.join(", "),
-                placeholders.join(", ")
-            );
-            let params = values.iter().map(|(_, v)| v.clone()).collect();
-            self.run_write(caller, tx, sql, params, None, &mut facts)
-                .await
-        }
+        self.audited(
+            caller,
+            "insert",
+            |r: &Rows| r.rows.len(),
+            async |facts| {
+                if values.is_empty() {
+                    return Err(GateError::InvalidInput("no column values given".into()));
+                }
+                let (tx, target) = self
+                    .write_target(caller, table, "inserted into", facts)
+                    .await?;
+                let names = target.assignable(values)?;
+                let placeholders: Vec<String> =
+                    (1..=values.len()).map(|i| format!("${i}")).collect();
+                // PostgreSQL infers each parameter's type from its target column.
+                let sql = format!(
+                    "INSERT INTO {} ({}) VALUES ({}) RETURNING *",
+                    target.sql_name,
+                    names.join(", "),
+                    placeholders.join(", ")
+                );
+                let params = values.iter().map(|(_, v)| v.clone()).collect();
+                self.run_write(caller, tx, sql, params, None, facts).await
+            },
+        )
         .await
-        .map_err(|e| e.naming_timeout(caller.grant));
-        self.audit(caller, "insert", facts, started, &result, |r| r.rows.len());
-        result
     }
 
     /// Sets `values` on the rows matching `filter` and returns them as
@@ -207,37 +206,35 @@ impl Gate {
         values: &[(String, Value)],
         max_rows: Option<u32>,
     ) -> Result<Rows, GateError> {
-        let started = Instant::now();
-        let mut facts = Facts::default();
-        let result = async {
-            if values.is_empty() {
-                return Err(GateError::InvalidInput("no column values to set".into()));
-            }
-            let (tx, target) = self
-                .write_target(caller, table, "updated", &mut facts)
-                .await?;
-            let names = target.assignable(values)?;
-            let assignments: Vec<String> = names
-                .iter()
-                .enumerate()
-                .map(|(i, name)| format!("{name} = ${}", i + 1))
-                .collect();
-            let (conditions, filter_params) = target.conditions(filter, values.len() + 1)?;
-            let sql = format!(
-                "UPDATE {} SET {} WHERE {conditions} RETURNING *",
-                target.sql_name,
-                assignments.join(", ")
-            );
-            let mut params: Vec<Value> = values.iter().map(|(_, v)| v.clone()).collect();
-            params.extend(filter_params);
-            let cap = WriteCap::new("update", caller, max_rows);
-            self.run_write(caller, tx, sql, params, Some(cap), &mut facts)
-                .await
-        }
+        self.audited(
+            caller,
+            "update",
+            |r: &Rows| r.rows.len(),
+            async |facts| {
+                if values.is_empty() {
+                    return Err(GateError::InvalidInput("no column values to set".into()));
+                }
+                let (tx, target) = self.write_target(caller, table, "updated", facts).await?;
+                let names = target.assignable(values)?;
+                let assignments: Vec<String> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| format!("{name} = ${}", i + 1))
+                    .collect();
+                let (conditions, filter_params) = target.conditions(filter, values.len() + 1)?;
+                let sql = format!(
+                    "UPDATE {} SET {} WHERE {conditions} RETURNING *",
+                    target.sql_name,
+                    assignments.join(", ")
+                );
+                let mut params: Vec<Value> = values.iter().map(|(_, v)| v.clone()).collect();
+                params.extend(filter_params);
+                let cap = WriteCap::new("update", caller, max_rows);
+                self.run_write(caller, tx, sql, params, Some(cap), facts)
+                    .await
+            },
+        )
         .await
-        .map_err(|e| e.naming_timeout(caller.grant));
-        self.audit(caller, "update", facts, started, &result, |r| r.rows.len());
-        result
     }
 
     /// Deletes the rows matching `filter` and returns them. The same row
@@ -249,25 +246,25 @@ impl Gate {
         filter: &Filter,
         max_rows: Option<u32>,
     ) -> Result<Rows, GateError> {
-        let started = Instant::now();
-        let mut facts = Facts::default();
-        let result = async {
-            let (tx, target) = self
-                .write_target(caller, table, "deleted from", &mut facts)
-                .await?;
-            let (conditions, params) = target.conditions(filter, 1)?;
-            let sql = format!(
-                "DELETE FROM {} WHERE {conditions} RETURNING *",
-                target.sql_name
-            );
-            let cap = WriteCap::new("delete", caller, max_rows);
-            self.run_write(caller, tx, sql, params, Some(cap), &mut facts)
-                .await
-        }
+        self.audited(
+            caller,
+            "delete",
+            |r: &Rows| r.rows.len(),
+            async |facts| {
+                let (tx, target) = self
+                    .write_target(caller, table, "deleted from", facts)
+                    .await?;
+                let (conditions, params) = target.conditions(filter, 1)?;
+                let sql = format!(
+                    "DELETE FROM {} WHERE {conditions} RETURNING *",
+                    target.sql_name
+                );
+                let cap = WriteCap::new("delete", caller, max_rows);
+                self.run_write(caller, tx, sql, params, Some(cap), facts)
+                    .await
+            },
+        )
         .await
-        .map_err(|e| e.naming_timeout(caller.grant));
-        self.audit(caller, "delete", facts, started, &result, |r| r.rows.len());
-        result
     }
 }
 
