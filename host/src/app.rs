@@ -14,6 +14,8 @@ use std::time::Duration;
 /// it is kept.
 pub struct Serving {
     pub host: Arc<LiveRegistry>,
+    /// The pool, for readiness checks.
+    pub db: Arc<Database>,
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
@@ -37,7 +39,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Serving> {
             .with_context(|| format!("cannot open the audit file {}", path.display()))?,
         None => AuditLog::log_only(),
     };
-    let gate = Arc::new(Gate::new(Arc::new(db), audit));
+    let db = Arc::new(db);
+    let gate = Arc::new(Gate::new(db.clone(), audit));
     let runtime = Arc::new(
         Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?,
     );
@@ -50,6 +53,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Serving> {
         registry::watch(host.clone(), loader).context("cannot watch the plugin directory")?;
     Ok(Serving {
         host,
+        db,
         _watcher: watcher,
     })
 }

@@ -51,6 +51,66 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// `[http]`: the remote transport (`sluice serve --http ADDR`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `Host` header values accepted (names or `name:port`), against DNS
+    /// rebinding. Default: loopback names only; list your public name.
+    #[serde(default = "default_allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s accepted (`https://app.example.com:443`); requests
+    /// without an Origin always pass. Default: none, so any present Origin
+    /// is refused.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Largest request body, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+fn default_allowed_hosts() -> Vec<String> {
+    ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec()
+}
+
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            allowed_hosts: default_allowed_hosts(),
+            allowed_origins: Vec::new(),
+            max_body_bytes: default_max_body_bytes(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// `[http.auth]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `[[http.auth.keys]]`: API keys, stored as hashes (`sluice keys new`).
+    #[serde(default)]
+    pub keys: Vec<ApiKeyConfig>,
+}
+
+/// One API key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// A name for the key, for logs and audit; never secret.
+    pub id: String,
+    /// `sha256:` and the hex SHA-256 of the key.
+    pub hash: String,
 }
 
 /// `[policy]`: rules for the SQL of every plugin.

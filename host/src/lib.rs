@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod gate;
+pub mod http;
 pub mod mcp;
 pub mod pgcluster;
 pub mod plugins_cmd;

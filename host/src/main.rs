@@ -30,6 +30,26 @@ struct ServeArgs {
     database_url: Option<String>,
 }
 
+#[derive(clap::Args, Clone, Default)]
+struct ServeCommand {
+    #[command(flatten)]
+    common: ServeArgs,
+    /// Serve MCP Streamable HTTP at ADDR (e.g. 127.0.0.1:8080) instead of
+    /// stdio; needs API keys under [[http.auth.keys]].
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new API key once, and the config entry that accepts it.
+    New {
+        /// A name for the key (shown in logs, never secret).
+        #[arg(long, default_value = "default")]
+        id: String,
+    },
+}
+
 #[derive(Subcommand)]
 enum PluginsCommand {
     /// One line per plugin: name, version, what it offers, whether it got
@@ -61,8 +81,11 @@ enum NewCommand {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve MCP over stdio (the default).
-    Serve(ServeArgs),
+    /// Serve MCP over stdio (the default), or over HTTP with --http.
+    Serve(ServeCommand),
+    /// Manage API keys for the HTTP transport.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Inspect the plugins a `serve` with the same config would load (no
     /// database connection needed).
     #[command(subcommand)]
@@ -109,7 +132,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(run(cli
         .command
-        .unwrap_or(Command::Serve(ServeArgs::default()))));
+        .unwrap_or(Command::Serve(ServeCommand::default()))));
     // Plugin calls stuck in the database must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
@@ -128,14 +151,36 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => {
+        Command::Serve(ServeCommand { common: args, http }) => {
             let config = Config::load(&Overrides {
                 config_file: args.config,
                 database_url: args.database_url,
                 plugin_dir: args.plugins,
             })?;
             let serving = sluice::app::start(&config).await?;
-            sluice::mcp::serve_stdio(serving.host.clone()).await
+            match http {
+                Some(addr) => {
+                    sluice::http::serve(
+                        serving.host.clone(),
+                        serving.db.clone(),
+                        addr,
+                        &config.http,
+                        |_| {},
+                    )
+                    .await
+                }
+                None => sluice::mcp::serve_stdio(serving.host.clone()).await,
+            }
+        }
+        Command::Keys(KeysCommand::New { id }) => {
+            let (key, entry) = sluice::http::auth::new_key(&id).map_err(anyhow::Error::msg)?;
+            // The key goes to stdout alone, so `sluice keys new > key.txt` works.
+            println!("{key}");
+            eprintln!(
+                "sluice: this key is shown once; give it to the client as `Authorization: Bearer <key>`.\n\
+                 Add this to the server's config (it holds only the key's hash):\n\n{entry}"
+            );
+            Ok(())
         }
         Command::Plugins(command) => {
             let (args, long) = match command {

@@ -93,6 +93,13 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         self.negotiate_initialize(&request)
     }
 
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        // Each session hears of plugin changes until its client goes away.
+        if let Some(changes) = self.host.list_changes() {
+            tokio::spawn(notify_list_changes(changes, context.peer));
+        }
+    }
+
     async fn list_tools(
         &self,
         _request: Option<mcp::PaginatedRequestParams>,
@@ -269,8 +276,6 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
 /// `tracing` subscriber) to stderr.
 pub async fn serve_stdio<P: PluginHost>(host: Arc<P>) -> anyhow::Result<()> {
     let transport = (stdin_reader()?, tokio::io::stdout());
-    // Subscribed before serving, so no change between the two is missed.
-    let host_changes = host.list_changes();
     let mut shutdown = std::pin::pin!(shutdown_signal());
 
     let running = tokio::select! {
@@ -288,8 +293,6 @@ pub async fn serve_stdio<P: PluginHost>(host: Arc<P>) -> anyhow::Result<()> {
         }
     };
     tracing::info!("MCP session established on stdio");
-    let notifier = host_changes
-        .map(|changes| tokio::spawn(notify_list_changes(changes, running.peer().clone())));
 
     let cancel = running.cancellation_token();
     let mut waiting = std::pin::pin!(running.waiting());
@@ -302,9 +305,6 @@ pub async fn serve_stdio<P: PluginHost>(host: Arc<P>) -> anyhow::Result<()> {
             waiting.await
         }
     };
-    if let Some(notifier) = notifier {
-        notifier.abort();
-    }
     match outcome.context("MCP service task failed")? {
         QuitReason::Closed => tracing::info!("client closed the connection"),
         QuitReason::Cancelled => tracing::info!("MCP service stopped"),
@@ -395,7 +395,7 @@ fn stdin_reader() -> anyhow::Result<tokio::io::ReadHalf<tokio::io::SimplexStream
 }
 
 /// Resolves with the name of the first termination signal received.
-async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::warn!(%error, "cannot listen for SIGINT");

@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod denials;
 mod hostile;
+mod http;
 mod limits;
 mod plugins;
 mod reload;

@@ -183,6 +183,12 @@ impl Database {
         })
     }
 
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Begins a transaction with the guard settings. All settings are `LOCAL`,
     /// so none outlives the transaction on the pooled connection.
     pub async fn begin(&self, settings: &TxSettings) -> Result<Tx, DbError> {

@@ -10,6 +10,7 @@ use super::model::{
 use super::{Loader, Registry};
 use serde_json::{Map, Value as Json};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -22,6 +23,24 @@ const SETTLE: Duration = Duration::from_millis(200);
 pub struct LiveRegistry {
     current: RwLock<Arc<Registry>>,
     changes: broadcast::Sender<ListChanges>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts one call in flight for as long as it lives (also when the call's
+/// future is dropped midway).
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(counter: &Arc<AtomicUsize>) -> InFlight {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl LiveRegistry {
@@ -29,6 +48,7 @@ impl LiveRegistry {
         LiveRegistry {
             current: RwLock::new(Arc::new(registry)),
             changes: broadcast::channel(16).0,
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -68,6 +88,10 @@ impl PluginHost for LiveRegistry {
         Some(self.changes.subscribe())
     }
 
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
     fn tools(&self) -> Vec<ToolSpec> {
         self.current().tools()
     }
@@ -89,10 +113,12 @@ impl PluginHost for LiveRegistry {
         name: &str,
         arguments: Map<String, Json>,
     ) -> Result<ToolOutput, CallError> {
+        let _call = InFlight::new(&self.in_flight);
         self.current().call_tool(name, arguments).await
     }
 
     async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>, CallError> {
+        let _call = InFlight::new(&self.in_flight);
         self.current().read_resource(uri).await
     }
 
@@ -101,10 +127,12 @@ impl PluginHost for LiveRegistry {
         name: &str,
         arguments: Vec<(String, String)>,
     ) -> Result<PromptOutput, CallError> {
+        let _call = InFlight::new(&self.in_flight);
         self.current().get_prompt(name, arguments).await
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionOutput, CallError> {
+        let _call = InFlight::new(&self.in_flight);
         self.current().complete(request).await
     }
 }

@@ -243,6 +243,11 @@ pub trait PluginHost: Send + Sync + 'static {
         None
     }
 
+    /// Plugin calls running now, for a shutdown that lets them finish.
+    fn in_flight(&self) -> usize {
+        0
+    }
+
     fn tools(&self) -> Vec<ToolSpec>;
     fn resources(&self) -> Vec<ResourceSpec>;
     fn resource_templates(&self) -> Vec<ResourceTemplateSpec>;

@@ -1,0 +1,311 @@
+//! The remote transport over real HTTP on loopback: a client with a key gets
+//! what a stdio client gets; without a valid key, nothing but a 401.
+
+use crate::support::{REQUEST_TIMEOUT, TestDb, fresh_db};
+use rmcp::ServiceExt as _;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::json;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A `sluice serve --http` child on a free loopback port.
+struct HttpServer {
+    child: tokio::process::Child,
+    base: String,
+    key: String,
+    _config: tempfile::NamedTempFile,
+}
+
+/// Makes a key with `sluice keys new`, exactly as an operator would.
+fn new_key(id: &str) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["keys", "new", "--id", id])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let entry = stderr[stderr
+        .find("[[http.auth.keys]]")
+        .expect("the entry is printed")..]
+        .to_string();
+    (key, entry)
+}
+
+async fn start(db: &TestDb, extra_config: &str) -> HttpServer {
+    let (key, entry) = new_key("tester");
+    let config = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(config.path(), format!("{extra_config}\n{entry}")).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--http", "127.0.0.1:0", "--config"])
+        .arg(config.path())
+        .arg("--database-url")
+        .arg(&db.url)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The log says which port was bound.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            eprintln!("{line}");
+            if line.contains("serving MCP over HTTP") {
+                let addr = line
+                    .split("addr=")
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
+                return addr.to_string();
+            }
+        }
+        panic!("sluice exited before serving HTTP");
+    })
+    .await
+    .expect("sluice did not start serving HTTP in time");
+    // Keep forwarding the log so a failing test shows it.
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("{line}");
+        }
+    });
+    HttpServer {
+        child,
+        base: format!("http://{addr}"),
+        key,
+        _config: config,
+    }
+}
+
+impl HttpServer {
+    async fn client(&self, key: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+        let transport = StreamableHttpClientTransport::with_client(
+            reqwest::Client::new(),
+            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.base))
+                .auth_header(key),
+        );
+        tokio::time::timeout(REQUEST_TIMEOUT, ().serve(transport))
+            .await
+            .expect("initialize timed out")
+            .expect("initialize failed")
+    }
+}
+
+fn initialize_body() -> serde_json::Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}})
+}
+
+#[tokio::test]
+async fn a_client_with_a_key_gets_the_tools_and_nobody_else_gets_anything() {
+    let db = fresh_db().await;
+    let server = start(&db, "").await;
+
+    let client = server.client(&server.key).await;
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "query"), "{tools:?}");
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new("query").with_arguments(
+                json!({"sql": "SELECT count(*) AS n FROM books"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.is_error, Some(false));
+    assert!(
+        result.structured_content.unwrap()["rows"][0]["n"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
+    let _ = client.cancel().await;
+
+    // No key, a wrong key, a malformed header: 401 with a challenge, and
+    // the MCP layer never sees the request.
+    let http = reqwest::Client::new();
+    for auth in [
+        None,
+        Some("Bearer sluice_not-a-key"),
+        Some("Basic dXNlcjpwYXNz"),
+        Some(server.key.as_str()),
+    ] {
+        let mut request = http
+            .post(format!("{}/mcp", server.base))
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize_body());
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{auth:?}");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            challenge.starts_with("Bearer realm=\"sluice\""),
+            "{challenge}"
+        );
+    }
+
+    // Health needs no key and says nothing about data.
+    let health = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = http
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready\n");
+}
+
+#[tokio::test]
+async fn rebinding_and_oversized_requests_are_refused() {
+    let db = fresh_db().await;
+    let server = start(&db, "[http]\nmax_body_bytes = 2048\n").await;
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        http.post(format!("{}/mcp", server.base))
+            .header("authorization", format!("Bearer {}", server.key))
+            .header("accept", "application/json, text/event-stream")
+            .json(&body)
+    };
+    // A page on another site trying to reach a local server.
+    let r = post(initialize_body())
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = post(initialize_body())
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let mut big = initialize_body();
+    big["params"]["clientInfo"]["name"] = json!("x".repeat(4096));
+    let r = post(big).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+}
+
+#[tokio::test]
+async fn thirty_two_concurrent_clients_are_all_answered() {
+    let db = fresh_db().await;
+    let server = start(&db, "").await;
+    let clients = (0..32).map(|i| {
+        let server = &server;
+        async move {
+            let client = server.client(&server.key).await;
+            let id = i % 20 + 1;
+            let result = client
+                .call_tool(CallToolRequestParams::new("query").with_arguments(
+                    json!({"sql": "SELECT book_id FROM books WHERE book_id = $1", "params": [id]})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ))
+                .await
+                .unwrap();
+            let _ = client.cancel().await;
+            (
+                id,
+                result.structured_content.unwrap()["rows"][0]["book_id"].clone(),
+            )
+        }
+    });
+    for (asked, got) in futures::future::join_all(clients).await {
+        assert_eq!(got, json!(asked));
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_call_in_flight_finish() {
+    let db = fresh_db().await;
+    let dir = crate::support::plugin_dir_with(&["test-looper"]);
+    let mut server = start(
+        &db,
+        &format!("[plugins]\ndir = \"{}\"\n", dir.path().display()),
+    )
+    .await;
+    let client = server.client(&server.key).await;
+    let nap = client.call_tool(
+        CallToolRequestParams::new("nap")
+            .with_arguments(json!({"ms": 1500}).as_object().unwrap().clone()),
+    );
+    let stop = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        send_sigterm(server.child.id().unwrap());
+    };
+    let (nap, ()) = tokio::join!(nap, stop);
+    let nap = nap.expect("the call in flight was answered");
+    assert_eq!(crate::support::text_of(&nap), "rested 1500 ms");
+    let status = tokio::time::timeout(REQUEST_TIMEOUT, server.child.wait())
+        .await
+        .expect("sluice did not exit after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// SIGTERM through the `kill` command, without a libc dependency.
+fn send_sigterm(pid: u32) {
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_2026_stateless_protocol_works_without_a_session() {
+    let db = fresh_db().await;
+    let server = start(&db, "").await;
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}
+    });
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "query", "arguments": {"sql": "SELECT 41 + 1 AS answer"}, "_meta": meta}});
+    let response = reqwest::Client::new()
+        .post(format!("{}/mcp", server.base))
+        .header("authorization", format!("Bearer {}", server.key))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "query")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("mcp-session-id").is_none());
+    let text = response.text().await.unwrap();
+    // One JSON-RPC answer, as JSON or as a single server-sent event.
+    let message = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or(&text);
+    let answer: serde_json::Value = serde_json::from_str(message).unwrap();
+    assert_eq!(answer["id"], 7);
+    assert_eq!(
+        answer["result"]["structuredContent"]["rows"],
+        json!([{"answer": 42}])
+    );
+}
