@@ -111,6 +111,9 @@ pub struct ApiKeyConfig {
     pub id: String,
     /// `sha256:` and the hex SHA-256 of the key.
     pub hash: String,
+    /// When set, the only plugins (by name) whose tools, resources and
+    /// prompts this key can see or use.
+    pub plugins: Option<Vec<String>>,
 }
 
 /// `[policy]`: rules for the SQL of every plugin.

@@ -18,7 +18,7 @@ use serde_json::{Map, Value as Json};
 use crate::registry::model::{
     CallError, CompletionOutput, CompletionRequest, CompletionTarget, Content, ListChanges,
     PluginHost, PromptOutput, PromptSpec, ResourceBody, ResourceContents, ResourceSpec,
-    ResourceTemplateSpec, Role, ToolOutput, ToolSpec,
+    ResourceTemplateSpec, Role, Scope, ToolOutput, ToolSpec,
 };
 
 /// Shown to clients at initialization; models read it to decide how to use us.
@@ -103,9 +103,15 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
     async fn list_tools(
         &self,
         _request: Option<mcp::PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListToolsResult, McpError> {
-        let tools = self.host.tools().into_iter().map(tool_to_mcp).collect();
+        let scope = scope_of(&context.extensions);
+        let tools = self
+            .host
+            .tools(&scope)
+            .into_iter()
+            .map(tool_to_mcp)
+            .collect();
         Ok(mcp::ListToolsResult::with_all_items(tools))
     }
 
@@ -116,16 +122,19 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
     async fn call_tool(
         &self,
         request: mcp::CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<mcp::CallToolResponse, McpError> {
+        let scope = scope_of(&context.extensions);
         let name = request.name;
         let arguments = request.arguments.unwrap_or_default();
         tracing::debug!(tool = %name, "tools/call");
-        match self.host.call_tool(&name, arguments).await {
+        match self.host.call_tool(&scope, &name, arguments).await {
             Ok(output) => Ok(tool_output_to_mcp(output).into()),
             // Only a name nobody offers is a protocol error; a plugin that
             // reports something else missing is answered as a tool error.
-            Err(CallError::NotFound(_)) if !self.host.tools().iter().any(|t| t.name == *name) => {
+            Err(CallError::NotFound(_))
+                if !self.host.tools(&scope).iter().any(|t| t.name == *name) =>
+            {
                 Err(McpError::invalid_params(
                     format!("unknown tool: {name}"),
                     None,
@@ -144,11 +153,12 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
     async fn list_resources(
         &self,
         _request: Option<mcp::PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListResourcesResult, McpError> {
+        let scope = scope_of(&context.extensions);
         let resources = self
             .host
-            .resources()
+            .resources(&scope)
             .into_iter()
             .map(resource_to_mcp)
             .collect();
@@ -158,11 +168,12 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
     async fn list_resource_templates(
         &self,
         _request: Option<mcp::PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListResourceTemplatesResult, McpError> {
+        let scope = scope_of(&context.extensions);
         let templates = self
             .host
-            .resource_templates()
+            .resource_templates(&scope)
             .into_iter()
             .map(template_to_mcp)
             .collect();
@@ -172,11 +183,12 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
     async fn read_resource(
         &self,
         request: mcp::ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<mcp::ReadResourceResponse, McpError> {
+        let scope = scope_of(&context.extensions);
         let uri = request.uri;
         tracing::debug!(%uri, "resources/read");
-        match self.host.read_resource(&uri).await {
+        match self.host.read_resource(&scope, &uri).await {
             Ok(contents) => {
                 let contents = contents.into_iter().map(resource_contents_to_mcp).collect();
                 Ok(mcp::ReadResourceResult::new(contents).into())
@@ -197,21 +209,28 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
     async fn list_prompts(
         &self,
         _request: Option<mcp::PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListPromptsResult, McpError> {
-        let prompts = self.host.prompts().into_iter().map(prompt_to_mcp).collect();
+        let scope = scope_of(&context.extensions);
+        let prompts = self
+            .host
+            .prompts(&scope)
+            .into_iter()
+            .map(prompt_to_mcp)
+            .collect();
         Ok(mcp::ListPromptsResult::with_all_items(prompts))
     }
 
     async fn get_prompt(
         &self,
         request: mcp::GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<mcp::GetPromptResponse, McpError> {
+        let scope = scope_of(&context.extensions);
         let name = request.name;
         let arguments = prompt_arguments(request.arguments.unwrap_or_default());
         tracing::debug!(prompt = %name, "prompts/get");
-        match self.host.get_prompt(&name, arguments).await {
+        match self.host.get_prompt(&scope, &name, arguments).await {
             Ok(output) => Ok(prompt_output_to_mcp(output).into()),
             Err(error @ (CallError::NotFound(_) | CallError::InvalidInput(_))) => {
                 Err(McpError::invalid_params(error.to_string(), None))
@@ -226,8 +245,9 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
     async fn complete(
         &self,
         request: mcp::CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<mcp::CompleteResult, McpError> {
+        let scope = scope_of(&context.extensions);
         let target = match request.r#ref {
             mcp::Reference::Prompt(prompt) => CompletionTarget::Prompt(prompt.name),
             mcp::Reference::Resource(template) => CompletionTarget::ResourceTemplate(template.uri),
@@ -255,7 +275,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
             value: request.argument.value,
             context: context.into_iter().collect(),
         };
-        match self.host.complete(completion).await {
+        match self.host.complete(&scope, completion).await {
             Ok(output) => Ok(mcp::CompleteResult::new(completion_to_mcp(output))),
             Err(error @ (CallError::NotFound(_) | CallError::InvalidInput(_))) => {
                 Err(McpError::invalid_params(error.to_string(), None))
@@ -315,6 +335,21 @@ pub async fn serve_stdio<P: PluginHost>(host: Arc<P>) -> anyhow::Result<()> {
         other => tracing::info!(reason = ?other, "MCP service ended"),
     }
     Ok(())
+}
+
+/// The client's scope. An HTTP request carries the one its API key allows
+/// (put there by the transport's authentication); stdio sees everything.
+/// An HTTP request without one sees nothing, so a missing check fails
+/// closed.
+fn scope_of(extensions: &rmcp::model::Extensions) -> Scope {
+    match extensions.get::<http::request::Parts>() {
+        Some(parts) => parts
+            .extensions
+            .get::<Scope>()
+            .cloned()
+            .unwrap_or_else(|| Scope::Only(Arc::from([]))),
+        None => Scope::All,
+    }
 }
 
 /// Tells the client which lists changed when plugins come and go.
@@ -624,7 +659,7 @@ mod tests {
     }
 
     impl PluginHost for FakeHost {
-        fn tools(&self) -> Vec<ToolSpec> {
+        fn tools(&self, _: &Scope) -> Vec<ToolSpec> {
             let tool = |name: &str| ToolSpec {
                 name: name.into(),
                 title: None,
@@ -651,7 +686,7 @@ mod tests {
             ]
         }
 
-        fn resources(&self) -> Vec<ResourceSpec> {
+        fn resources(&self, _: &Scope) -> Vec<ResourceSpec> {
             vec![ResourceSpec {
                 uri: "sluice://schema".into(),
                 name: "schema".into(),
@@ -661,7 +696,7 @@ mod tests {
             }]
         }
 
-        fn resource_templates(&self) -> Vec<ResourceTemplateSpec> {
+        fn resource_templates(&self, _: &Scope) -> Vec<ResourceTemplateSpec> {
             vec![ResourceTemplateSpec {
                 uri_template: "sluice://table/{name}".into(),
                 name: "table".into(),
@@ -671,7 +706,7 @@ mod tests {
             }]
         }
 
-        fn prompts(&self) -> Vec<PromptSpec> {
+        fn prompts(&self, _: &Scope) -> Vec<PromptSpec> {
             vec![PromptSpec {
                 name: "explain".into(),
                 title: None,
@@ -687,6 +722,7 @@ mod tests {
 
         async fn call_tool(
             &self,
+            _: &Scope,
             name: &str,
             arguments: Map<String, Json>,
         ) -> Result<ToolOutput, CallError> {
@@ -713,7 +749,11 @@ mod tests {
             }
         }
 
-        async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>, CallError> {
+        async fn read_resource(
+            &self,
+            _: &Scope,
+            uri: &str,
+        ) -> Result<Vec<ResourceContents>, CallError> {
             match uri {
                 "sluice://schema" => Ok(vec![ResourceContents {
                     uri: uri.into(),
@@ -730,6 +770,7 @@ mod tests {
 
         async fn get_prompt(
             &self,
+            _: &Scope,
             name: &str,
             arguments: Vec<(String, String)>,
         ) -> Result<PromptOutput, CallError> {
@@ -747,6 +788,7 @@ mod tests {
 
         async fn complete(
             &self,
+            _: &Scope,
             request: CompletionRequest,
         ) -> Result<CompletionOutput, CallError> {
             *self.last_completion.lock().unwrap() = Some(request.clone());

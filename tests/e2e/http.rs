@@ -309,3 +309,76 @@ async fn the_2026_stateless_protocol_works_without_a_session() {
         json!([{"answer": 42}])
     );
 }
+
+#[tokio::test]
+async fn a_key_limited_to_one_plugin_sees_and_calls_only_that_plugin() {
+    let db = fresh_db().await;
+    let dir = crate::support::plugin_dir_with(&["hello"]);
+    let (analyst, entry) = new_key("analyst");
+    let config = format!(
+        "[plugins]\ndir = \"{}\"\n\n[plugins.grants.sql-write]\nwrite = [\"public.*\"]\n\n{entry}plugins = [\"sql-read\"]\n",
+        dir.path().display()
+    );
+    let server = start(&db, &config).await;
+
+    // The unrestricted key sees all three plugins.
+    let full = server.client(&server.key).await;
+    let names: Vec<String> = full
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    for name in ["query", "insert_record", "hello"] {
+        assert!(names.contains(&name.to_string()), "{names:?}");
+    }
+    let _ = full.cancel().await;
+
+    let limited = server.client(&analyst).await;
+    let names: Vec<String> = limited
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(names.contains(&"query".to_string()), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "insert_record" || n == "hello"),
+        "{names:?}"
+    );
+    assert!(
+        !limited.list_all_prompts().await.unwrap().is_empty(),
+        "sql-read's prompts"
+    );
+
+    // Calling another plugin's tool is as if it did not exist.
+    let before = crate::support::fingerprint(&db.url).await;
+    let refused = limited
+        .call_tool(
+            CallToolRequestParams::new("insert_record").with_arguments(
+                json!({"table": "authors", "data": {"full_name": "Scope Breaker"}})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await;
+    let error = refused.expect_err("another plugin's tool answered");
+    assert!(error.to_string().contains("unknown tool"), "{error}");
+    assert_eq!(crate::support::fingerprint(&db.url).await, before);
+    let ok = limited
+        .call_tool(
+            CallToolRequestParams::new("query").with_arguments(
+                json!({"sql": "SELECT 1 AS one"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.is_error, Some(false));
+    let _ = limited.cancel().await;
+}

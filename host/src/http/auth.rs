@@ -2,6 +2,7 @@
 //! so the config never holds a usable key.
 
 use crate::config::ApiKeyConfig;
+use crate::registry::model::Scope;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -16,10 +17,18 @@ const KEY_PREFIX: &str = "sluice_";
 /// The configured keys.
 #[derive(Debug, Default)]
 pub struct ApiKeys {
-    keys: Vec<(Arc<str>, [u8; 32])>,
+    keys: Vec<Key>,
 }
 
-/// The key a request authenticated with; in the request's extensions.
+#[derive(Debug)]
+struct Key {
+    id: Arc<str>,
+    hash: [u8; 32],
+    scope: Scope,
+}
+
+/// The key a request authenticated with; in the request's extensions,
+/// beside the key's [`Scope`].
 #[derive(Debug, Clone)]
 pub struct KeyId(pub Arc<str>);
 
@@ -41,7 +50,7 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
 impl ApiKeys {
     /// Keys from `[[http.auth.keys]]`: ids unique, hashes `sha256:<64 hex>`.
     pub fn from_config(entries: &[ApiKeyConfig]) -> Result<ApiKeys, String> {
-        let mut keys: Vec<(Arc<str>, [u8; 32])> = Vec::with_capacity(entries.len());
+        let mut keys: Vec<Key> = Vec::with_capacity(entries.len());
         for entry in entries {
             let hash = entry
                 .hash
@@ -53,10 +62,18 @@ impl ApiKeys {
                         entry.id
                     )
                 })?;
-            if keys.iter().any(|(id, _)| **id == *entry.id) {
+            if keys.iter().any(|k| *k.id == *entry.id) {
                 return Err(format!("[[http.auth.keys]] id {} is used twice", entry.id));
             }
-            keys.push((Arc::from(entry.id.as_str()), hash));
+            let scope = match &entry.plugins {
+                Some(names) => Scope::Only(names.iter().cloned().collect()),
+                None => Scope::All,
+            };
+            keys.push(Key {
+                id: Arc::from(entry.id.as_str()),
+                hash,
+                scope,
+            });
         }
         Ok(ApiKeys { keys })
     }
@@ -65,14 +82,15 @@ impl ApiKeys {
         self.keys.is_empty()
     }
 
-    /// The id of the key `token` is. Every stored hash is compared, in
-    /// constant time, so timing tells nothing about which or how close.
-    pub fn verify(&self, token: &str) -> Option<Arc<str>> {
+    /// The id and scope of the key `token` is. Every stored hash is
+    /// compared, in constant time, so timing tells nothing about which or
+    /// how close.
+    pub fn verify(&self, token: &str) -> Option<(Arc<str>, Scope)> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
-        for (id, hash) in &self.keys {
-            if bool::from(hash.ct_eq(&digest)) {
-                found = Some(id.clone());
+        for key in &self.keys {
+            if bool::from(key.hash.ct_eq(&digest)) {
+                found = Some((key.id.clone(), key.scope.clone()));
             }
         }
         found
@@ -109,8 +127,9 @@ pub async fn require_key(
         return unauthorized(None, "an API key is required: Authorization: Bearer <key>");
     };
     match keys.verify(token) {
-        Some(id) => {
+        Some((id, scope)) => {
             request.extensions_mut().insert(KeyId(id));
+            request.extensions_mut().insert(scope);
             next.run(request).await
         }
         None => {
@@ -150,9 +169,9 @@ mod tests {
         let config =
             crate::config::Config::parse(&entry, std::path::Path::new("sluice.toml")).unwrap();
         let keys = ApiKeys::from_config(&config.http.auth.keys).unwrap();
-        assert_eq!(keys.verify(&key).as_deref(), Some("analyst"));
-        assert_eq!(keys.verify("sluice_wrong"), None);
-        assert_eq!(keys.verify(""), None);
+        assert_eq!(keys.verify(&key).map(|k| k.0).as_deref(), Some("analyst"));
+        assert!(keys.verify("sluice_wrong").is_none());
+        assert!(keys.verify("").is_none());
         let (other, _) = new_key("x").unwrap();
         assert_ne!(key, other);
     }
@@ -162,6 +181,7 @@ mod tests {
         let bad = ApiKeyConfig {
             id: "a".into(),
             hash: "md5:00".into(),
+            plugins: None,
         };
         assert!(ApiKeys::from_config(&[bad]).is_err());
     }

@@ -11,7 +11,7 @@ pub mod auth;
 use crate::config::HttpConfig;
 use crate::db::Database;
 use crate::mcp::McpServer;
-use crate::registry::model::PluginHost;
+use crate::registry::model::{PluginHost, Scope};
 use anyhow::Context as _;
 use auth::ApiKeys;
 use axum::Router;
@@ -122,7 +122,7 @@ async fn healthz() -> &'static str {
 
 /// Readiness: the database answers and plugins are loaded. No data.
 async fn readyz<P: PluginHost>(State(health): State<Arc<Health<P>>>) -> Response {
-    if health.host.tools().is_empty() {
+    if health.host.tools(&Scope::All).is_empty() {
         return (StatusCode::SERVICE_UNAVAILABLE, "no plugins loaded\n").into_response();
     }
     match tokio::time::timeout(Duration::from_secs(2), health.db.ping()).await {

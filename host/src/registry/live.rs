@@ -5,7 +5,7 @@
 
 use super::model::{
     CallError, CompletionOutput, CompletionRequest, ListChanges, PluginHost, PromptOutput,
-    PromptSpec, ResourceContents, ResourceSpec, ResourceTemplateSpec, ToolOutput, ToolSpec,
+    PromptSpec, ResourceContents, ResourceSpec, ResourceTemplateSpec, Scope, ToolOutput, ToolSpec,
 };
 use super::{Loader, Registry};
 use serde_json::{Map, Value as Json};
@@ -65,11 +65,12 @@ impl LiveRegistry {
     /// Serves `registry` from now on and tells subscribers what changed.
     pub fn replace(&self, registry: Registry) -> ListChanges {
         let old = self.current();
+        let all = Scope::All;
         let changes = ListChanges {
-            tools: old.tools() != registry.tools(),
-            resources: old.resources() != registry.resources()
-                || old.resource_templates() != registry.resource_templates(),
-            prompts: old.prompts() != registry.prompts(),
+            tools: old.tools(&all) != registry.tools(&all),
+            resources: old.resources(&all) != registry.resources(&all)
+                || old.resource_templates(&all) != registry.resource_templates(&all),
+            prompts: old.prompts(&all) != registry.prompts(&all),
         };
         *self
             .current
@@ -92,48 +93,58 @@ impl PluginHost for LiveRegistry {
         self.in_flight.load(Ordering::SeqCst)
     }
 
-    fn tools(&self) -> Vec<ToolSpec> {
-        self.current().tools()
+    fn tools(&self, scope: &Scope) -> Vec<ToolSpec> {
+        self.current().tools(scope)
     }
 
-    fn resources(&self) -> Vec<ResourceSpec> {
-        self.current().resources()
+    fn resources(&self, scope: &Scope) -> Vec<ResourceSpec> {
+        self.current().resources(scope)
     }
 
-    fn resource_templates(&self) -> Vec<ResourceTemplateSpec> {
-        self.current().resource_templates()
+    fn resource_templates(&self, scope: &Scope) -> Vec<ResourceTemplateSpec> {
+        self.current().resource_templates(scope)
     }
 
-    fn prompts(&self) -> Vec<PromptSpec> {
-        self.current().prompts()
+    fn prompts(&self, scope: &Scope) -> Vec<PromptSpec> {
+        self.current().prompts(scope)
     }
 
     async fn call_tool(
         &self,
+        scope: &Scope,
         name: &str,
         arguments: Map<String, Json>,
     ) -> Result<ToolOutput, CallError> {
         let _call = InFlight::new(&self.in_flight);
-        self.current().call_tool(name, arguments).await
+        self.current().call_tool(scope, name, arguments).await
     }
 
-    async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>, CallError> {
+    async fn read_resource(
+        &self,
+        scope: &Scope,
+        uri: &str,
+    ) -> Result<Vec<ResourceContents>, CallError> {
         let _call = InFlight::new(&self.in_flight);
-        self.current().read_resource(uri).await
+        self.current().read_resource(scope, uri).await
     }
 
     async fn get_prompt(
         &self,
+        scope: &Scope,
         name: &str,
         arguments: Vec<(String, String)>,
     ) -> Result<PromptOutput, CallError> {
         let _call = InFlight::new(&self.in_flight);
-        self.current().get_prompt(name, arguments).await
+        self.current().get_prompt(scope, name, arguments).await
     }
 
-    async fn complete(&self, request: CompletionRequest) -> Result<CompletionOutput, CallError> {
+    async fn complete(
+        &self,
+        scope: &Scope,
+        request: CompletionRequest,
+    ) -> Result<CompletionOutput, CallError> {
         let _call = InFlight::new(&self.in_flight);
-        self.current().complete(request).await
+        self.current().complete(scope, request).await
     }
 }
 

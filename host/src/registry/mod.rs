@@ -11,7 +11,7 @@ pub use load::{LoadReport, Loaded, Loader, default_limits, load};
 use crate::runtime::Plugin;
 use model::{
     CallError, CompletionOutput, CompletionRequest, CompletionTarget, PluginHost, PromptOutput,
-    PromptSpec, ResourceContents, ResourceSpec, ResourceTemplateSpec, ToolOutput, ToolSpec,
+    PromptSpec, ResourceContents, ResourceSpec, ResourceTemplateSpec, Scope, ToolOutput, ToolSpec,
 };
 use serde_json::{Map, Value as Json};
 use std::sync::Arc;
@@ -138,16 +138,11 @@ impl Registry {
         self.entries.iter().map(|e| &e.plugin)
     }
 
-    fn tool_owner(&self, name: &str) -> Option<&Entry> {
+    /// The entries `scope` may see.
+    fn visible<'a>(&'a self, scope: &'a Scope) -> impl Iterator<Item = &'a Entry> {
         self.entries
             .iter()
-            .find(|e| e.tools.iter().any(|t| t.name == name))
-    }
-
-    fn prompt_owner(&self, name: &str) -> Option<&Entry> {
-        self.entries
-            .iter()
-            .find(|e| e.prompts.iter().any(|p| p.name == name))
+            .filter(|e| scope.allows(e.plugin.name()))
     }
 }
 
@@ -164,36 +159,37 @@ fn template_may_match(template: &str, uri: &str) -> bool {
 }
 
 impl PluginHost for Registry {
-    fn tools(&self) -> Vec<ToolSpec> {
-        self.entries.iter().flat_map(|e| e.tools.clone()).collect()
+    fn tools(&self, scope: &Scope) -> Vec<ToolSpec> {
+        self.visible(scope).flat_map(|e| e.tools.clone()).collect()
     }
 
-    fn resources(&self) -> Vec<ResourceSpec> {
-        self.plugins()
-            .flat_map(|p| p.description().resources.clone())
+    fn resources(&self, scope: &Scope) -> Vec<ResourceSpec> {
+        self.visible(scope)
+            .flat_map(|e| e.plugin.description().resources.clone())
             .collect()
     }
 
-    fn resource_templates(&self) -> Vec<ResourceTemplateSpec> {
-        self.plugins()
-            .flat_map(|p| p.description().resource_templates.clone())
+    fn resource_templates(&self, scope: &Scope) -> Vec<ResourceTemplateSpec> {
+        self.visible(scope)
+            .flat_map(|e| e.plugin.description().resource_templates.clone())
             .collect()
     }
 
-    fn prompts(&self) -> Vec<PromptSpec> {
-        self.entries
-            .iter()
+    fn prompts(&self, scope: &Scope) -> Vec<PromptSpec> {
+        self.visible(scope)
             .flat_map(|e| e.prompts.clone())
             .collect()
     }
 
     async fn call_tool(
         &self,
+        scope: &Scope,
         name: &str,
         arguments: Map<String, Json>,
     ) -> Result<ToolOutput, CallError> {
         let entry = self
-            .tool_owner(name)
+            .visible(scope)
+            .find(|e| e.tools.iter().any(|t| t.name == name))
             .ok_or_else(|| CallError::NotFound(format!("tool {name}")))?;
         let own = entry.own_name(name).unwrap_or(name);
         entry
@@ -202,21 +198,29 @@ impl PluginHost for Registry {
             .await
     }
 
-    async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>, CallError> {
-        if let Some(plugin) = self
-            .plugins()
-            .find(|p| p.description().resources.iter().any(|r| r.uri == uri))
-        {
-            return plugin.read_resource(uri).await;
+    async fn read_resource(
+        &self,
+        scope: &Scope,
+        uri: &str,
+    ) -> Result<Vec<ResourceContents>, CallError> {
+        if let Some(entry) = self.visible(scope).find(|e| {
+            e.plugin
+                .description()
+                .resources
+                .iter()
+                .any(|r| r.uri == uri)
+        }) {
+            return entry.plugin.read_resource(uri).await;
         }
-        let candidates = self.plugins().filter(|p| {
-            p.description()
+        let candidates = self.visible(scope).filter(|e| {
+            e.plugin
+                .description()
                 .resource_templates
                 .iter()
                 .any(|t| template_may_match(&t.uri_template, uri))
         });
-        for plugin in candidates {
-            match plugin.read_resource(uri).await {
+        for entry in candidates {
+            match entry.plugin.read_resource(uri).await {
                 Err(CallError::NotFound(_)) => continue,
                 other => return other,
             }
@@ -226,21 +230,30 @@ impl PluginHost for Registry {
 
     async fn get_prompt(
         &self,
+        scope: &Scope,
         name: &str,
         arguments: Vec<(String, String)>,
     ) -> Result<PromptOutput, CallError> {
         let entry = self
-            .prompt_owner(name)
+            .visible(scope)
+            .find(|e| e.prompts.iter().any(|p| p.name == name))
             .ok_or_else(|| CallError::NotFound(format!("prompt {name}")))?;
         let own = entry.own_name(name).unwrap_or(name);
         entry.plugin.get_prompt(own, arguments).await
     }
 
-    async fn complete(&self, request: CompletionRequest) -> Result<CompletionOutput, CallError> {
+    async fn complete(
+        &self,
+        scope: &Scope,
+        request: CompletionRequest,
+    ) -> Result<CompletionOutput, CallError> {
         let not_found = || CallError::NotFound("no such prompt or resource template".into());
         match &request.target {
             CompletionTarget::Prompt(name) => {
-                let entry = self.prompt_owner(name).ok_or_else(not_found)?;
+                let entry = self
+                    .visible(scope)
+                    .find(|e| e.prompts.iter().any(|p| p.name == *name))
+                    .ok_or_else(not_found)?;
                 let own = entry.own_name(name).unwrap_or(name).to_string();
                 let request = CompletionRequest {
                     target: CompletionTarget::Prompt(own),
@@ -249,17 +262,17 @@ impl PluginHost for Registry {
                 entry.plugin.complete(request).await
             }
             CompletionTarget::ResourceTemplate(uri) => {
-                let plugin = self
-                    .plugins()
-                    .find(|p| {
-                        p.description()
+                let entry = self
+                    .visible(scope)
+                    .find(|e| {
+                        e.plugin
+                            .description()
                             .resource_templates
                             .iter()
                             .any(|t| t.uri_template == *uri)
                     })
-                    .ok_or_else(not_found)?
-                    .clone();
-                plugin.complete(request).await
+                    .ok_or_else(not_found)?;
+                entry.plugin.complete(request).await
             }
         }
     }

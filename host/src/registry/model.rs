@@ -15,6 +15,25 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// Which plugins a client may use: all of them (stdio, or a key without a
+/// restriction), or those named.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    #[default]
+    All,
+    Only(std::sync::Arc<[String]>),
+}
+
+impl Scope {
+    /// Whether `plugin`'s tools, resources and prompts are visible.
+    pub fn allows(&self, plugin: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(names) => names.iter().any(|n| n == plugin),
+        }
+    }
+}
+
 /// Which lists a plugin change altered (for MCP's `list_changed`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListChanges {
@@ -236,6 +255,8 @@ fn database_message(
 /// The MCP transport is written against this trait only, so it knows nothing
 /// of wasmtime; the registry implements it. Lists are read on every request
 /// because the set of plugins can change while the server runs.
+/// Every list and call takes the client's [`Scope`]: what is outside it
+/// does not exist for that client.
 pub trait PluginHost: Send + Sync + 'static {
     /// Changes to the lists, as they happen; none for a host whose plugins
     /// never change.
@@ -248,30 +269,34 @@ pub trait PluginHost: Send + Sync + 'static {
         0
     }
 
-    fn tools(&self) -> Vec<ToolSpec>;
-    fn resources(&self) -> Vec<ResourceSpec>;
-    fn resource_templates(&self) -> Vec<ResourceTemplateSpec>;
-    fn prompts(&self) -> Vec<PromptSpec>;
+    fn tools(&self, scope: &Scope) -> Vec<ToolSpec>;
+    fn resources(&self, scope: &Scope) -> Vec<ResourceSpec>;
+    fn resource_templates(&self, scope: &Scope) -> Vec<ResourceTemplateSpec>;
+    fn prompts(&self, scope: &Scope) -> Vec<PromptSpec>;
 
     fn call_tool(
         &self,
+        scope: &Scope,
         name: &str,
         arguments: Map<String, Json>,
     ) -> impl Future<Output = Result<ToolOutput, CallError>> + Send;
 
     fn read_resource(
         &self,
+        scope: &Scope,
         uri: &str,
     ) -> impl Future<Output = Result<Vec<ResourceContents>, CallError>> + Send;
 
     fn get_prompt(
         &self,
+        scope: &Scope,
         name: &str,
         arguments: Vec<(String, String)>,
     ) -> impl Future<Output = Result<PromptOutput, CallError>> + Send;
 
     fn complete(
         &self,
+        scope: &Scope,
         request: CompletionRequest,
     ) -> impl Future<Output = Result<CompletionOutput, CallError>> + Send;
 }
