@@ -73,6 +73,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     #[serde(default)]
     pub auth: AuthConfig,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
 }
 
 fn default_allowed_hosts() -> Vec<String> {
@@ -90,6 +92,7 @@ impl Default for HttpConfig {
             allowed_origins: Vec::new(),
             max_body_bytes: default_max_body_bytes(),
             auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -114,6 +117,39 @@ pub struct ApiKeyConfig {
     /// When set, the only plugins (by name) whose tools, resources and
     /// prompts this key can see or use.
     pub plugins: Option<Vec<String>>,
+    /// Requests per minute for this key, over `[http.rate_limit]`.
+    pub per_minute: Option<u32>,
+    /// Requests allowed in a burst for this key, over `[http.rate_limit]`.
+    pub burst: Option<u32>,
+}
+
+/// `[http.rate_limit]`: requests per key, unless a key sets its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per minute.
+    #[serde(default = "default_per_minute")]
+    pub per_minute: u32,
+    /// Requests that may arrive at once before the rate applies.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_per_minute() -> u32 {
+    1200
+}
+
+fn default_burst() -> u32 {
+    200
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_minute: default_per_minute(),
+            burst: default_burst(),
+        }
+    }
 }
 
 /// `[policy]`: rules for the SQL of every plugin.

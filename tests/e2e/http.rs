@@ -209,7 +209,9 @@ async fn rebinding_and_oversized_requests_are_refused() {
 #[tokio::test]
 async fn thirty_two_concurrent_clients_are_all_answered() {
     let db = fresh_db().await;
-    let server = start(&db, "").await;
+    // Each session client makes several HTTP requests; this is about
+    // concurrency, not the rate limit.
+    let server = start(&db, "[http.rate_limit]\nper_minute = 100000\nburst = 10000\n").await;
     let clients = (0..32).map(|i| {
         let server = &server;
         async move {
@@ -381,4 +383,67 @@ async fn a_key_limited_to_one_plugin_sees_and_calls_only_that_plugin() {
         .unwrap();
     assert_eq!(ok.is_error, Some(false));
     let _ = limited.cancel().await;
+}
+
+/// A stateless (2026-07-28) tools/call: one HTTP request, no session.
+fn stateless_call(
+    server: &HttpServer,
+    key: &str,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> reqwest::RequestBuilder {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": tool, "arguments": arguments, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}}}});
+    reqwest::Client::new()
+        .post(format!("{}/mcp", server.base))
+        .header("authorization", format!("Bearer {key}"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .json(&body)
+}
+
+#[tokio::test]
+async fn past_its_burst_a_key_gets_429_and_nothing_runs() {
+    let db = fresh_db().await;
+    let (limited, entry) = new_key("limited");
+    let config = format!(
+        "[plugins.grants.sql-write]\nwrite = [\"public.*\"]\n\n{entry}per_minute = 1\nburst = 2\n"
+    );
+    let server = start(&db, &config).await;
+    for _ in 0..2 {
+        let r = stateless_call(&server, &limited, "query", json!({"sql": "SELECT 1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let before = crate::support::fingerprint(&db.url).await;
+    let r = stateless_call(
+        &server,
+        &limited,
+        "insert_record",
+        json!({"table": "authors", "data": {"full_name": "Over The Limit"}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(crate::support::fingerprint(&db.url).await, before);
+    // Other keys have limits of their own.
+    let r = stateless_call(&server, &server.key, "query", json!({"sql": "SELECT 1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

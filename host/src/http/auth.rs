@@ -1,13 +1,16 @@
 //! API keys: bearer tokens checked against SHA-256 hashes in the config,
 //! so the config never holds a usable key.
 
-use crate::config::ApiKeyConfig;
+use crate::config::{ApiKeyConfig, RateLimitConfig};
 use crate::registry::model::Scope;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -25,6 +28,8 @@ struct Key {
     id: Arc<str>,
     hash: [u8; 32],
     scope: Scope,
+    /// Requests per minute and burst, for this key alone.
+    limiter: Arc<DefaultDirectRateLimiter>,
 }
 
 /// The key a request authenticated with; in the request's extensions,
@@ -48,8 +53,12 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
 }
 
 impl ApiKeys {
-    /// Keys from `[[http.auth.keys]]`: ids unique, hashes `sha256:<64 hex>`.
-    pub fn from_config(entries: &[ApiKeyConfig]) -> Result<ApiKeys, String> {
+    /// Keys from `[[http.auth.keys]]`: ids unique, hashes `sha256:<64 hex>`,
+    /// each with its rate limit (its own, else `defaults`).
+    pub fn from_config(
+        entries: &[ApiKeyConfig],
+        defaults: &RateLimitConfig,
+    ) -> Result<ApiKeys, String> {
         let mut keys: Vec<Key> = Vec::with_capacity(entries.len());
         for entry in entries {
             let hash = entry
@@ -69,10 +78,21 @@ impl ApiKeys {
                 Some(names) => Scope::Only(names.iter().cloned().collect()),
                 None => Scope::All,
             };
+            let per_minute = NonZeroU32::new(entry.per_minute.unwrap_or(defaults.per_minute));
+            let burst = NonZeroU32::new(entry.burst.unwrap_or(defaults.burst));
+            let (Some(per_minute), Some(burst)) = (per_minute, burst) else {
+                return Err(format!(
+                    "[[http.auth.keys]] {}: per_minute and burst must be at least 1",
+                    entry.id
+                ));
+            };
             keys.push(Key {
                 id: Arc::from(entry.id.as_str()),
                 hash,
                 scope,
+                limiter: Arc::new(RateLimiter::direct(
+                    Quota::per_minute(per_minute).allow_burst(burst),
+                )),
             });
         }
         Ok(ApiKeys { keys })
@@ -86,11 +106,15 @@ impl ApiKeys {
     /// compared, in constant time, so timing tells nothing about which or
     /// how close.
     pub fn verify(&self, token: &str) -> Option<(Arc<str>, Scope)> {
+        self.find(token).map(|k| (k.id.clone(), k.scope.clone()))
+    }
+
+    fn find(&self, token: &str) -> Option<&Key> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for key in &self.keys {
             if bool::from(key.hash.ct_eq(&digest)) {
-                found = Some((key.id.clone(), key.scope.clone()));
+                found = Some(key);
             }
         }
         found
@@ -108,8 +132,10 @@ pub fn new_key(id: &str) -> Result<(String, String), String> {
 }
 
 /// Axum middleware: lets a request through with a valid `Authorization:
-/// Bearer` key (recording which in its extensions), else answers 401 with
-/// `WWW-Authenticate`, before anything reaches MCP or a plugin.
+/// Bearer` key within its rate limit (recording the key and its scope in
+/// the request's extensions). Otherwise it answers 401 with
+/// `WWW-Authenticate`, or 429 with `Retry-After`, before anything reaches
+/// MCP or a plugin.
 pub async fn require_key(
     State(keys): State<Arc<ApiKeys>>,
     mut request: Request,
@@ -126,10 +152,15 @@ pub async fn require_key(
     let Some(token) = presented else {
         return unauthorized(None, "an API key is required: Authorization: Bearer <key>");
     };
-    match keys.verify(token) {
-        Some((id, scope)) => {
-            request.extensions_mut().insert(KeyId(id));
-            request.extensions_mut().insert(scope);
+    match keys.find(token) {
+        Some(key) => {
+            if let Err(not_until) = key.limiter.check() {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                tracing::info!(key = %key.id, "rate limit reached");
+                return too_many_requests(wait);
+            }
+            request.extensions_mut().insert(KeyId(key.id.clone()));
+            request.extensions_mut().insert(key.scope.clone());
             next.run(request).await
         }
         None => {
@@ -137,6 +168,20 @@ pub async fn require_key(
             unauthorized(Some("invalid_token"), "the API key is not valid")
         }
     }
+}
+
+fn too_many_requests(wait: std::time::Duration) -> Response {
+    // Whole seconds, rounded up: a client that waits that long gets in.
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(serde_json::json!({ "error": "rate limit reached for this API key" })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
 }
 
 fn unauthorized(error: Option<&str>, message: &str) -> Response {
@@ -168,7 +213,8 @@ mod tests {
         // The printed entry is a config file on its own.
         let config =
             crate::config::Config::parse(&entry, std::path::Path::new("sluice.toml")).unwrap();
-        let keys = ApiKeys::from_config(&config.http.auth.keys).unwrap();
+        let keys =
+            ApiKeys::from_config(&config.http.auth.keys, &RateLimitConfig::default()).unwrap();
         assert_eq!(keys.verify(&key).map(|k| k.0).as_deref(), Some("analyst"));
         assert!(keys.verify("sluice_wrong").is_none());
         assert!(keys.verify("").is_none());
@@ -182,7 +228,9 @@ mod tests {
             id: "a".into(),
             hash: "md5:00".into(),
             plugins: None,
+            per_minute: None,
+            burst: None,
         };
-        assert!(ApiKeys::from_config(&[bad]).is_err());
+        assert!(ApiKeys::from_config(&[bad], &RateLimitConfig::default()).is_err());
     }
 }

@@ -47,7 +47,9 @@ pub async fn serve<P: PluginHost>(
     config: &HttpConfig,
     bound: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
-    let keys = Arc::new(ApiKeys::from_config(&config.auth.keys).map_err(anyhow::Error::msg)?);
+    let keys = Arc::new(
+        ApiKeys::from_config(&config.auth.keys, &config.rate_limit).map_err(anyhow::Error::msg)?,
+    );
     if keys.is_empty() {
         anyhow::bail!(
             "no API keys configured for the HTTP transport: create one with `sluice keys new` \
