@@ -98,12 +98,29 @@ impl Default for HttpConfig {
 }
 
 /// `[http.auth]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
-    /// `[[http.auth.keys]]`: API keys, stored as hashes (`sluice keys new`).
+    /// `[[http.auth.keys]]`: API keys, stored as hashes, and signing keys
+    /// (`sluice keys new`).
     #[serde(default)]
     pub keys: Vec<ApiKeyConfig>,
+    /// How far a signed request's timestamp may be from the server's clock.
+    #[serde(default = "default_max_skew_s")]
+    pub max_skew_s: u64,
+}
+
+fn default_max_skew_s() -> u64 {
+    300
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            keys: Vec::new(),
+            max_skew_s: default_max_skew_s(),
+        }
+    }
 }
 
 /// One API key.
@@ -112,8 +129,11 @@ pub struct AuthConfig {
 pub struct ApiKeyConfig {
     /// A name for the key, for logs and audit; never secret.
     pub id: String,
-    /// `sha256:` and the hex SHA-256 of the key.
-    pub hash: String,
+    /// For bearer keys: `sha256:` and the hex SHA-256 of the key.
+    pub hash: Option<String>,
+    /// For signed requests: the shared HMAC secret (`${VAR}` reads it from
+    /// the environment, which keeps it out of the file).
+    pub secret: Option<String>,
     /// When set, the only plugins (by name) whose tools, resources and
     /// prompts this key can see or use.
     pub plugins: Option<Vec<String>>,

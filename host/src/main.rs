@@ -47,6 +47,9 @@ enum KeysCommand {
         /// A name for the key (shown in logs, never secret).
         #[arg(long, default_value = "default")]
         id: String,
+        /// A signing secret for HMAC-signed requests instead of a bearer key.
+        #[arg(long)]
+        signing: bool,
     },
 }
 
@@ -172,14 +175,34 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 None => sluice::mcp::serve_stdio(serving.host.clone()).await,
             }
         }
-        Command::Keys(KeysCommand::New { id }) => {
-            let (key, entry) = sluice::http::auth::new_key(&id).map_err(anyhow::Error::msg)?;
+        Command::Keys(KeysCommand::New { id, signing }) => {
             // The key goes to stdout alone, so `sluice keys new > key.txt` works.
-            println!("{key}");
-            eprintln!(
-                "sluice: this key is shown once; give it to the client as `Authorization: Bearer <key>`.\n\
-                 Add this to the server's config (it holds only the key's hash):\n\n{entry}"
-            );
+            if signing {
+                let var: String = format!("SLUICE_KEY_{id}")
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_ascii_uppercase()
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let (secret, entry) =
+                    sluice::http::auth::new_signing_key(&id, &var).map_err(anyhow::Error::msg)?;
+                println!("{secret}");
+                eprintln!(
+                    "sluice: this signing secret is shown once; the client and the server both need it.\n\
+                     Set {var} to it in the server's environment and add this to its config:\n\n{entry}"
+                );
+            } else {
+                let (key, entry) = sluice::http::auth::new_key(&id).map_err(anyhow::Error::msg)?;
+                println!("{key}");
+                eprintln!(
+                    "sluice: this key is shown once; give it to the client as `Authorization: Bearer <key>`.\n\
+                     Add this to the server's config (it holds only the key's hash):\n\n{entry}"
+                );
+            }
             Ok(())
         }
         Command::Plugins(command) => {

@@ -211,7 +211,11 @@ async fn thirty_two_concurrent_clients_are_all_answered() {
     let db = fresh_db().await;
     // Each session client makes several HTTP requests; this is about
     // concurrency, not the rate limit.
-    let server = start(&db, "[http.rate_limit]\nper_minute = 100000\nburst = 10000\n").await;
+    let server = start(
+        &db,
+        "[http.rate_limit]\nper_minute = 100000\nburst = 10000\n",
+    )
+    .await;
     let clients = (0..32).map(|i| {
         let server = &server;
         async move {
@@ -446,4 +450,101 @@ async fn past_its_burst_a_key_gets_429_and_nothing_runs() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn signed_requests_pass_and_forged_stale_or_replayed_ones_do_not() {
+    use sluice::http::signing::{sign, string_to_sign};
+    let db = fresh_db().await;
+    let secret = "0123456789abcdef0123456789abcdef-signing";
+    // SAFETY: the variable is read by the child process only.
+    unsafe { std::env::set_var("SLUICE_E2E_SIGNING_SECRET", secret) };
+    let config = "[[http.auth.keys]]\nid = \"ci\"\nsecret = \"${SLUICE_E2E_SIGNING_SECRET}\"\n";
+    let server = start(&db, config).await;
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "query", "arguments": {"sql": "SELECT 7 AS seven"}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "signed", "version": "1"}}}})
+    .to_string();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let send = |timestamp: u64, nonce: &str, key: &str, body: &str, signature: Option<String>| {
+        let timestamp = timestamp.to_string();
+        let signature = signature.unwrap_or_else(|| {
+            sign(
+                key.as_bytes(),
+                &string_to_sign("POST", "/mcp", &timestamp, nonce, body.as_bytes()),
+            )
+        });
+        reqwest::Client::new()
+            .post(format!("{}/mcp", server.base))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "query")
+            .header("x-sluice-key", "ci")
+            .header("x-sluice-timestamp", timestamp)
+            .header("x-sluice-nonce", nonce)
+            .header("x-sluice-signature", signature)
+            .body(body.to_string())
+            .send()
+    };
+
+    let ok = send(now(), "nonce-0000000000000001", secret, &body, None)
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("\"seven\":7"));
+
+    // Replayed, forged with another secret, tampered with, stale.
+    let replay = send(now(), "nonce-0000000000000001", secret, &body, None)
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+    let forged = send(
+        now(),
+        "nonce-0000000000000002",
+        "a-different-secret-of-enough-length",
+        &body,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 401);
+    let good_signature = sign(
+        secret.as_bytes(),
+        &string_to_sign(
+            "POST",
+            "/mcp",
+            &now().to_string(),
+            "nonce-0000000000000003",
+            body.as_bytes(),
+        ),
+    );
+    let tampered = body.replace("SELECT 7", "SELECT 8");
+    let r = send(
+        now(),
+        "nonce-0000000000000003",
+        secret,
+        &tampered,
+        Some(good_signature),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+    let stale = send(now() - 3600, "nonce-0000000000000004", secret, &body, None)
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 401);
+    let challenge = stale.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
 }

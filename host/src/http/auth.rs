@@ -1,7 +1,10 @@
-//! API keys: bearer tokens checked against SHA-256 hashes in the config,
-//! so the config never holds a usable key.
+//! Who may call: bearer API keys, checked against SHA-256 hashes in the
+//! config (so the config never holds a usable key), and signed requests
+//! ([`super::signing`]), checked with a shared secret. Each key has a scope
+//! and a rate limit of its own.
 
-use crate::config::{ApiKeyConfig, RateLimitConfig};
+use super::signing::{self, NonceCache, SignatureError};
+use crate::config::{AuthConfig, RateLimitConfig};
 use crate::registry::model::Scope;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -21,12 +24,25 @@ const KEY_PREFIX: &str = "sluice_";
 #[derive(Debug, Default)]
 pub struct ApiKeys {
     keys: Vec<Key>,
+    /// How far a signed request's clock may be off, in seconds.
+    max_skew_s: u64,
+    /// Largest body a signed request may have (it is read to be checked).
+    max_body_bytes: usize,
+    nonces: NonceCache,
+}
+
+#[derive(Debug)]
+enum Credential {
+    /// SHA-256 of a bearer key.
+    Bearer([u8; 32]),
+    /// The shared secret of a signing key.
+    Hmac(Vec<u8>),
 }
 
 #[derive(Debug)]
 struct Key {
     id: Arc<str>,
-    hash: [u8; 32],
+    credential: Credential,
     scope: Scope,
     /// Requests per minute and burst, for this key alone.
     limiter: Arc<DefaultDirectRateLimiter>,
@@ -56,21 +72,40 @@ impl ApiKeys {
     /// Keys from `[[http.auth.keys]]`: ids unique, hashes `sha256:<64 hex>`,
     /// each with its rate limit (its own, else `defaults`).
     pub fn from_config(
-        entries: &[ApiKeyConfig],
+        auth: &AuthConfig,
         defaults: &RateLimitConfig,
+        max_body_bytes: usize,
     ) -> Result<ApiKeys, String> {
+        let entries = &auth.keys;
         let mut keys: Vec<Key> = Vec::with_capacity(entries.len());
         for entry in entries {
-            let hash = entry
-                .hash
-                .strip_prefix("sha256:")
-                .and_then(unhex)
-                .ok_or_else(|| {
-                    format!(
-                        "[[http.auth.keys]] {}: hash must be `sha256:` and 64 hex digits (see `sluice keys new`)",
+            let credential = match (&entry.hash, &entry.secret) {
+                (Some(hash), None) => Credential::Bearer(
+                    hash.strip_prefix("sha256:").and_then(unhex).ok_or_else(|| {
+                        format!(
+                            "[[http.auth.keys]] {}: hash must be `sha256:` and 64 hex digits (see `sluice keys new`)",
+                            entry.id
+                        )
+                    })?,
+                ),
+                (None, Some(secret)) => {
+                    let secret = crate::config::expand_env(secret)
+                        .map_err(|e| format!("[[http.auth.keys]] {}: secret {e}", entry.id))?;
+                    if secret.len() < 32 {
+                        return Err(format!(
+                            "[[http.auth.keys]] {}: a signing secret needs at least 32 characters",
+                            entry.id
+                        ));
+                    }
+                    Credential::Hmac(secret.into_bytes())
+                }
+                _ => {
+                    return Err(format!(
+                        "[[http.auth.keys]] {}: give either hash (a bearer key) or secret (signed requests)",
                         entry.id
-                    )
-                })?;
+                    ));
+                }
+            };
             if keys.iter().any(|k| *k.id == *entry.id) {
                 return Err(format!("[[http.auth.keys]] id {} is used twice", entry.id));
             }
@@ -88,14 +123,19 @@ impl ApiKeys {
             };
             keys.push(Key {
                 id: Arc::from(entry.id.as_str()),
-                hash,
+                credential,
                 scope,
                 limiter: Arc::new(RateLimiter::direct(
                     Quota::per_minute(per_minute).allow_burst(burst),
                 )),
             });
         }
-        Ok(ApiKeys { keys })
+        Ok(ApiKeys {
+            keys,
+            max_skew_s: auth.max_skew_s,
+            max_body_bytes,
+            nonces: NonceCache::default(),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -113,22 +153,80 @@ impl ApiKeys {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for key in &self.keys {
-            if bool::from(key.hash.ct_eq(&digest)) {
+            if let Credential::Bearer(hash) = &key.credential
+                && bool::from(hash.ct_eq(&digest))
+            {
                 found = Some(key);
             }
         }
         found
     }
+
+    /// Checks a signed request's headers and body; the key it was signed with.
+    fn check_signed(
+        &self,
+        headers: &axum::http::HeaderMap,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<&Key, SignatureError> {
+        let header = |name: &'static str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .ok_or(SignatureError::Header(name))
+        };
+        let key_id = header(signing::HEADER_KEY)?;
+        let timestamp = header(signing::HEADER_TIMESTAMP)?;
+        let nonce = header(signing::HEADER_NONCE)?;
+        let signature = header(signing::HEADER_SIGNATURE)?;
+        if !(16..=128).contains(&nonce.len()) {
+            return Err(SignatureError::Header(signing::HEADER_NONCE));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let at = signing::check_timestamp(timestamp, now, self.max_skew_s)?;
+        // An unknown key id fails like a bad signature.
+        let key = self
+            .keys
+            .iter()
+            .find(|k| *k.id == *key_id && matches!(k.credential, Credential::Hmac(_)))
+            .ok_or(SignatureError::Invalid)?;
+        let Credential::Hmac(secret) = &key.credential else {
+            return Err(SignatureError::Invalid);
+        };
+        let text = signing::string_to_sign(method, path, timestamp, nonce, body);
+        signing::verify(secret, &text, signature)?;
+        // Only a genuine request spends its nonce; it stays spent as long as
+        // its timestamp would be accepted.
+        self.nonces
+            .remember(&key.id, nonce, now, at + self.max_skew_s)?;
+        Ok(key)
+    }
 }
 
-/// A new random key and the config entry that accepts it.
-pub fn new_key(id: &str) -> Result<(String, String), String> {
+fn random_secret() -> Result<String, String> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| format!("no randomness: {e}"))?;
-    let key = format!("{KEY_PREFIX}{}", hex(&secret));
+    Ok(format!("{KEY_PREFIX}{}", hex(&secret)))
+}
+
+/// A new random bearer key and the config entry that accepts it (which
+/// holds only its hash).
+pub fn new_key(id: &str) -> Result<(String, String), String> {
+    let key = random_secret()?;
     let hash = hex(&Sha256::digest(key.as_bytes()));
     let entry = format!("[[http.auth.keys]]\nid = {id:?}\nhash = \"sha256:{hash}\"\n");
     Ok((key, entry))
+}
+
+/// A new random signing secret and the config entry that reads it from
+/// the environment variable `env_var`.
+pub fn new_signing_key(id: &str, env_var: &str) -> Result<(String, String), String> {
+    let secret = random_secret()?;
+    let entry = format!("[[http.auth.keys]]\nid = {id:?}\nsecret = \"${{{env_var}}}\"\n");
+    Ok((secret, entry))
 }
 
 /// Axum middleware: lets a request through with a valid `Authorization:
@@ -138,36 +236,66 @@ pub fn new_key(id: &str) -> Result<(String, String), String> {
 /// MCP or a plugin.
 pub async fn require_key(
     State(keys): State<Arc<ApiKeys>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
+    let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_string())
         });
-    let Some(token) = presented else {
-        return unauthorized(None, "an API key is required: Authorization: Bearer <key>");
-    };
-    match keys.find(token) {
-        Some(key) => {
-            if let Err(not_until) = key.limiter.check() {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                tracing::info!(key = %key.id, "rate limit reached");
-                return too_many_requests(wait);
+    if let Some(token) = bearer {
+        return match keys.find(&token) {
+            Some(key) => admit(key, request, next).await,
+            None => {
+                tracing::warn!("HTTP request with an invalid API key refused");
+                unauthorized(Some("invalid_token"), "the API key is not valid")
             }
-            request.extensions_mut().insert(KeyId(key.id.clone()));
-            request.extensions_mut().insert(key.scope.clone());
-            next.run(request).await
-        }
-        None => {
-            tracing::warn!("HTTP request with an invalid API key refused");
-            unauthorized(Some("invalid_token"), "the API key is not valid")
-        }
+        };
     }
+    if request.headers().contains_key(signing::HEADER_SIGNATURE) {
+        // The body is part of what was signed, so it is read (within the
+        // body limit) before anything else sees the request.
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, keys.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+            }
+        };
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or(parts.uri.path(), |p| p.as_str());
+        return match keys.check_signed(&parts.headers, parts.method.as_str(), path, &bytes) {
+            Ok(key) => admit(key, Request::from_parts(parts, bytes.into()), next).await,
+            Err(e) => {
+                tracing::warn!("signed HTTP request refused: {e}");
+                unauthorized(Some("invalid_token"), &e.to_string())
+            }
+        };
+    }
+    unauthorized(
+        None,
+        "an API key (Authorization: Bearer <key>) or a signed request is required",
+    )
+}
+
+/// Lets an authenticated request in, within its key's rate limit.
+async fn admit(key: &Key, mut request: Request, next: Next) -> Response {
+    if let Err(not_until) = key.limiter.check() {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        tracing::info!(key = %key.id, "rate limit reached");
+        return too_many_requests(wait);
+    }
+    request.extensions_mut().insert(KeyId(key.id.clone()));
+    request.extensions_mut().insert(key.scope.clone());
+    next.run(request).await
 }
 
 fn too_many_requests(wait: std::time::Duration) -> Response {
@@ -214,7 +342,7 @@ mod tests {
         let config =
             crate::config::Config::parse(&entry, std::path::Path::new("sluice.toml")).unwrap();
         let keys =
-            ApiKeys::from_config(&config.http.auth.keys, &RateLimitConfig::default()).unwrap();
+            ApiKeys::from_config(&config.http.auth, &RateLimitConfig::default(), 1024).unwrap();
         assert_eq!(keys.verify(&key).map(|k| k.0).as_deref(), Some("analyst"));
         assert!(keys.verify("sluice_wrong").is_none());
         assert!(keys.verify("").is_none());
@@ -224,13 +352,16 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_refused() {
-        let bad = ApiKeyConfig {
-            id: "a".into(),
-            hash: "md5:00".into(),
-            plugins: None,
-            per_minute: None,
-            burst: None,
-        };
-        assert!(ApiKeys::from_config(&[bad], &RateLimitConfig::default()).is_err());
+        for entry in [
+            "hash = \"md5:00\"",
+            "secret = \"short\"",
+            "hash = \"sha256:00\"\nsecret = \"0123456789abcdef0123456789abcdef\"",
+            "",
+        ] {
+            let text = format!("[[http.auth.keys]]\nid = \"a\"\n{entry}\n");
+            let config = crate::config::Config::parse(&text, std::path::Path::new("f")).unwrap();
+            let keys = ApiKeys::from_config(&config.http.auth, &RateLimitConfig::default(), 1);
+            assert!(keys.is_err(), "{entry}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! authentication, health, and a shutdown that lets calls in flight finish.
 
 pub mod auth;
+pub mod signing;
 
 use crate::config::HttpConfig;
 use crate::db::Database;
@@ -48,7 +49,8 @@ pub async fn serve<P: PluginHost>(
     bound: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let keys = Arc::new(
-        ApiKeys::from_config(&config.auth.keys, &config.rate_limit).map_err(anyhow::Error::msg)?,
+        ApiKeys::from_config(&config.auth, &config.rate_limit, config.max_body_bytes)
+            .map_err(anyhow::Error::msg)?,
     );
     if keys.is_empty() {
         anyhow::bail!(
