@@ -98,6 +98,14 @@ impl HttpServer {
     }
 }
 
+/// A tools/call request with `arguments` (a JSON object).
+fn call(tool: &str, arguments: serde_json::Value) -> CallToolRequestParams {
+    let serde_json::Value::Object(arguments) = arguments else {
+        panic!("tool arguments must be an object");
+    };
+    CallToolRequestParams::new(tool.to_string()).with_arguments(arguments)
+}
+
 fn initialize_body() -> serde_json::Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
@@ -113,14 +121,10 @@ async fn a_client_with_a_key_gets_the_tools_and_nobody_else_gets_anything() {
     let tools = client.list_all_tools().await.unwrap();
     assert!(tools.iter().any(|t| t.name == "query"), "{tools:?}");
     let result = client
-        .call_tool(
-            CallToolRequestParams::new("query").with_arguments(
-                json!({"sql": "SELECT count(*) AS n FROM books"})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            ),
-        )
+        .call_tool(call(
+            "query",
+            json!({"sql": "SELECT count(*) AS n FROM books"}),
+        ))
         .await
         .unwrap();
     assert_eq!(result.is_error, Some(false));
@@ -222,11 +226,9 @@ async fn thirty_two_concurrent_clients_are_all_answered() {
             let client = server.client(&server.key).await;
             let id = i % 20 + 1;
             let result = client
-                .call_tool(CallToolRequestParams::new("query").with_arguments(
-                    json!({"sql": "SELECT book_id FROM books WHERE book_id = $1", "params": [id]})
-                        .as_object()
-                        .unwrap()
-                        .clone(),
+                .call_tool(call(
+                    "query",
+                    json!({"sql": "SELECT book_id FROM books WHERE book_id = $1", "params": [id]}),
                 ))
                 .await
                 .unwrap();
@@ -252,10 +254,7 @@ async fn sigterm_lets_a_call_in_flight_finish() {
     )
     .await;
     let client = server.client(&server.key).await;
-    let nap = client.call_tool(
-        CallToolRequestParams::new("nap")
-            .with_arguments(json!({"ms": 1500}).as_object().unwrap().clone()),
-    );
+    let nap = client.call_tool(call("nap", json!({"ms": 1500})));
     let stop = async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         send_sigterm(server.child.id().unwrap());
@@ -362,27 +361,16 @@ async fn a_key_limited_to_one_plugin_sees_and_calls_only_that_plugin() {
     // Calling another plugin's tool is as if it did not exist.
     let before = crate::support::fingerprint(&db.url).await;
     let refused = limited
-        .call_tool(
-            CallToolRequestParams::new("insert_record").with_arguments(
-                json!({"table": "authors", "data": {"full_name": "Scope Breaker"}})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            ),
-        )
+        .call_tool(call(
+            "insert_record",
+            json!({"table": "authors", "data": {"full_name": "Scope Breaker"}}),
+        ))
         .await;
     let error = refused.expect_err("another plugin's tool answered");
     assert!(error.to_string().contains("unknown tool"), "{error}");
     assert_eq!(crate::support::fingerprint(&db.url).await, before);
     let ok = limited
-        .call_tool(
-            CallToolRequestParams::new("query").with_arguments(
-                json!({"sql": "SELECT 1 AS one"})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            ),
-        )
+        .call_tool(call("query", json!({"sql": "SELECT 1 AS one"})))
         .await
         .unwrap();
     assert_eq!(ok.is_error, Some(false));
