@@ -40,12 +40,34 @@ const MAX_COMPLETION_VALUES: usize = 100;
 /// while the server runs are seen at once.
 pub struct McpServer<P: PluginHost> {
     host: Arc<P>,
+    /// The scope of every request, when the transport fixed it for the
+    /// whole session (the legacy SSE transport); otherwise it is read from
+    /// each HTTP request, or is everything on stdio.
+    session_scope: Option<Scope>,
 }
 
 impl<P: PluginHost> McpServer<P> {
     /// Serves `host`'s tools, resources and prompts.
     pub fn new(host: Arc<P>) -> Self {
-        Self { host }
+        Self {
+            host,
+            session_scope: None,
+        }
+    }
+
+    /// Serves only what `scope` allows, for the whole session.
+    pub fn scoped(host: Arc<P>, scope: Scope) -> Self {
+        Self {
+            host,
+            session_scope: Some(scope),
+        }
+    }
+
+    fn scope(&self, extensions: &rmcp::model::Extensions) -> Scope {
+        match &self.session_scope {
+            Some(scope) => scope.clone(),
+            None => scope_of(extensions),
+        }
     }
 }
 
@@ -53,6 +75,7 @@ impl<P: PluginHost> Clone for McpServer<P> {
     fn clone(&self) -> Self {
         Self {
             host: Arc::clone(&self.host),
+            session_scope: self.session_scope.clone(),
         }
     }
 }
@@ -105,7 +128,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         _request: Option<mcp::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListToolsResult, McpError> {
-        let scope = scope_of(&context.extensions);
+        let scope = self.scope(&context.extensions);
         let tools = self
             .host
             .tools(&scope)
@@ -124,7 +147,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         request: mcp::CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::CallToolResponse, McpError> {
-        let scope = scope_of(&context.extensions);
+        let scope = self.scope(&context.extensions);
         let name = request.name;
         let arguments = request.arguments.unwrap_or_default();
         tracing::debug!(tool = %name, "tools/call");
@@ -155,7 +178,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         _request: Option<mcp::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListResourcesResult, McpError> {
-        let scope = scope_of(&context.extensions);
+        let scope = self.scope(&context.extensions);
         let resources = self
             .host
             .resources(&scope)
@@ -170,7 +193,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         _request: Option<mcp::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListResourceTemplatesResult, McpError> {
-        let scope = scope_of(&context.extensions);
+        let scope = self.scope(&context.extensions);
         let templates = self
             .host
             .resource_templates(&scope)
@@ -185,7 +208,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         request: mcp::ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::ReadResourceResponse, McpError> {
-        let scope = scope_of(&context.extensions);
+        let scope = self.scope(&context.extensions);
         let uri = request.uri;
         tracing::debug!(%uri, "resources/read");
         match self.host.read_resource(&scope, &uri).await {
@@ -211,7 +234,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         _request: Option<mcp::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListPromptsResult, McpError> {
-        let scope = scope_of(&context.extensions);
+        let scope = self.scope(&context.extensions);
         let prompts = self
             .host
             .prompts(&scope)
@@ -226,7 +249,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         request: mcp::GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::GetPromptResponse, McpError> {
-        let scope = scope_of(&context.extensions);
+        let scope = self.scope(&context.extensions);
         let name = request.name;
         let arguments = prompt_arguments(request.arguments.unwrap_or_default());
         tracing::debug!(prompt = %name, "prompts/get");
@@ -247,7 +270,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         request: mcp::CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::CompleteResult, McpError> {
-        let scope = scope_of(&context.extensions);
+        let scope = self.scope(&context.extensions);
         let target = match request.r#ref {
             mcp::Reference::Prompt(prompt) => CompletionTarget::Prompt(prompt.name),
             mcp::Reference::Resource(template) => CompletionTarget::ResourceTemplate(template.uri),

@@ -204,6 +204,23 @@ async fn rebinding_and_oversized_requests_are_refused() {
         .await
         .unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
+    // The legacy endpoints get the same checks.
+    let r = http
+        .get(format!("{}/sse", server.base))
+        .header("authorization", format!("Bearer {}", server.key))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .get(format!("{}/sse", server.base))
+        .header("authorization", format!("Bearer {}", server.key))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
     let mut big = initialize_body();
     big["params"]["clientInfo"]["name"] = json!("x".repeat(4096));
     let r = post(big).send().await.unwrap();
@@ -535,4 +552,109 @@ async fn signed_requests_pass_and_forged_stale_or_replayed_ones_do_not() {
         .unwrap()
         .to_string();
     assert!(challenge.contains("invalid_token"), "{challenge}");
+}
+
+/// Reads server-sent events off a response body.
+struct EventReader {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl EventReader {
+    fn new(response: reqwest::Response) -> EventReader {
+        EventReader {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event with data: (event name, data).
+    async fn next(&mut self) -> (String, String) {
+        use futures::StreamExt as _;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = "message".to_string();
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(name) = line.strip_prefix("event:") {
+                        event = name.trim().to_string();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push(d.strip_prefix(' ').unwrap_or(d).to_string());
+                    }
+                }
+                if !data.is_empty() {
+                    return (event, data.join("\n"));
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(REQUEST_TIMEOUT, self.body.next())
+                .await
+                .expect("no event in time")
+                .expect("the event stream ended")
+                .unwrap();
+            self.buffer
+                .push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_legacy_sse_transport_round_trips_behind_the_same_keys() {
+    let db = fresh_db().await;
+    let (other, entry) = new_key("other");
+    let server = start(&db, &entry).await;
+    let http = reqwest::Client::new();
+
+    let refused = http
+        .get(format!("{}/sse", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let stream = http
+        .get(format!("{}/sse", server.base))
+        .header("authorization", format!("Bearer {}", server.key))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut events = EventReader::new(stream);
+    let (kind, endpoint) = events.next().await;
+    assert_eq!(kind, "endpoint");
+    assert!(endpoint.starts_with("/messages?sessionId="), "{endpoint}");
+    let post = |key: &str, body: serde_json::Value| {
+        http.post(format!("{}{endpoint}", server.base))
+            .header("authorization", format!("Bearer {key}"))
+            .json(&body)
+            .send()
+    };
+
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {},
+        "clientInfo": {"name": "legacy", "version": "1"}}});
+    assert_eq!(post(&server.key, init).await.unwrap().status(), 202);
+    let (kind, data) = events.next().await;
+    assert_eq!(kind, "message");
+    let answer: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(answer["result"]["serverInfo"]["name"], "sluice", "{answer}");
+    assert_eq!(answer["result"]["protocolVersion"], "2024-11-05");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(post(&server.key, initialized).await.unwrap().status(), 202);
+
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "query", "arguments": {"sql": "SELECT 'legacy' AS transport"}}});
+    assert_eq!(post(&server.key, call.clone()).await.unwrap().status(), 202);
+    let (_, data) = events.next().await;
+    let answer: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(answer["id"], 2);
+    assert_eq!(
+        answer["result"]["structuredContent"]["rows"],
+        json!([{"transport": "legacy"}])
+    );
+
+    // Another key cannot post into this session.
+    assert_eq!(post(&other, call).await.unwrap().status(), 404);
 }

@@ -1,5 +1,7 @@
 //! The remote transport: MCP Streamable HTTP at `/mcp` (rmcp's server under
-//! axum), behind API keys, with `/healthz` and `/readyz` for orchestrators.
+//! axum) and the legacy HTTP+SSE transport at `/sse` + `/messages`, behind
+//! API keys or signed requests, with `/healthz` and `/readyz` for
+//! orchestrators.
 //!
 //! rmcp handles the protocol: sessions for the 2025-era protocol versions,
 //! stateless requests for 2026-07-28, `Host` and `Origin` validation
@@ -7,6 +9,7 @@
 //! authentication, health, and a shutdown that lets calls in flight finish.
 
 pub mod auth;
+mod legacy;
 pub mod signing;
 
 use crate::config::HttpConfig;
@@ -16,11 +19,11 @@ use crate::registry::model::{PluginHost, Scope};
 use anyhow::Context as _;
 use auth::ApiKeys;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
@@ -75,8 +78,19 @@ pub async fn serve<P: PluginHost>(
         mcp_config,
     );
     let draining = host.clone();
+    let legacy = Router::new()
+        .route("/sse", get(legacy::open::<P>))
+        .route("/messages", post(legacy::post::<P>))
+        .with_state(legacy::Legacy::new(host.clone(), sessions.child_token()))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        // rmcp checks Host and Origin for /mcp; these routes are ours.
+        .layer(middleware::from_fn_with_state(
+            Arc::new(config.clone()),
+            same_site,
+        ));
     let app = Router::new()
         .nest_service("/mcp", mcp)
+        .merge(legacy)
         .layer(middleware::from_fn_with_state(keys, auth::require_key))
         .merge(
             Router::new()
@@ -116,6 +130,54 @@ pub async fn serve<P: PluginHost>(
         .await
         .context("HTTP server failed")?;
     tracing::info!("HTTP server stopped");
+    Ok(())
+}
+
+/// Refuses requests whose `Host` is not an allowed one, or that carry an
+/// `Origin` not allowed (DNS rebinding, cross-site pages).
+async fn same_site(
+    State(config): State<Arc<HttpConfig>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match site_check(&config, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(why) => (StatusCode::FORBIDDEN, why).into_response(),
+    }
+}
+
+fn site_check(config: &HttpConfig, headers: &axum::http::HeaderMap) -> Result<(), &'static str> {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let host = header(axum::http::header::HOST).unwrap_or_default();
+    let bare = |h: &str| h.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host_ok = config.allowed_hosts.iter().any(|allowed| {
+        host == allowed
+            || bare(host) == *allowed
+            || host
+                .rsplit_once(':')
+                .is_some_and(|(name, port)| bare(name) == *allowed && port.parse::<u16>().is_ok())
+    });
+    if !host_ok {
+        return Err("host not allowed\n");
+    }
+    if let Some(origin) = header(axum::http::header::ORIGIN) {
+        let allowed = config.allowed_origins.iter().any(|allowed| {
+            origin == allowed
+                || allowed.strip_suffix(":*").is_some_and(|base| {
+                    origin == base
+                        || origin
+                            .strip_prefix(base)
+                            .is_some_and(|rest| rest.starts_with(':'))
+                })
+        });
+        if !allowed {
+            return Err("origin not allowed\n");
+        }
+    }
     Ok(())
 }
 
