@@ -31,12 +31,21 @@ pub struct ApiKeys {
     nonces: NonceCache,
 }
 
-#[derive(Debug)]
 enum Credential {
     /// SHA-256 of a bearer key.
     Bearer([u8; 32]),
     /// The shared secret of a signing key.
     Hmac(Vec<u8>),
+}
+
+/// Never prints key material, should a key end up in a log.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::Bearer(_) => "Bearer(<hash>)",
+            Credential::Hmac(_) => "Hmac(<secret>)",
+        })
+    }
 }
 
 #[derive(Debug)]
