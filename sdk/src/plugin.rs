@@ -256,7 +256,61 @@ fn schema_of<T: JsonSchema>() -> JsonValue {
         // Clients read the schema inline; the meta-schema URL only adds noise.
         obj.remove("$schema");
     }
+    drop_unknown_formats(&mut schema);
     schema
+}
+
+/// `format` values clients' validators know: JSON Schema's own, and the
+/// OpenAPI number formats.
+const KNOWN_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+    "int32",
+    "int64",
+    "float",
+    "double",
+];
+
+/// Removes the `format`s schemars invents for Rust types (`uint`, `uint32`,
+/// ...): clients such as the TypeScript SDK's validator warn about every
+/// one they do not know. Instance data (`default`, `examples`, `const`,
+/// `enum`) is left as it is.
+fn drop_unknown_formats(schema: &mut JsonValue) {
+    match schema {
+        JsonValue::Object(map) => {
+            if map
+                .get("format")
+                .and_then(JsonValue::as_str)
+                .is_some_and(|f| !KNOWN_FORMATS.contains(&f))
+            {
+                map.remove("format");
+            }
+            for (key, value) in map.iter_mut() {
+                if !matches!(key.as_str(), "default" | "examples" | "const" | "enum") {
+                    drop_unknown_formats(value);
+                }
+            }
+        }
+        JsonValue::Array(items) => items.iter_mut().for_each(drop_unknown_formats),
+        _ => {}
+    }
 }
 
 /// A tool: a typed function plus its metadata.
@@ -621,5 +675,31 @@ impl Completion {
         out.sort();
         out.dedup();
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Args {
+        count: u32,
+        size: usize,
+        id: i64,
+        /// An argument that happens to be called `format`.
+        format: String,
+    }
+
+    #[test]
+    fn invented_formats_go_and_properties_named_format_stay() {
+        let schema = schema_of::<Args>();
+        let props = &schema["properties"];
+        assert!(props["count"].get("format").is_none(), "{schema}");
+        assert!(props["size"].get("format").is_none(), "{schema}");
+        assert_eq!(props["id"]["format"], "int64");
+        assert_eq!(props["format"]["type"], "string");
+        assert_eq!(props["count"]["minimum"], 0, "the meaning stays: {schema}");
     }
 }
