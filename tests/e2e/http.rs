@@ -164,6 +164,28 @@ async fn a_client_with_a_key_gets_the_tools_and_nobody_else_gets_anything() {
         );
     }
 
+    // Ending a session: 204, as clients expect.
+    let init = http
+        .post(format!("{}/mcp", server.base))
+        .header("authorization", format!("Bearer {}", server.key))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_body())
+        .send()
+        .await
+        .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let deleted = http
+        .delete(format!("{}/mcp", server.base))
+        .header("authorization", format!("Bearer {}", server.key))
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+
     // Health needs no key and says nothing about data.
     let health = http
         .get(format!("{}/healthz", server.base))

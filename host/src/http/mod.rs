@@ -90,6 +90,7 @@ pub async fn serve<P: PluginHost>(
         ));
     let app = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn(session_deleted))
         .merge(legacy)
         .layer(middleware::from_fn_with_state(keys, auth::require_key))
         .merge(
@@ -131,6 +132,22 @@ pub async fn serve<P: PluginHost>(
         .context("HTTP server failed")?;
     tracing::info!("HTTP server stopped");
     Ok(())
+}
+
+/// rmcp answers a session's DELETE with 202; the request is complete by
+/// then, and the official Python client logs any answer other than 200 or
+/// 204 as a failure, so it gets 204 No Content.
+async fn session_deleted(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let delete = request.method() == axum::http::Method::DELETE;
+    let mut response = next.run(request).await;
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        *response.body_mut() = axum::body::Body::empty();
+    }
+    response
 }
 
 /// Refuses requests whose `Host` is not an allowed one, or that carry an
