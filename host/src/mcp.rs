@@ -375,14 +375,29 @@ fn scope_of(extensions: &rmcp::model::Extensions) -> Scope {
     }
 }
 
+/// How often a session's change notifier checks that the session is alive.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Tells the client which lists changed when plugins come and go.
 async fn notify_list_changes(
     mut changes: tokio::sync::broadcast::Receiver<ListChanges>,
     peer: rmcp::service::Peer<rmcp::RoleServer>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
+    // A session that ends quietly is noticed within this, so its task does
+    // not wait for the next plugin change to find out.
+    let mut check = tokio::time::interval(SESSION_CHECK);
     loop {
-        let change = match changes.recv().await {
+        let received = tokio::select! {
+            received = changes.recv() => received,
+            _ = check.tick() => {
+                if peer.is_transport_closed() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let change = match received {
             Ok(change) => change,
             // Missed some: say everything may have changed.
             Err(RecvError::Lagged(_)) => ListChanges {
