@@ -302,6 +302,16 @@ impl Default for PluginsConfig {
     }
 }
 
+impl PluginsConfig {
+    /// The prefix the operator put before `plugin`'s tool and prompt names.
+    pub fn prefix_for(&self, plugin: &str) -> &str {
+        self.grants
+            .get(plugin)
+            .and_then(|g| g.prefix.as_deref())
+            .unwrap_or("")
+    }
+}
+
 /// `[plugins.cache]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

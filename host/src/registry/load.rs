@@ -203,13 +203,7 @@ impl Loader {
                             .any(|n| n == plugin.name()),
                     };
                     if serving {
-                        let prefix = self
-                            .config
-                            .plugins
-                            .grants
-                            .get(plugin.name())
-                            .and_then(|g| g.prefix.as_deref())
-                            .unwrap_or("");
+                        let prefix = self.config.plugins.prefix_for(plugin.name());
                         match registry.add(plugin, prefix) {
                             Ok(()) => outcome,
                             Err(e) => {
@@ -248,12 +242,7 @@ impl Loader {
             .clone()
             .narrowed(&manifest.requests)
             .map_err(|e| format!("plugin {name} requests an invalid pattern: {e}"))?;
-        let prefix = config
-            .plugins
-            .grants
-            .get(name)
-            .and_then(|g| g.prefix.as_deref())
-            .unwrap_or("");
+        let prefix = config.plugins.prefix_for(name);
         let summary = Loaded {
             granted,
             effective: effective.clone(),

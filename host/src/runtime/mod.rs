@@ -100,12 +100,12 @@ pub struct Description {
 }
 
 /// A compiled plugin that has described itself, granted nothing yet.
-pub struct Loaded {
+pub struct Described {
     pre: bindings::PluginPre<CallState>,
     description: Description,
 }
 
-impl Loaded {
+impl Described {
     /// What the plugin offers and asks for.
     pub fn description(&self) -> &Description {
         &self.description
@@ -163,7 +163,7 @@ impl Runtime {
         source: &str,
         wasm: Vec<u8>,
         limits: &Limits,
-    ) -> Result<Loaded, LoadError> {
+    ) -> Result<Described, LoadError> {
         let compile_err = |message: String| LoadError::Compile { message };
         let engine = self.engine.clone();
         let cache = self.cache.clone();
@@ -199,7 +199,7 @@ impl Runtime {
             .await
             .map_err(|e| describe_err(format!("describe failed: {e}")))?;
         let description = convert::description(raw).map_err(describe_err)?;
-        Ok(Loaded {
+        Ok(Described {
             pre: describing.pre,
             description,
         })
@@ -208,7 +208,7 @@ impl Runtime {
     /// The loaded plugin, ready to serve under `grant` with `config`.
     pub fn activate(
         &self,
-        loaded: Loaded,
+        loaded: Described,
         grant: Grant,
         config: BTreeMap<String, String>,
     ) -> Plugin {
@@ -243,11 +243,6 @@ impl Plugin {
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.ctx.name
-    }
-
-    /// The grant it runs under.
-    pub fn grant(&self) -> &Grant {
-        &self.ctx.grant
     }
 
     /// What the plugin offers.
