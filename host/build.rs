@@ -1,5 +1,6 @@
-//! Builds the first-party plugins (embedded in the binary) and the example and
-//! test plugins (used by the end-to-end tests) for wasm32-wasip2.
+//! Builds the first-party plugins (embedded in the binary) and the example,
+//! test and benchmark plugins (used by the end-to-end tests and the bench) for
+//! wasm32-wasip2.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,7 @@ const EXTRA: &[&str] = &[
     "test-escape",
     "test-reporter",
     "test-clash",
+    "bench-generated",
 ];
 
 fn main() {
@@ -28,6 +30,7 @@ fn main() {
         "sdk",
         "plugins",
         "tests/plugins",
+        "bench/plugin",
         "Cargo.lock",
         "Cargo.toml",
     ] {

@@ -208,6 +208,17 @@ impl PgBin {
     }
 }
 
+/// A program of the PostgreSQL installation clusters are started from
+/// (`pgbench`, `psql`, ...), when that installation has it.
+pub fn find_program(name: &str) -> Result<PathBuf, ClusterError> {
+    let path = PgBin::find()?.program(name);
+    if is_executable(&path) {
+        Ok(path)
+    } else {
+        Err(ClusterError::NotInstalled)
+    }
+}
+
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

@@ -155,6 +155,12 @@ impl Runtime {
         })
     }
 
+    /// The engine every plugin is compiled for (the bench times compiles
+    /// and cache loads against it).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Compiles `wasm` (off the async threads) and instantiates it once to
     /// read its description, with no grant at all and `limits` for the call.
     /// `source` names the plugin in its logs until its manifest does.
@@ -248,6 +254,17 @@ impl Plugin {
     /// What the plugin offers.
     pub fn description(&self) -> &Description {
         &self.description
+    }
+
+    /// What its calls may do: the operator's grant narrowed by its manifest.
+    pub fn grant(&self) -> &Grant {
+        &self.ctx.grant
+    }
+
+    /// Sets up a fresh store and instance exactly as a call does, and drops
+    /// them without running plugin code: the fixed cost of every call.
+    pub async fn instantiate(&self) -> Result<(), CallError> {
+        self.call(None, |_, _| Box::pin(async { Ok(()) })).await
     }
 
     /// Runs `f` against a fresh instance in a fresh store with this plugin's

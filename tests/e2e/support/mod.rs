@@ -111,7 +111,7 @@ pub async fn pagila_db() -> Result<TestDb, String> {
 /// Loads a plain-format `pg_dump` script without psql: SQL runs as simple
 /// queries, `COPY … FROM stdin` blocks go through the COPY protocol.
 /// `OWNER TO` lines are skipped, so the dump's roles need not exist.
-async fn load_dump(conn: &mut PgConnection, text: &str) -> Result<(), sqlx::Error> {
+pub async fn load_dump(conn: &mut PgConnection, text: &str) -> Result<(), sqlx::Error> {
     let mut sql = String::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
@@ -445,6 +445,17 @@ impl rmcp::ClientHandler for Recorder {
 /// The child's stderr is inherited so its logs show up with a failing test;
 /// `RUST_LOG` defaults to `info,sluice=debug`.
 pub async fn spawn(db: &TestDb, config_toml: &str, plugin_dir: Option<&Path>) -> Server {
+    spawn_at(&db.url, config_toml, plugin_dir, Stdio::inherit()).await
+}
+
+/// As [`spawn`], against the database at `url`, with the child's stderr
+/// going to `stderr`.
+pub async fn spawn_at(
+    url: &str,
+    config_toml: &str,
+    plugin_dir: Option<&Path>,
+    stderr: Stdio,
+) -> Server {
     let config = tempfile::Builder::new()
         .prefix("sluice-e2e-")
         .suffix(".toml")
@@ -458,7 +469,7 @@ pub async fn spawn(db: &TestDb, config_toml: &str, plugin_dir: Option<&Path>) ->
         .arg("--config")
         .arg(config.path())
         .arg("--database-url")
-        .arg(&db.url);
+        .arg(url);
     if let Some(dir) = plugin_dir {
         command.arg("--plugins").arg(dir);
     }
@@ -470,7 +481,7 @@ pub async fn spawn(db: &TestDb, config_toml: &str, plugin_dir: Option<&Path>) ->
     command.kill_on_drop(true);
 
     let (transport, _) = TokioChildProcess::builder(command)
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("spawning sluice");
     let client = tokio::time::timeout(REQUEST_TIMEOUT, Recorder::default().serve(transport))

@@ -1,0 +1,166 @@
+//! sluice's benchmark suite: `cargo bench` (add `-- --quick` for a short
+//! run). It runs against a real PostgreSQL loaded with Pagila and prints
+//! Markdown tables; BENCHMARKS.md holds a run's numbers and what they mean.
+//!
+//! The database is `SLUICE_BENCH_DATABASE_URL` (Pagila is loaded into it
+//! when it is empty, and pgbench's tables beside it), else a throwaway one
+//! made the way the e2e tests make theirs: from `SLUICE_TEST_DATABASE_URL`,
+//! or on a private cluster. Progress goes to stderr, tables to stdout.
+//!
+//! Sections: 1 plugin overhead, 2 instantiation and compilation, 3 cold
+//! start, 4 HTTP throughput beside pgbench, 5 memory.
+
+// The e2e harness: databases, plugin paths, the stdio client. Its unit
+// tests are compiled here too (benches build with cfg(test)) but never run.
+#[path = "../tests/e2e/support/mod.rs"]
+#[allow(unused_imports)]
+mod support;
+
+mod http;
+mod instantiation;
+mod overhead;
+mod setup;
+mod startup;
+mod stats;
+
+use anyhow::Context as _;
+use instantiation::Subject;
+use std::process::ExitCode;
+
+/// Plugins generated beside the two first-party ones: 12 in all.
+const GENERATED: usize = 10;
+
+fn main() -> ExitCode {
+    let quick = std::env::args().any(|a| a == "--quick");
+    // The servers log as `sluice serve` does by default (stderr is discarded).
+    if std::env::var_os("RUST_LOG").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RUST_LOG", "info") };
+    }
+    // In-process plugin loading logs its warnings (the servers' logs are discarded).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("bench: cannot start tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(quick)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(quick: bool) -> anyhow::Result<()> {
+    let db = setup::database().await?;
+    let work = tempfile::Builder::new().prefix("sluice-bench-").tempdir()?;
+    let plugin_dir = work.path().join("plugins");
+    let cache_dir = work.path().join("cache");
+    std::fs::create_dir(&plugin_dir)?;
+    let generated = setup::generate_plugins(&plugin_dir, GENERATED)?;
+    let config_toml = setup::config_toml(&plugin_dir, &cache_dir, &generated);
+    let config = sluice::config::Config::parse(&config_toml, &work.path().join("bench.toml"))?;
+    let plugins = 2 + generated.len();
+
+    print_machine(&db).await?;
+
+    eprintln!("bench: loading the plugins in-process");
+    let host = overhead::InProcess::start(db.url(), &config).await?;
+    let loaded = host.registry.plugins().count();
+    anyhow::ensure!(
+        loaded == plugins,
+        "{loaded} plugins loaded, not {plugins} (see the log)"
+    );
+    eprintln!("bench: 3. cold start");
+    startup::run(db.url(), &plugin_dir, &generated, plugins, quick).await?;
+    eprintln!("bench: 1. plugin overhead");
+    overhead::run(&host, db.url(), &config_toml, quick).await?;
+
+    eprintln!("bench: 2. instantiation");
+    let subjects = [
+        Subject {
+            name: "sql-read".into(),
+            wasm: support::plugin_wasm("sql-read"),
+            call: Some(("query".into(), instantiation::point_query)),
+        },
+        Subject {
+            name: "sql-write".into(),
+            wasm: support::plugin_wasm("sql-write"),
+            call: None,
+        },
+        Subject {
+            name: "hello".into(),
+            wasm: support::plugin_wasm("hello"),
+            call: Some(("hello".into(), instantiation::hello)),
+        },
+        Subject {
+            name: generated[0].clone(),
+            wasm: plugin_dir.join(format!("{}.wasm", generated[0])),
+            call: Some((
+                format!("{}_film", generated[0].replace('-', "_")),
+                instantiation::film,
+            )),
+        },
+    ];
+    instantiation::run(&host, &subjects, quick).await?;
+    drop(host);
+
+    eprintln!("bench: 4. HTTP throughput, 5. memory");
+    http::run(db.url(), &config_toml, plugins, quick).await?;
+    Ok(())
+}
+
+/// The machine, the software and the data, as the table's header.
+async fn print_machine(db: &setup::BenchDb) -> anyhow::Result<()> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or("unknown".into(), |kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(db.url())
+        .await
+        .context("connecting to the database")?;
+    let server: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut conn)
+        .await?;
+    let films: i64 = sqlx::query_scalar("SELECT count(*) FROM film")
+        .fetch_one(&mut conn)
+        .await?;
+    let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payment")
+        .fetch_one(&mut conn)
+        .await?;
+    println!("# sluice benchmarks\n");
+    println!("- CPU: {cpu}, {cores} cores; memory {memory}; Linux {kernel}");
+    println!("- PostgreSQL {server} on the same machine, over TCP loopback");
+    println!(
+        "- Data: Pagila ({films} films, {payments} payments), {}",
+        db.describe()
+    );
+    println!("- sluice: {rustc}, the bench profile (release); sluice's default settings\n");
+    Ok(())
+}
