@@ -77,7 +77,11 @@ async fn start(url: &str, config_toml: &str, work: &Path) -> anyhow::Result<Http
             if let Some(rest) = line.split("addr=").nth(1)
                 && line.contains("serving MCP over HTTP")
             {
-                return Ok(rest.split_whitespace().next().unwrap_or_default().to_string());
+                return Ok(rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string());
             }
         }
         bail!("sluice exited before serving HTTP")
@@ -263,7 +267,10 @@ pub async fn run(url: &str, config_toml: &str, plugins: usize, quick: bool) -> a
 
     let mut memory = Table::new(&["sluice serve --http", "RSS MiB"]);
     memory.row(vec![format!("idle, {plugins} plugins loaded"), mib(idle)]);
-    memory.row(vec!["under load, 32 clients (sampled peak)".into(), mib(peak.load(Ordering::Relaxed))]);
+    memory.row(vec![
+        "under load, 32 clients (sampled peak)".into(),
+        mib(peak.load(Ordering::Relaxed)),
+    ]);
     memory.row(vec!["after the load".into(), mib(after)]);
     memory.row(vec!["peak over the whole run (VmHWM)".into(), mib(hwm)]);
     println!("## 5. Memory\n");

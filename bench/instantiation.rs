@@ -13,6 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 
+/// Arguments of a tool's `i`-th call.
+pub type Arguments = fn(usize) -> Json;
+
 /// A plugin to measure, and a representative call of one of its tools.
 pub struct Subject {
     pub name: String,
@@ -20,7 +23,7 @@ pub struct Subject {
     /// Tool name and arguments for call `i`; none for a plugin whose tools
     /// need a grant the bench does not give (sql-write). Tools are called
     /// on the plugin itself, past the registry's name lookup.
-    pub call: Option<(String, fn(usize) -> Json)>,
+    pub call: Option<(String, Arguments)>,
 }
 
 fn median(mut d: Vec<Duration>) -> Duration {
@@ -136,7 +139,12 @@ pub async fn run(host: &InProcess, subjects: &[Subject], quick: bool) -> anyhow:
             call_name,
             call_p50.map(stats::us).unwrap_or_else(|| "–".into()),
             call_p50
-                .map(|c| format!("{:.0} %", inst.p50().as_secs_f64() / c.as_secs_f64() * 100.0))
+                .map(|c| {
+                    format!(
+                        "{:.0} %",
+                        inst.p50().as_secs_f64() / c.as_secs_f64() * 100.0
+                    )
+                })
                 .unwrap_or_else(|| "–".into()),
         ]);
     }

@@ -1,5 +1,6 @@
-//! sluice's benchmark suite: `cargo bench` (add `-- --quick` for a short
-//! run). It runs against a real PostgreSQL loaded with Pagila and prints
+//! sluice's benchmark suite: `cargo bench`. After `--`, `--quick` makes
+//! every measurement shorter and `--only SECTION` (overhead, instantiation,
+//! startup, http; repeatable) runs just those. It runs against a real PostgreSQL loaded with Pagila and prints
 //! Markdown tables; BENCHMARKS.md holds a run's numbers and what they mean.
 //!
 //! The database is `SLUICE_BENCH_DATABASE_URL` (Pagila is loaded into it
@@ -31,7 +32,13 @@ use std::process::ExitCode;
 const GENERATED: usize = 10;
 
 fn main() -> ExitCode {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<String> = args
+        .windows(2)
+        .filter(|w| w[0] == "--only")
+        .map(|w| w[1].clone())
+        .collect();
     // The servers log as `sluice serve` does by default (stderr is discarded).
     if std::env::var_os("RUST_LOG").is_none() {
         // SAFETY: no other thread exists yet.
@@ -50,7 +57,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(quick)) {
+    match runtime.block_on(run(quick, &only)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench failed: {e:#}");
@@ -59,7 +66,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(quick: bool) -> anyhow::Result<()> {
+async fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
+    let wanted = |section: &str| only.is_empty() || only.iter().any(|o| o == section);
     let db = setup::database().await?;
     let work = tempfile::Builder::new().prefix("sluice-bench-").tempdir()?;
     let plugin_dir = work.path().join("plugins");
@@ -79,13 +87,33 @@ async fn run(quick: bool) -> anyhow::Result<()> {
         loaded == plugins,
         "{loaded} plugins loaded, not {plugins} (see the log)"
     );
-    eprintln!("bench: 3. cold start");
-    startup::run(db.url(), &plugin_dir, &generated, plugins, quick).await?;
-    eprintln!("bench: 1. plugin overhead");
-    overhead::run(&host, db.url(), &config_toml, quick).await?;
+    if wanted("overhead") {
+        eprintln!("bench: 1. plugin overhead");
+        overhead::run(&host, db.url(), &config_toml, quick).await?;
+    }
 
-    eprintln!("bench: 2. instantiation");
-    let subjects = [
+    if wanted("instantiation") {
+        eprintln!("bench: 2. instantiation");
+        instantiation::run(&host, &subjects(&plugin_dir, &generated), quick).await?;
+    }
+    drop(host);
+
+    if wanted("startup") {
+        eprintln!("bench: 3. cold start");
+        startup::run(db.url(), &plugin_dir, &generated, plugins, quick).await?;
+    }
+
+    if wanted("http") {
+        eprintln!("bench: 4. HTTP throughput, 5. memory");
+        http::run(db.url(), &config_toml, plugins, quick).await?;
+    }
+    Ok(())
+}
+
+/// The plugins section 2 measures: the first-party ones, hello (no
+/// database at all) and one generated plugin.
+fn subjects(plugin_dir: &std::path::Path, generated: &[String]) -> [Subject; 4] {
+    [
         Subject {
             name: "sql-read".into(),
             wasm: support::plugin_wasm("sql-read"),
@@ -109,13 +137,7 @@ async fn run(quick: bool) -> anyhow::Result<()> {
                 instantiation::film,
             )),
         },
-    ];
-    instantiation::run(&host, &subjects, quick).await?;
-    drop(host);
-
-    eprintln!("bench: 4. HTTP throughput, 5. memory");
-    http::run(db.url(), &config_toml, plugins, quick).await?;
-    Ok(())
+    ]
 }
 
 /// The machine, the software and the data, as the table's header.
@@ -132,7 +154,9 @@ async fn print_machine(db: &setup::BenchDb) -> anyhow::Result<()> {
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or("unknown".into(), |kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0));
+        .map_or("unknown".into(), |kib| {
+            format!("{:.1} GiB", kib / 1024.0 / 1024.0)
+        });
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());

@@ -150,7 +150,11 @@ impl Path<'_> {
                     grant: host.plugin("sql-read")?.grant(),
                 };
                 let rows = host.gate.query(caller, w.sql, &params).await?;
-                ensure!(rows.rows.len() as u64 == w.rows, "{}: wrong row count", w.name);
+                ensure!(
+                    rows.rows.len() as u64 == w.rows,
+                    "{}: wrong row count",
+                    w.name
+                );
             }
             Path::Plugin(host) => {
                 let Json::Object(arguments) = w.arguments(i) else {

@@ -68,7 +68,10 @@ pub async fn run(
     let work = tempfile::tempdir()?;
     let config_for = |cache: &Path, name: &str| -> anyhow::Result<std::path::PathBuf> {
         let path = work.path().join(name);
-        std::fs::write(&path, crate::setup::config_toml(plugin_dir, cache, generated))?;
+        std::fs::write(
+            &path,
+            crate::setup::config_toml(plugin_dir, cache, generated),
+        )?;
         Ok(path)
     };
 
@@ -77,7 +80,8 @@ pub async fn run(
     let mut tools = 0;
     for run in 0..cold_runs {
         let cache = work.path().join(format!("cold-cache-{run}"));
-        let (elapsed, n) = start_once(url, &config_for(&cache, &format!("cold-{run}.toml"))?).await?;
+        let (elapsed, n) =
+            start_once(url, &config_for(&cache, &format!("cold-{run}.toml"))?).await?;
         cold.push(elapsed);
         tools = n;
     }

@@ -103,7 +103,7 @@ impl Plugin {
                     .unwrap_or_else(|| description.to_string()),
                 requests: self.requests.0.clone(),
             },
-            tools: self.tools.iter().map(|t| t.spec.clone()).collect(),
+            tools: self.tools.iter().map(Tool::spec).collect(),
             resources: self.resources.iter().map(|r| r.spec.clone()).collect(),
             resource_templates: self.templates.iter().map(|t| t.spec.clone()).collect(),
             prompts: self.prompts.iter().map(|p| p.spec.clone()).collect(),
@@ -315,7 +315,14 @@ fn drop_unknown_formats(schema: &mut JsonValue) {
 
 /// A tool: a typed function plus its metadata.
 pub struct Tool {
+    /// Name, title and annotations; [`Tool::spec`] adds the rest.
     spec: h::Tool,
+    /// Set by [`Tool::description`]; otherwise the arguments' doc comment.
+    description: Option<String>,
+    /// Derives the input and output schemas. Every call runs in a fresh
+    /// instance that builds the plugin anew, and only `describe` needs the
+    /// schemas: deriving them eagerly cost more than a point query's call.
+    schemas: fn() -> (JsonValue, Option<JsonValue>),
     handler: ToolHandler,
 }
 
@@ -331,19 +338,13 @@ impl Tool {
         O: ToolOutput,
         F: Fn(A) -> Result<O> + 'static,
     {
-        let input_schema = schema_of::<A>();
-        let description = input_schema
-            .get("description")
-            .and_then(JsonValue::as_str)
-            .unwrap_or_default()
-            .to_string();
         Tool {
             spec: h::Tool {
                 name: name.to_string(),
                 title: None,
-                description,
-                input_schema: input_schema.to_string(),
-                output_schema: O::output_schema().map(|s| s.to_string()),
+                description: String::new(),
+                input_schema: String::new(),
+                output_schema: None,
                 annotations: h::ToolAnnotations {
                     read_only: None,
                     destructive: None,
@@ -351,6 +352,8 @@ impl Tool {
                     open_world: None,
                 },
             },
+            description: None,
+            schemas: || (schema_of::<A>(), O::output_schema()),
             handler: Box::new(move |raw| {
                 let raw = if raw.trim().is_empty() { "{}" } else { raw };
                 let args: A = serde_json::from_str(raw)
@@ -369,8 +372,26 @@ impl Tool {
     /// What the tool does, for the model. Defaults to the doc comment of the
     /// arguments struct.
     pub fn description(mut self, description: &str) -> Self {
-        self.spec.description = description.to_string();
+        self.description = Some(description.to_string());
         self
+    }
+
+    /// The whole description, schemas included.
+    fn spec(&self) -> h::Tool {
+        let (input, output) = (self.schemas)();
+        let description = self.description.clone().unwrap_or_else(|| {
+            input
+                .get("description")
+                .and_then(JsonValue::as_str)
+                .unwrap_or_default()
+                .to_string()
+        });
+        h::Tool {
+            description,
+            input_schema: input.to_string(),
+            output_schema: output.map(|s| s.to_string()),
+            ..self.spec.clone()
+        }
     }
 
     /// Marks the tool read-only, idempotent and closed-world.

@@ -5,6 +5,7 @@
 //! settings ([`crate::db`]), and records one audit event per call. Reads and
 //! catalog calls are here; the typed writes are in [`write`].
 
+mod analysis;
 mod write;
 
 use crate::audit::{self, AuditLog, Decision};
@@ -12,7 +13,6 @@ use crate::db::catalog::{Relation, RelationDescription};
 use crate::db::value::Value;
 use crate::db::{Database, DbError, ResultLimits, RowSource, Rows, Tx, TxSettings};
 use crate::policy::{self, Denial, Grant};
-use sqlparser::ast::Statement;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -98,6 +98,7 @@ impl GateError {
 pub struct Gate {
     db: Arc<Database>,
     audit: AuditLog,
+    analyses: analysis::AnalysisCache,
 }
 
 /// What a call touched, gathered for its audit event as the call proceeds.
@@ -109,7 +110,11 @@ struct Facts {
 
 impl Gate {
     pub fn new(db: Arc<Database>, audit: AuditLog) -> Self {
-        Gate { db, audit }
+        Gate {
+            db,
+            audit,
+            analyses: analysis::AnalysisCache::default(),
+        }
     }
 
     fn result_limits(grant: &Grant) -> ResultLimits {
@@ -168,15 +173,10 @@ impl Gate {
         params: &[Value],
         facts: &mut Facts,
     ) -> Result<Rows, GateError> {
-        let analysis = policy::analyze_read(sql, &caller.grant.functions)?;
-        facts.fingerprint = Some(policy::fingerprint(&analysis.statement));
+        let analysis = self.analyses.analyze_read(sql, &caller.grant.functions)?;
+        facts.fingerprint = Some(analysis.fingerprint.clone());
         let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
-        let names: Vec<String> = analysis
-            .relations
-            .iter()
-            .map(|r| r.regclass_text.clone())
-            .collect();
-        let resolved = tx.resolve_relations(&names).await?;
+        let resolved = tx.resolve_relations(&analysis.relations).await?;
         // Names that resolve to no relation are CTEs or functions in FROM
         // (functions were checked by the analysis); a real relation that does
         // not exist makes PostgreSQL fail the statement anyway.
@@ -185,9 +185,10 @@ impl Gate {
             caller.grant.check_read(schema, name)?;
         }
         // EXPLAIN cannot be a cursor body; everything else that passed is a query.
-        let source = match analysis.statement {
-            Statement::Query(_) => RowSource::Cursor,
-            _ => RowSource::Stream,
+        let source = if analysis.is_query {
+            RowSource::Cursor
+        } else {
+            RowSource::Stream
         };
         let rows = tx
             .query(
@@ -196,7 +197,7 @@ impl Gate {
                 params,
                 Self::result_limits(caller.grant),
                 source,
-                || analysis.statement.to_string(),
+                || analysis.rendered(),
             )
             .await?;
         tx.rollback().await?;

@@ -24,7 +24,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder, UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod bindings {
@@ -41,6 +44,31 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Extra wall-clock time over a plugin's timeout before the host gives up on a
 /// call that is stuck outside wasm (the database has its own timeout).
 const CALL_GRACE: Duration = Duration::from_millis(1000);
+
+/// Plugin instances that may exist at once, across all plugins.
+const MAX_INSTANCES: u32 = 1000;
+
+/// Every call gets a fresh instance; the pool keeps the address-space
+/// reservations of instances, memories, tables and fiber stacks across calls,
+/// so a call maps and unmaps nothing: instantiation measured 24 µs instead of
+/// 32 µs, with a third of the tail. Memory a call touched is still returned
+/// (keeping it resident and zeroing it cost more than the page faults it
+/// saved, and doubled RSS under load). Per-call memory is capped by each
+/// plugin's `memory_mb` through [`StoreLimits`].
+fn pool() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_memories(MAX_INSTANCES)
+        .total_stacks(MAX_INSTANCES)
+        // A component is several core instances (its code, shims, adapters)
+        // with a table each.
+        .total_core_instances(MAX_INSTANCES * 8)
+        .total_tables(MAX_INSTANCES * 4)
+        // An interpreter compiled to wasm (componentize-py) has a large
+        // function table.
+        .table_elements(100_000);
+    pool
+}
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +156,8 @@ impl Runtime {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
-            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+            .cranelift_opt_level(wasmtime::OptLevel::Speed)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::<CallState>::new(&engine);
