@@ -4,14 +4,12 @@
 
 use crate::overhead::POINT;
 use crate::stats::{self, Samples, Table};
+use crate::support;
 use anyhow::{Context as _, bail};
 use serde_json::json;
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// The server's resident memory, in KiB: now (`VmRSS`) and at its peak (`VmHWM`).
 fn rss_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
@@ -30,72 +28,8 @@ fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
 }
 
-/// A key for the bench, with a rate limit the load cannot reach.
-fn new_key() -> anyhow::Result<(String, String)> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["keys", "new", "--id", "bench"])
-        .output()?;
-    if !out.status.success() {
-        bail!("sluice keys new failed");
-    }
-    let key = String::from_utf8(out.stdout)?.trim().to_string();
-    let stderr = String::from_utf8(out.stderr)?;
-    let entry = stderr
-        .find("[[http.auth.keys]]")
-        .map(|at| stderr[at..].to_string())
-        .context("sluice keys new printed no config entry")?;
-    Ok((
-        key,
-        format!("{entry}per_minute = 4000000000\nburst = 1000000\n"),
-    ))
-}
-
-struct HttpServer {
-    child: tokio::process::Child,
-    endpoint: String,
-    key: String,
-}
-
-async fn start(url: &str, config_toml: &str, work: &Path) -> anyhow::Result<HttpServer> {
-    let (key, entry) = new_key()?;
-    let config = work.join("http.toml");
-    std::fs::write(&config, format!("{config_toml}\n{entry}"))?;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--http", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--database-url")
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("spawning sluice serve --http")?;
-    let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(300), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(rest) = line.split("addr=").nth(1)
-                && line.contains("serving MCP over HTTP")
-            {
-                return Ok(rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string());
-            }
-        }
-        bail!("sluice exited before serving HTTP")
-    })
-    .await
-    .context("sluice did not serve HTTP within 300 s")??;
-    // The log must be drained, or a full pipe would stall the server.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(HttpServer {
-        child,
-        endpoint: format!("http://{addr}/mcp"),
-        key,
-    })
-}
+/// The bench's key needs a rate limit the load cannot reach.
+const UNLIMITED: &str = "per_minute = 4000000000\nburst = 1000000\n";
 
 /// A stateless (2026-07-28) `tools/call` of sql-read's `query`: one request,
 /// no session, as a load balancer would spread them.
@@ -112,7 +46,7 @@ fn point_request(i: usize) -> Vec<u8> {
 /// for `duration` after `warmup`. Returns the latencies of the calls that
 /// succeeded and how many failed.
 async fn load(
-    server: &HttpServer,
+    server: &support::HttpServer,
     clients: usize,
     warmup: Duration,
     duration: Duration,
@@ -125,7 +59,11 @@ async fn load(
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .build()?;
-        let (endpoint, key, errors) = (server.endpoint.clone(), server.key.clone(), errors.clone());
+        let (endpoint, key, errors) = (
+            format!("{}/mcp", server.base),
+            server.key.clone(),
+            errors.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut i = worker * 100_000;
@@ -199,8 +137,7 @@ async fn pgbench(url: &str, clients: usize, duration: Duration) -> anyhow::Resul
 }
 
 pub async fn run(url: &str, config_toml: &str, plugins: usize, quick: bool) -> anyhow::Result<()> {
-    let work = tempfile::tempdir()?;
-    let mut server = start(url, config_toml, work.path()).await?;
+    let mut server = support::spawn_http(url, config_toml, UNLIMITED, false).await;
     let pid = server.child.id().context("the server has no pid")?;
     let (warmup, duration) = if quick {
         (Duration::from_millis(500), Duration::from_secs(3))

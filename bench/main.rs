@@ -83,13 +83,14 @@ async fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     std::fs::create_dir(&plugin_dir)?;
     let generated = setup::generate_plugins(&plugin_dir, GENERATED)?;
     let config_toml = setup::config_toml(&plugin_dir, &cache_dir, &generated);
-    let config = sluice::config::Config::parse(&config_toml, &work.path().join("bench.toml"))?;
+    let mut config = sluice::config::Config::parse(&config_toml, &work.path().join("bench.toml"))?;
+    config.database.url = Some(db.url().to_string());
     let plugins = 2 + generated.len();
 
     print_machine(&db).await?;
 
     eprintln!("bench: loading the plugins in-process");
-    let host = overhead::InProcess::start(db.url(), &config).await?;
+    let host = overhead::InProcess::start(&config).await?;
     let loaded = host.registry.plugins().count();
     anyhow::ensure!(
         loaded == plugins,

@@ -7,15 +7,13 @@ use crate::stats::{self, Samples, Table};
 use crate::support;
 use anyhow::{Context as _, bail, ensure};
 use serde_json::{Value as Json, json};
-use sluice::audit::AuditLog;
 use sluice::config::Config;
 use sluice::db::value::{Scalar, Value};
-use sluice::db::{Database, PoolSettings};
 use sluice::gate::{Caller, Gate};
-use sluice::policy::Limits;
+use sluice::policy::{Grant, Limits};
+use sluice::registry::Registry;
 use sluice::registry::model::{PluginHost, Scope};
-use sluice::registry::{Loader, Registry};
-use sluice::runtime::{CompiledCache, Plugin, Runtime};
+use sluice::runtime::{Plugin, Runtime};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,25 +28,13 @@ pub struct InProcess {
 }
 
 impl InProcess {
-    pub async fn start(url: &str, config: &Config) -> anyhow::Result<InProcess> {
-        let settings = PoolSettings {
-            min_connections: config.database.min_connections,
-            max_connections: config.database.max_connections,
-            acquire_timeout: Duration::from_secs(config.database.acquire_timeout_s),
-        };
-        let db = Arc::new(Database::connect(url, &settings).await?);
-        let gate = Arc::new(Gate::new(db, AuditLog::log_only()));
-        let cache = match config.plugins.cache.dir() {
-            Some(dir) => Some(CompiledCache::open(&dir, u64::MAX)?),
-            None => None,
-        };
-        let runtime = Arc::new(Runtime::new(gate.clone(), cache)?);
-        let loader = Loader::new(runtime.clone(), config).await?;
-        let (registry, _) = loader.registry();
+    pub async fn start(config: &Config) -> anyhow::Result<InProcess> {
+        let host = sluice::app::assemble(config).await?;
+        let (registry, _) = host.loader.registry();
         Ok(InProcess {
-            gate,
+            gate: host.gate,
             limits: sluice::registry::default_limits(config),
-            runtime,
+            runtime: host.runtime,
             registry,
         })
     }
@@ -122,7 +108,8 @@ impl Workload {
 
 /// The three ways in.
 enum Path<'a> {
-    Native(&'a InProcess),
+    /// The gate, with sql-read's grant.
+    Native(&'a Gate, &'a Grant),
     Plugin(&'a InProcess),
     Stdio(&'a support::Server),
 }
@@ -130,7 +117,7 @@ enum Path<'a> {
 impl Path<'_> {
     fn label(&self) -> &'static str {
         match self {
-            Path::Native(_) => "(a) host → gate",
+            Path::Native(..) => "(a) host → gate",
             Path::Plugin(_) => "(b) plugin tool, in-process",
             Path::Stdio(_) => "(c) MCP client over stdio",
         }
@@ -138,7 +125,7 @@ impl Path<'_> {
 
     async fn call(&self, w: &Workload, i: usize) -> anyhow::Result<()> {
         match self {
-            Path::Native(host) => {
+            Path::Native(gate, grant) => {
                 let params = if w.takes_id {
                     vec![Value::Scalar(Scalar::Int(film_id(i)))]
                 } else {
@@ -147,9 +134,9 @@ impl Path<'_> {
                 let caller = Caller {
                     plugin: "sql-read",
                     tool: Some("query"),
-                    grant: host.plugin("sql-read")?.grant(),
+                    grant,
                 };
-                let rows = host.gate.query(caller, w.sql, &params).await?;
+                let rows = gate.query(caller, w.sql, &params).await?;
                 ensure!(
                     rows.rows.len() as u64 == w.rows,
                     "{}: wrong row count",
@@ -205,7 +192,12 @@ pub async fn run(
     quick: bool,
 ) -> anyhow::Result<()> {
     let server = support::spawn_at(url, config_toml, None, Stdio::null()).await;
-    let paths = [Path::Native(host), Path::Plugin(host), Path::Stdio(&server)];
+    let grant = host.plugin("sql-read")?.grant();
+    let paths = [
+        Path::Native(&host.gate, grant),
+        Path::Plugin(host),
+        Path::Stdio(&server),
+    ];
     let rounds = if quick { 2 } else { 5 };
 
     let mut table = Table::new(&[
@@ -239,7 +231,7 @@ pub async fn run(
             .collect();
         let native = &samples[0];
         for (path, s) in paths.iter().zip(&samples) {
-            let native_row = matches!(path, Path::Native(_));
+            let native_row = matches!(path, Path::Native(..));
             table.row(vec![
                 w.name.to_string(),
                 path.label().to_string(),

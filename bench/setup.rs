@@ -40,8 +40,9 @@ pub async fn database() -> anyhow::Result<BenchDb> {
         Ok(url) if !url.trim().is_empty() => BenchDb::Given(url),
         _ => BenchDb::Throwaway(support::empty_db().await),
     };
-    ensure_pagila(db.url()).await?;
-    ensure_pgbench_tables(db.url()).await?;
+    let mut conn = connect(db.url()).await?;
+    ensure_pagila(&mut conn, db.url()).await?;
+    ensure_pgbench_tables(&mut conn, db.url()).await?;
     Ok(db)
 }
 
@@ -62,9 +63,8 @@ async fn exists(conn: &mut PgConnection, relation: &str) -> anyhow::Result<bool>
 
 /// Loads Pagila unless `public.film` is there; refuses a database that has
 /// other tables but no Pagila rather than write into it.
-async fn ensure_pagila(url: &str) -> anyhow::Result<()> {
-    let mut conn = connect(url).await?;
-    if exists(&mut conn, "public.film").await? {
+async fn ensure_pagila(conn: &mut PgConnection, url: &str) -> anyhow::Result<()> {
+    if exists(conn, "public.film").await? {
         return Ok(());
     }
     let tables: i64 = sqlx::query_scalar(
@@ -73,7 +73,7 @@ async fn ensure_pagila(url: &str) -> anyhow::Result<()> {
          WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
          AND n.nspname NOT LIKE 'pg_toast%'",
     )
-    .fetch_one(&mut conn)
+    .fetch_one(&mut *conn)
     .await?;
     if tables > 0 {
         bail!(
@@ -86,18 +86,17 @@ async fn ensure_pagila(url: &str) -> anyhow::Result<()> {
     for file in ["pagila-schema.sql", "pagila-data.sql"] {
         let text = std::fs::read_to_string(dir.join(file))
             .with_context(|| format!("reading {}", dir.join(file).display()))?;
-        support::load_dump(&mut conn, &text)
+        support::load_dump(conn, &text)
             .await
             .with_context(|| format!("loading {file}"))?;
     }
-    sqlx::raw_sql("ANALYZE").execute(&mut conn).await?;
+    sqlx::raw_sql("ANALYZE").execute(&mut *conn).await?;
     Ok(())
 }
 
 /// `pgbench -i` (scale 1) unless its tables are there.
-async fn ensure_pgbench_tables(url: &str) -> anyhow::Result<()> {
-    let mut conn = connect(url).await?;
-    if exists(&mut conn, "public.pgbench_accounts").await? {
+async fn ensure_pgbench_tables(conn: &mut PgConnection, url: &str) -> anyhow::Result<()> {
+    if exists(conn, "public.pgbench_accounts").await? {
         return Ok(());
     }
     eprintln!("bench: creating pgbench's tables (pgbench -i -s 1)");

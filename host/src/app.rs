@@ -19,9 +19,18 @@ pub struct Serving {
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
-/// Connects to the database, starts the runtime, loads every plugin and
-/// watches the plugin directory.
-pub async fn start(config: &Config) -> anyhow::Result<Serving> {
+/// The host's pieces, connected and loaded: what [`start`] serves, and what
+/// the bench measures in-process.
+pub struct Assembled {
+    pub db: Arc<Database>,
+    pub gate: Arc<Gate>,
+    pub runtime: Arc<Runtime>,
+    /// Every plugin loaded; [`Loader::registry`] gives what serves.
+    pub loader: Loader,
+}
+
+/// Connects to the database, starts the runtime and loads every plugin.
+pub async fn assemble(config: &Config) -> anyhow::Result<Assembled> {
     let url = config.database_url()?;
     let settings = PoolSettings {
         min_connections: config.database.min_connections,
@@ -42,9 +51,21 @@ pub async fn start(config: &Config) -> anyhow::Result<Serving> {
     let db = Arc::new(db);
     let gate = Arc::new(Gate::new(db.clone(), audit));
     let runtime = Arc::new(
-        Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?,
+        Runtime::new(gate.clone(), compiled_cache(config))
+            .context("cannot start the wasm runtime")?,
     );
-    let loader = Loader::new(runtime, config).await?;
+    let loader = Loader::new(runtime.clone(), config).await?;
+    Ok(Assembled {
+        db,
+        gate,
+        runtime,
+        loader,
+    })
+}
+
+/// [`assemble`]s the host and watches the plugin directory.
+pub async fn start(config: &Config) -> anyhow::Result<Serving> {
+    let Assembled { db, loader, .. } = assemble(config).await?;
     let (registry, _) = loader.registry();
     let names: Vec<&str> = registry.plugins().map(|p| p.name()).collect();
     tracing::info!(plugins = names.len(), "sluice ready: {}", names.join(", "));

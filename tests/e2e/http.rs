@@ -1,87 +1,15 @@
 //! The remote transport over real HTTP on loopback: a client with a key gets
 //! what a stdio client gets; without a valid key, nothing but a 401.
 
-use crate::support::{REQUEST_TIMEOUT, TestDb, fresh_db};
+use crate::support::{HttpServer, REQUEST_TIMEOUT, TestDb, fresh_db, new_key, spawn_http};
 use rmcp::ServiceExt as _;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
-use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-/// A `sluice serve --http` child on a free loopback port.
-struct HttpServer {
-    child: tokio::process::Child,
-    base: String,
-    key: String,
-    _config: tempfile::NamedTempFile,
-}
-
-/// Makes a key with `sluice keys new`, exactly as an operator would.
-fn new_key(id: &str) -> (String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["keys", "new", "--id", id])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let entry = stderr[stderr
-        .find("[[http.auth.keys]]")
-        .expect("the entry is printed")..]
-        .to_string();
-    (key, entry)
-}
 
 async fn start(db: &TestDb, extra_config: &str) -> HttpServer {
-    let (key, entry) = new_key("tester");
-    let config = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(config.path(), format!("{extra_config}\n{entry}")).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--http", "127.0.0.1:0", "--config"])
-        .arg(config.path())
-        .arg("--database-url")
-        .arg(&db.url)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // The log says which port was bound.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(REQUEST_TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            eprintln!("{line}");
-            if line.contains("serving MCP over HTTP") {
-                let addr = line
-                    .split("addr=")
-                    .nth(1)
-                    .unwrap()
-                    .split_whitespace()
-                    .next()
-                    .unwrap();
-                return addr.to_string();
-            }
-        }
-        panic!("sluice exited before serving HTTP");
-    })
-    .await
-    .expect("sluice did not start serving HTTP in time");
-    // Keep forwarding the log so a failing test shows it.
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("{line}");
-        }
-    });
-    HttpServer {
-        child,
-        base: format!("http://{addr}"),
-        key,
-        _config: config,
-    }
+    spawn_http(&db.url, extra_config, "", true).await
 }
 
 impl HttpServer {

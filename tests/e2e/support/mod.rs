@@ -494,6 +494,100 @@ pub async fn spawn_at(
     }
 }
 
+/// A `sluice serve --http` child on a free loopback port, with one key.
+pub struct HttpServer {
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The bearer key its configuration holds.
+    pub key: String,
+    _config: tempfile::NamedTempFile,
+}
+
+/// Makes a key with `sluice keys new`, exactly as an operator would: the key
+/// and the `[[http.auth.keys]]` entry for the configuration.
+pub fn new_key(id: &str) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["keys", "new", "--id", id])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let entry = stderr[stderr
+        .find("[[http.auth.keys]]")
+        .expect("the entry is printed")..]
+        .to_string();
+    (key, entry)
+}
+
+/// Starts `sluice serve --http` against `url` with `config_toml` and a new
+/// key, whose entry ends with `key_settings` (its own rate limit, say). The
+/// child's log is echoed to stderr when `echo_log`, else discarded.
+pub async fn spawn_http(
+    url: &str,
+    config_toml: &str,
+    key_settings: &str,
+    echo_log: bool,
+) -> HttpServer {
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+    let (key, entry) = new_key("client");
+    let config = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(
+        config.path(),
+        format!("{config_toml}\n{entry}{key_settings}"),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--http", "127.0.0.1:0", "--config"])
+        .arg(config.path())
+        .arg("--database-url")
+        .arg(url)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The log says which port was bound.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if echo_log {
+                eprintln!("{line}");
+            }
+            if line.contains("serving MCP over HTTP") {
+                let addr = line
+                    .split("addr=")
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
+                return addr.to_string();
+            }
+        }
+        panic!("sluice exited before serving HTTP");
+    })
+    .await
+    .expect("sluice did not start serving HTTP in time");
+    // Keep reading the log: a full pipe would stall the server.
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if echo_log {
+                eprintln!("{line}");
+            }
+        }
+    });
+    HttpServer {
+        child,
+        base: format!("http://{addr}"),
+        key,
+        _config: config,
+    }
+}
+
 /// Bounds a request so a wedged server fails the test instead of hanging it.
 async fn timed<T>(what: &str, request: impl Future<Output = T>) -> T {
     tokio::time::timeout(REQUEST_TIMEOUT, request)
