@@ -19,6 +19,34 @@ pub struct Serving {
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
+impl Serving {
+    /// Serves MCP over stdio until the client goes or a signal arrives, then
+    /// stops what calls left running (see [`Serving::stop`]).
+    pub async fn serve_stdio(&self, config: &Config) -> anyhow::Result<()> {
+        let settings = crate::mcp::StdioSettings {
+            limits: config.mcp.frame_limits(),
+            shutdown_grace: Duration::from_millis(config.mcp.shutdown_grace_ms),
+        };
+        let served = crate::mcp::serve_stdio(self.host.clone(), settings).await;
+        self.stop().await;
+        served.map(|_| ())
+    }
+
+    /// Cancels the statements still running for calls that were abandoned
+    /// at shutdown, so that none runs on in the server after sluice exits.
+    pub async fn stop(&self) {
+        match tokio::time::timeout(STOP_LIMIT, self.db.cancel_running()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(statements = n, "cancelled statements of abandoned calls"),
+            Ok(Err(e)) => tracing::warn!("cannot cancel the statements of abandoned calls: {e}"),
+            Err(_) => tracing::warn!("cancelling the statements of abandoned calls timed out"),
+        }
+    }
+}
+
+/// The longest [`Serving::stop`] waits for the database.
+const STOP_LIMIT: Duration = Duration::from_secs(2);
+
 /// The host's pieces, connected and loaded: what [`start`] serves, and what
 /// the bench measures in-process.
 pub struct Assembled {
@@ -49,7 +77,10 @@ pub async fn assemble(config: &Config) -> anyhow::Result<Assembled> {
         None => AuditLog::log_only(),
     };
     let db = Arc::new(db);
-    let gate = Arc::new(Gate::new(db.clone(), audit));
+    let gate = Arc::new(
+        Gate::new(db.clone(), audit, statement_limits(config))
+            .context("cannot start the SQL analysis threads")?,
+    );
     let runtime = Arc::new(
         Runtime::new(gate.clone(), compiled_cache(config))
             .context("cannot start the wasm runtime")?,
@@ -79,6 +110,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Serving> {
     })
 }
 
+/// The limits on every statement a plugin sends.
+fn statement_limits(config: &Config) -> crate::policy::StatementLimits {
+    crate::policy::StatementLimits {
+        max_bytes: config.policy.max_statement_bytes,
+        max_depth: config.policy.max_statement_depth,
+    }
+}
+
 /// The compiled-plugin cache, unless disabled; one that cannot be opened
 /// only costs compile time, so it is a warning.
 fn compiled_cache(config: &Config) -> Option<CompiledCache> {
@@ -97,7 +136,10 @@ fn compiled_cache(config: &Config) -> Option<CompiledCache> {
 /// and reports what each one is, asks for and gets.
 pub async fn inspect(config: &Config) -> anyhow::Result<Vec<registry::LoadReport>> {
     let db = Database::lazy(config.database.url.as_deref())?;
-    let gate = Arc::new(Gate::new(Arc::new(db), AuditLog::log_only()));
+    let gate = Arc::new(
+        Gate::new(Arc::new(db), AuditLog::log_only(), statement_limits(config))
+            .context("cannot start the SQL analysis threads")?,
+    );
     let runtime = Arc::new(
         Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?,
     );

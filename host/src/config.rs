@@ -53,6 +53,45 @@ pub struct Config {
     pub policy: PolicyConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    #[serde(default)]
+    pub mcp: McpConfig,
+}
+
+/// `[mcp]`: what one client message may be, on every transport, and how a
+/// stdio session ends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// Largest message, in bytes: a stdio line, or an HTTP request body
+    /// (with `[http] max_body_bytes`, whichever is lower). A longer one is
+    /// answered with an error.
+    pub max_message_bytes: usize,
+    /// Deepest nesting of JSON arrays and objects in a message (at most 100).
+    pub max_json_depth: usize,
+    /// After a signal or the end of input, how long calls in flight may
+    /// finish before they are answered with an error and their statements
+    /// cancelled.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            max_message_bytes: crate::mcp::frame::DEFAULT_MAX_MESSAGE_BYTES,
+            max_json_depth: crate::mcp::frame::DEFAULT_MAX_JSON_DEPTH,
+            shutdown_grace_ms: 5_000,
+        }
+    }
+}
+
+impl McpConfig {
+    /// The limits every incoming message is checked against.
+    pub fn frame_limits(&self) -> crate::mcp::frame::FrameLimits {
+        crate::mcp::frame::FrameLimits {
+            max_bytes: self.max_message_bytes,
+            max_depth: self.max_json_depth,
+        }
+    }
 }
 
 /// `[http]`: the remote transport (`sluice serve --http ADDR`).
@@ -71,10 +110,30 @@ pub struct HttpConfig {
     /// Largest request body, in bytes.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Open MCP sessions (Streamable HTTP and legacy SSE) across all keys;
+    /// a new session beyond it is refused with 503.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    /// Open sessions per key; a new one beyond it is refused with 429.
+    #[serde(default = "default_max_sessions_per_key")]
+    pub max_sessions_per_key: usize,
+    /// A session with no request for this long is closed.
+    #[serde(default = "default_session_idle_timeout_s")]
+    pub session_idle_timeout_s: u64,
+    /// Time a client has to send a request's headers; a connection that
+    /// takes longer is closed.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// Connections open at once; more wait to be accepted.
+    #[serde(default = "default_max_http_connections")]
+    pub max_connections: usize,
     #[serde(default)]
     pub auth: AuthConfig,
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// `[http.failed_auth]`: refused credentials per client address.
+    #[serde(default)]
+    pub failed_auth: FailedAuthConfig,
 }
 
 fn default_allowed_hosts() -> Vec<String> {
@@ -84,6 +143,41 @@ fn default_allowed_hosts() -> Vec<String> {
 fn default_max_body_bytes() -> usize {
     1024 * 1024
 }
+fn default_max_sessions() -> usize {
+    1000
+}
+fn default_max_sessions_per_key() -> usize {
+    100
+}
+fn default_session_idle_timeout_s() -> u64 {
+    600
+}
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_http_connections() -> usize {
+    1024
+}
+
+/// `[http.failed_auth]`: how many refused credentials one client address
+/// may send before it gets 429 for every request, valid key or not.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailedAuthConfig {
+    /// Sustained refusals per minute.
+    pub per_minute: u32,
+    /// Refusals allowed in a burst.
+    pub burst: u32,
+}
+
+impl Default for FailedAuthConfig {
+    fn default() -> Self {
+        FailedAuthConfig {
+            per_minute: 30,
+            burst: 10,
+        }
+    }
+}
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -91,8 +185,14 @@ impl Default for HttpConfig {
             allowed_hosts: default_allowed_hosts(),
             allowed_origins: Vec::new(),
             max_body_bytes: default_max_body_bytes(),
+            max_sessions: default_max_sessions(),
+            max_sessions_per_key: default_max_sessions_per_key(),
+            session_idle_timeout_s: default_session_idle_timeout_s(),
+            header_timeout_ms: default_header_timeout_ms(),
+            max_connections: default_max_http_connections(),
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            failed_auth: FailedAuthConfig::default(),
         }
     }
 }
@@ -173,15 +273,32 @@ impl Default for RateLimitConfig {
 }
 
 /// `[policy]`: rules for the SQL of every plugin.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// When set, the only functions SQL may call (names, `*` wildcards).
     /// The built-in denylist applies regardless.
     pub allow_functions: Option<Vec<String>>,
     /// Functions SQL may not call, beyond the built-in denylist.
-    #[serde(default)]
     pub deny_functions: Vec<String>,
+    /// Largest SQL statement a plugin may send, in bytes; checked before
+    /// it is parsed.
+    pub max_statement_bytes: usize,
+    /// How deeply a statement's expressions and set operations may nest,
+    /// counted from its tokens before it is parsed (a chain `a + b + c`
+    /// counts each operator).
+    pub max_statement_depth: usize,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            allow_functions: None,
+            deny_functions: Vec::new(),
+            max_statement_bytes: crate::policy::DEFAULT_MAX_STATEMENT_BYTES,
+            max_statement_depth: crate::policy::DEFAULT_MAX_STATEMENT_DEPTH,
+        }
+    }
 }
 
 /// `[audit]`
@@ -268,6 +385,9 @@ pub struct PluginsConfig {
     pub max_host_calls: Option<u32>,
     /// Calls of one plugin running at once, unless a grant sets its own.
     pub max_concurrent_calls: Option<u32>,
+    /// Largest plugin file read from the plugin directory, in MiB.
+    #[serde(default = "default_max_file_mb")]
+    pub max_file_mb: u64,
     /// `[plugins.cache]`: compiled plugins on disk.
     #[serde(default)]
     pub cache: CacheConfig,
@@ -282,6 +402,9 @@ pub struct PluginsConfig {
 fn default_true() -> bool {
     true
 }
+fn default_max_file_mb() -> u64 {
+    256
+}
 
 impl Default for PluginsConfig {
     fn default() -> Self {
@@ -295,6 +418,7 @@ impl Default for PluginsConfig {
             max_result_bytes: None,
             max_host_calls: None,
             max_concurrent_calls: None,
+            max_file_mb: default_max_file_mb(),
             cache: CacheConfig::default(),
             grants: BTreeMap::new(),
             config: BTreeMap::new(),
@@ -534,6 +658,61 @@ impl Config {
                 ),
             ],
         )?;
+        for (key, value) in [
+            ("[plugins] max_file_mb", self.plugins.max_file_mb as u128),
+            (
+                "[policy] max_statement_bytes",
+                self.policy.max_statement_bytes as u128,
+            ),
+            (
+                "[policy] max_statement_depth",
+                self.policy.max_statement_depth as u128,
+            ),
+            (
+                "[mcp] max_message_bytes",
+                self.mcp.max_message_bytes as u128,
+            ),
+            ("[http] max_sessions", self.http.max_sessions as u128),
+            (
+                "[http] max_sessions_per_key",
+                self.http.max_sessions_per_key as u128,
+            ),
+            (
+                "[http] session_idle_timeout_s",
+                self.http.session_idle_timeout_s as u128,
+            ),
+            (
+                "[http] header_timeout_ms",
+                self.http.header_timeout_ms as u128,
+            ),
+            ("[http] max_connections", self.http.max_connections as u128),
+            (
+                "[http.failed_auth] per_minute",
+                self.http.failed_auth.per_minute as u128,
+            ),
+            (
+                "[http.failed_auth] burst",
+                self.http.failed_auth.burst as u128,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
+        let depth = self.mcp.max_json_depth;
+        let max_depth = crate::mcp::frame::MAX_JSON_DEPTH_LIMIT;
+        if !(2..=max_depth).contains(&depth) {
+            return Err(ConfigError::Invalid(format!(
+                "[mcp] max_json_depth must be between 2 and {max_depth}, not {depth}"
+            )));
+        }
+        let statement_depth = self.policy.max_statement_depth;
+        let most = crate::policy::MAX_STATEMENT_DEPTH_LIMIT;
+        if statement_depth > most {
+            return Err(ConfigError::Invalid(format!(
+                "[policy] max_statement_depth must be at most {most}, not {statement_depth}"
+            )));
+        }
         crate::policy::FunctionRules::new(
             self.policy.allow_functions.as_deref(),
             &self.policy.deny_functions,

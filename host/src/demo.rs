@@ -44,7 +44,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             });
         tracing::info!("demo database ready on port {}", cluster.port());
         let serving = crate::app::start(&config).await?;
-        crate::mcp::serve_stdio(serving.host.clone()).await
+        serving.serve_stdio(&config).await
     }
     .await;
     if let Err(e) = cluster.stop().await {

@@ -20,3 +20,4 @@ pub mod policy;
 pub mod registry;
 pub mod runtime;
 pub mod scaffold;
+pub mod shutdown;

@@ -163,16 +163,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let serving = sluice::app::start(&config).await?;
             match http {
                 Some(addr) => {
-                    sluice::http::serve(
+                    let served = sluice::http::serve(
                         serving.host.clone(),
                         serving.db.clone(),
                         addr,
                         &config.http,
                         |_| {},
                     )
-                    .await
+                    .await;
+                    serving.stop().await;
+                    served
                 }
-                None => sluice::mcp::serve_stdio(serving.host.clone()).await,
+                None => serving.serve_stdio(&config).await,
             }
         }
         Command::Keys(KeysCommand::New { id, signing }) => {

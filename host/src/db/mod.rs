@@ -11,9 +11,9 @@ use codec::RawParam;
 use futures::TryStreamExt;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow, PgTypeInfo};
 use sqlx::{Arguments, Column, Executor, PgPool, Postgres, Row, Statement, Transaction, TypeInfo};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use value::Value;
 
@@ -122,9 +122,25 @@ pub const SEARCH_PATH: &str = "public";
 /// The connection pool and what it learned about types.
 pub struct Database {
     pool: PgPool,
+    /// How to open a connection outside the pool (to cancel its work).
+    options: PgConnectOptions,
     /// `format_type` of types converted through the server, by OID.
     type_names: Mutex<HashMap<u32, String>>,
+    /// The pool's server processes, newest last.
+    backends: Arc<Mutex<VecDeque<Backend>>>,
 }
+
+/// One server process the pool connected to: its pid and start time,
+/// which together name it even after the pid is reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Backend {
+    pid: i32,
+    started: String,
+}
+
+/// Backends remembered; the pool's live connections are always among the
+/// newest, so older ones (closed since) can be forgotten.
+const BACKENDS_KEPT: usize = 1024;
 
 /// A transaction with its guard settings applied. Dropping it rolls back.
 pub struct Tx {
@@ -153,16 +169,68 @@ impl Database {
             .await
             .map_err(|_| DbError::Connection("timed out connecting to the database".into()))??;
         sqlx::Connection::close(probe).await?;
+        let backends: Arc<Mutex<VecDeque<Backend>>> = Arc::default();
+        let known = backends.clone();
         let pool = PgPoolOptions::new()
             .min_connections(settings.min_connections)
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
             .idle_timeout(Some(Duration::from_secs(300)))
-            .connect_lazy_with(options);
+            .after_connect(move |conn, _| {
+                let known = known.clone();
+                Box::pin(async move {
+                    let (pid, started): (i32, String) = sqlx::query_as(
+                        "SELECT pid, backend_start::text FROM pg_catalog.pg_stat_activity \
+                         WHERE pid = pg_catalog.pg_backend_pid()",
+                    )
+                    .fetch_one(conn)
+                    .await?;
+                    let mut known = known.lock().unwrap_or_else(PoisonError::into_inner);
+                    if known.len() >= BACKENDS_KEPT {
+                        known.pop_front();
+                    }
+                    known.push_back(Backend { pid, started });
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options.clone());
         Ok(Database {
             pool,
+            options,
             type_names: Mutex::new(HashMap::new()),
+            backends,
         })
+    }
+
+    /// Cancels the statements the pool's connections are running, over a
+    /// connection of its own: at exit, so that calls sluice abandoned do not
+    /// run on in the server. Returns how many were cancelled.
+    pub async fn cancel_running(&self) -> Result<u64, DbError> {
+        use sqlx::{ConnectOptions as _, Connection as _};
+        let (pids, starts): (Vec<i32>, Vec<String>) = self
+            .backends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|b| (b.pid, b.started.clone()))
+            .unzip();
+        if pids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.options.connect().await?;
+        let cancelled: i64 = sqlx::query_scalar(
+            "SELECT count(*) FILTER (WHERE pg_catalog.pg_cancel_backend(a.pid)) \
+             FROM pg_catalog.pg_stat_activity a \
+             JOIN unnest($1::int4[], $2::text[]) AS b(pid, started) \
+               ON a.pid = b.pid AND a.backend_start::text = b.started \
+             WHERE a.state <> 'idle' AND a.pid <> pg_catalog.pg_backend_pid()",
+        )
+        .bind(&pids)
+        .bind(&starts)
+        .fetch_one(&mut conn)
+        .await?;
+        let _ = conn.close().await;
+        Ok(u64::try_from(cancelled).unwrap_or(0))
     }
 
     /// A pool that connects on first use, for commands that load plugins
@@ -174,12 +242,15 @@ impl Database {
                 .map_err(|e| DbError::Connection(format!("invalid database URL: {e}")))?,
             None => PgConnectOptions::new(),
         };
+        let options = options.application_name("sluice");
         Ok(Database {
             pool: PgPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(2))
-                .connect_lazy_with(options.application_name("sluice")),
+                .connect_lazy_with(options.clone()),
+            options,
             type_names: Mutex::new(HashMap::new()),
+            backends: Arc::default(),
         })
     }
 

@@ -1,26 +1,39 @@
-//! Statements the gate analysed recently.
+//! Where the gate analyses a plugin's SQL, and what it remembers of it.
 //!
-//! A plugin's tools send the same SQL call after call, and parsing it,
-//! checking it and computing its audit fingerprint was a tenth of the host's
-//! work per call. The analysis is a pure function of the SQL text and the
-//! function rules, so it is kept and reused; denials are not kept.
+//! Analysis (tokenizing, parsing and walking a statement) is CPU work that
+//! recurses on the statement's depth. It runs on a pool of threads of its
+//! own, with deep stacks, never on an async worker or a plugin call's
+//! fiber, and a call waits for it no longer than its deadline, so one
+//! plugin's huge statement delays nobody else's calls. The statement's size
+//! and depth are checked on its text and tokens before anything recurses
+//! (see [`policy::StatementLimits`]).
+//!
+//! A plugin's tools send the same SQL call after call, and analysing it was
+//! a tenth of the host's work per call. The analysis is a pure function of
+//! the SQL text and the function rules, so what passed is kept and reused;
+//! denials are not kept.
 
-use crate::policy::{self, Denial, FunctionRules};
-use sqlparser::ast::Statement;
+use super::GateError;
+use crate::policy::{self, Denial, FunctionRules, StatementLimits};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 /// Statements kept per set of function rules.
 const CAPACITY: usize = 256;
 /// Longer SQL is analysed every time rather than kept.
 const MAX_KEPT_SQL: usize = 8 * 1024;
-/// The analysis recurses; it runs on a stack with at least this much room.
-const RED_ZONE: usize = 256 * 1024;
-/// The size of the stack it gets when the current one has less room (or,
-/// on a plugin call's fiber, an extent the stack guard cannot see).
-const STACK_SIZE: usize = 4 * 1024 * 1024;
+/// Stack of each analysis thread: room for
+/// [`policy::MAX_STATEMENT_DEPTH_LIMIT`] levels of the deepest walk, with
+/// room to spare in an unoptimised build. Only touched pages cost memory.
+const STACK_SIZE: usize = 64 * 1024 * 1024;
+/// Statements that may wait for a thread; beyond it a call is refused.
+const QUEUE: usize = 1024;
 
 /// One read statement that passed the policy.
+#[derive(Debug)]
 pub(super) struct Analyzed {
     /// Relation names, in `to_regclass` form.
     pub relations: Vec<String>,
@@ -28,22 +41,14 @@ pub(super) struct Analyzed {
     pub fingerprint: String,
     /// A query (rather than EXPLAIN), so it can be a cursor's body.
     pub is_query: bool,
-    statement: Statement,
-    rendered: OnceLock<String>,
-}
-
-impl Analyzed {
     /// The statement rendered back to SQL, for wrapping.
-    pub fn rendered(&self) -> String {
-        self.rendered
-            .get_or_init(|| self.statement.to_string())
-            .clone()
-    }
+    pub rendered: String,
 }
 
-/// Analyses, remembering what passed.
-#[derive(Default)]
-pub(super) struct AnalysisCache {
+/// Analyses SQL on its threads, remembering what passed.
+pub(super) struct Analyzer {
+    limits: StatementLimits,
+    pool: Pool,
     /// By the address of the function rules they were checked against.
     entries: Mutex<HashMap<usize, Kept>>,
 }
@@ -55,40 +60,75 @@ struct Kept {
     statements: HashMap<String, Arc<Analyzed>>,
 }
 
-impl AnalysisCache {
-    pub fn analyze_read(
+impl Analyzer {
+    /// Starts the analysis threads.
+    pub fn new(limits: StatementLimits) -> std::io::Result<Analyzer> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        Ok(Analyzer {
+            limits,
+            pool: Pool::new(threads)?,
+            entries: Mutex::default(),
+        })
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Kept>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks `sql` as one read statement under `functions`, finishing by
+    /// `deadline` or failing.
+    pub async fn analyze_read(
         &self,
         sql: &str,
         functions: &Arc<FunctionRules>,
-    ) -> Result<Arc<Analyzed>, Denial> {
+        deadline: Instant,
+        timeout_ms: u64,
+    ) -> Result<Arc<Analyzed>, GateError> {
         let rules = Arc::as_ptr(functions) as usize;
         if let Some(hit) = self
-            .entries
-            .lock()
-            .ok()
-            .and_then(|e| e.get(&rules).and_then(|k| k.statements.get(sql).cloned()))
+            .entries()
+            .get(&rules)
+            .and_then(|k| k.statements.get(sql).cloned())
         {
             return Ok(hit);
         }
-        // sqlparser guards its recursion with stacker, which cannot see the
-        // bounds of a plugin call's fiber stack and would map a fresh stack
-        // for every recursive entry point; one switch here covers them all.
-        let analyzed = stacker::maybe_grow(RED_ZONE, STACK_SIZE, || {
-            policy::analyze_read(sql, functions).map(|a| {
-                let fingerprint = policy::fingerprint(&a.statement);
-                Analyzed {
+        // Refused here, before a copy of it is made for the pool.
+        if sql.len() > self.limits.max_bytes {
+            return Err(policy::analyze_read(sql, functions, self.limits)
+                .err()
+                .unwrap_or_else(|| Denial::new(policy::TOO_COMPLEX, "the statement is too long"))
+                .into());
+        }
+        let limits = self.limits;
+        let text = sql.to_owned();
+        let rules_for_job = functions.clone();
+        let analyzed = self
+            .pool
+            .run(deadline, move || {
+                policy::analyze_read(&text, &rules_for_job, limits).map(|a| Analyzed {
                     relations: a.relations.into_iter().map(|r| r.regclass_text).collect(),
-                    fingerprint,
-                    is_query: matches!(a.statement, Statement::Query(_)),
-                    statement: a.statement,
-                    rendered: OnceLock::new(),
-                }
+                    fingerprint: a.fingerprint,
+                    is_query: a.is_query,
+                    rendered: a.rendered,
+                })
             })
-        })?;
+            .await
+            .map_err(|e| match e {
+                PoolError::Busy => GateError::Internal(
+                    "sluice is analysing too many statements at once; retry shortly".into(),
+                ),
+                PoolError::Late => GateError::Denied(Denial::new(
+                    policy::TOO_COMPLEX,
+                    format!(
+                        "analysing the statement took longer than this plugin's timeout_ms \
+                         ({timeout_ms} ms); send a shorter or simpler statement"
+                    ),
+                )),
+                PoolError::Failed => GateError::Internal("the statement's analysis failed".into()),
+            })??;
         let analyzed = Arc::new(analyzed);
-        if sql.len() <= MAX_KEPT_SQL
-            && let Ok(mut entries) = self.entries.lock()
-        {
+        if sql.len() <= MAX_KEPT_SQL {
+            let mut entries = self.entries();
             let kept = &mut entries
                 .entry(rules)
                 .or_insert_with(|| Kept {
@@ -107,32 +147,184 @@ impl AnalysisCache {
     }
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads that run analyses, fed through a bounded queue.
+struct Pool {
+    jobs: SyncSender<Job>,
+}
+
+/// Why a job gave no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PoolError {
+    /// The queue is full.
+    Busy,
+    /// The deadline passed first.
+    Late,
+    /// The job panicked.
+    Failed,
+}
+
+impl Pool {
+    /// `threads` threads that end when the pool is dropped.
+    fn new(threads: usize) -> std::io::Result<Pool> {
+        let (jobs, queue) = mpsc::sync_channel::<Job>(QUEUE);
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("sluice-sql-{i}"))
+                .stack_size(STACK_SIZE)
+                .spawn(move || {
+                    loop {
+                        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(job) = job else { break };
+                        // A panic costs its call, not the thread.
+                        if std::panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+                            tracing::error!("a statement's analysis panicked");
+                        }
+                    }
+                })?;
+        }
+        Ok(Pool { jobs })
+    }
+
+    /// Runs `work` on a pool thread; waits for it until `deadline`. Work
+    /// still queued when its deadline passes is not started.
+    async fn run<T: Send + 'static>(
+        &self,
+        deadline: Instant,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            if Instant::now() < deadline {
+                let _ = done.send(work());
+            }
+        });
+        self.jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => PoolError::Busy,
+            TrySendError::Disconnected(_) => PoolError::Failed,
+        })?;
+        match tokio::time::timeout_at(deadline.into(), result).await {
+            Err(_) => Err(PoolError::Late),
+            Ok(Err(_)) if Instant::now() >= deadline => Err(PoolError::Late),
+            Ok(Err(_)) => Err(PoolError::Failed),
+            Ok(Ok(value)) => Ok(value),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
-    #[test]
-    fn keeps_what_passed_and_not_what_was_denied() {
-        let cache = AnalysisCache::default();
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(30)
+    }
+
+    #[tokio::test]
+    async fn keeps_what_passed_and_not_what_was_denied() {
+        let analyzer = Analyzer::new(StatementLimits::default()).unwrap();
         let rules = Arc::new(FunctionRules::default());
-        let first = cache.analyze_read("SELECT 1 AS a", &rules).unwrap();
-        let again = cache.analyze_read("SELECT 1 AS a", &rules).unwrap();
+        let first = analyzer
+            .analyze_read("SELECT 1 AS a", &rules, soon(), 1)
+            .await
+            .unwrap();
+        let again = analyzer
+            .analyze_read("SELECT 1 AS a", &rules, soon(), 1)
+            .await
+            .unwrap();
         assert!(Arc::ptr_eq(&first, &again));
-        assert_eq!(first.rendered(), "SELECT 1 AS a");
+        assert_eq!(first.rendered, "SELECT 1 AS a");
         assert!(first.is_query);
 
-        assert!(cache.analyze_read("DELETE FROM t", &rules).is_err());
-        let kept = cache.entries.lock().unwrap();
+        assert!(
+            analyzer
+                .analyze_read("DELETE FROM t", &rules, soon(), 1)
+                .await
+                .is_err()
+        );
+        let kept = analyzer.entries();
         assert_eq!(kept[&(Arc::as_ptr(&rules) as usize)].statements.len(), 1);
     }
 
-    #[test]
-    fn other_function_rules_analyse_anew() {
-        let cache = AnalysisCache::default();
+    #[tokio::test]
+    async fn other_function_rules_analyse_anew() {
+        let analyzer = Analyzer::new(StatementLimits::default()).unwrap();
         let open = Arc::new(FunctionRules::default());
         let strict = Arc::new(FunctionRules::new(None, &["lower".to_string()]).unwrap());
-        assert!(cache.analyze_read("SELECT lower('A')", &open).is_ok());
-        let denied = cache.analyze_read("SELECT lower('A')", &strict);
-        assert_eq!(denied.err().map(|d| d.rule), Some("function-denylist"));
+        let sql = "SELECT lower('A')";
+        assert!(analyzer.analyze_read(sql, &open, soon(), 1).await.is_ok());
+        match analyzer.analyze_read(sql, &strict, soon(), 1).await {
+            Err(GateError::Denied(d)) => assert_eq!(d.rule, "function-denylist"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_waits_no_longer_than_its_deadline() {
+        use futures::FutureExt as _;
+        let pool = Pool::new(1).unwrap();
+        // The only thread is kept busy: its job is queued, and its result
+        // no longer awaited.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        assert!(
+            pool.run(soon(), move || held.recv().is_ok())
+                .now_or_never()
+                .is_none()
+        );
+        let late = pool
+            .run(Instant::now() + Duration::from_millis(50), || 1)
+            .await;
+        assert_eq!(late, Err(PoolError::Late));
+        release.send(()).unwrap();
+        // The late job was never started; the pool carries on.
+        assert_eq!(pool.run(soon(), || 2).await, Ok(2));
+    }
+
+    /// The deepest statements the highest `max_statement_depth` lets
+    /// through are analysed on the pool's stacks without overflowing them
+    /// (an overflow would abort this test process).
+    #[tokio::test]
+    async fn the_deepest_allowed_statements_fit_the_stack() {
+        let limits = StatementLimits {
+            max_bytes: usize::MAX,
+            max_depth: policy::MAX_STATEMENT_DEPTH_LIMIT,
+        };
+        let analyzer = Analyzer::new(limits).unwrap();
+        let rules = Arc::new(FunctionRules::default());
+        let n = policy::MAX_STATEMENT_DEPTH_LIMIT - 2;
+        for sql in [
+            format!("SELECT 1{}", "+1".repeat(n)),
+            format!("SELECT 1 WHERE {}", vec!["a"; n].join(" OR ")),
+            vec!["SELECT 1"; n].join(" UNION ALL "),
+            format!("SELECT 1{}", "::int".repeat(n)),
+            format!(
+                "SELECT 1 FROM t WHERE {}",
+                vec!["x IN (SELECT y FROM u WHERE z = 1)"; n / 8].join(" AND ")
+            ),
+        ] {
+            let analyzed = analyzer
+                .analyze_read(&sql, &rules, soon(), 1)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(!analyzed.fingerprint.is_empty());
+        }
+        // One level more is refused before it is parsed.
+        let over = format!("SELECT 1{}", "+1".repeat(n + 2));
+        match analyzer.analyze_read(&over, &rules, soon(), 1).await {
+            Err(GateError::Denied(d)) => assert_eq!(d.rule, policy::TOO_COMPLEX),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_costs_only_itself() {
+        let pool = Pool::new(1).unwrap();
+        let failed = pool.run(soon(), || -> u8 { panic!("boom") }).await;
+        assert_eq!(failed, Err(PoolError::Failed));
+        assert_eq!(pool.run(soon(), || 7).await, Ok(7));
     }
 }

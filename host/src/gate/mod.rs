@@ -12,9 +12,9 @@ use crate::audit::{self, AuditLog, Decision};
 use crate::db::catalog::{Relation, RelationDescription};
 use crate::db::value::Value;
 use crate::db::{Database, DbError, ResultLimits, RowSource, Rows, Tx, TxSettings};
-use crate::policy::{self, Denial, Grant};
+use crate::policy::{self, Denial, Grant, StatementLimits};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Who is calling: the plugin, the tool it is serving, and its grant.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +98,7 @@ impl GateError {
 pub struct Gate {
     db: Arc<Database>,
     audit: AuditLog,
-    analyses: analysis::AnalysisCache,
+    analyzer: analysis::Analyzer,
 }
 
 /// What a call touched, gathered for its audit event as the call proceeds.
@@ -109,12 +109,18 @@ struct Facts {
 }
 
 impl Gate {
-    pub fn new(db: Arc<Database>, audit: AuditLog) -> Self {
-        Gate {
+    /// The gate, with `limits` on every statement it analyses; starts the
+    /// analysis threads.
+    pub fn new(
+        db: Arc<Database>,
+        audit: AuditLog,
+        limits: StatementLimits,
+    ) -> std::io::Result<Self> {
+        Ok(Gate {
             db,
             audit,
-            analyses: analysis::AnalysisCache::default(),
-        }
+            analyzer: analysis::Analyzer::new(limits)?,
+        })
     }
 
     fn result_limits(grant: &Grant) -> ResultLimits {
@@ -173,7 +179,12 @@ impl Gate {
         params: &[Value],
         facts: &mut Facts,
     ) -> Result<Rows, GateError> {
-        let analysis = self.analyses.analyze_read(sql, &caller.grant.functions)?;
+        let timeout_ms = caller.grant.limits.timeout_ms;
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        let analysis = self
+            .analyzer
+            .analyze_read(sql, &caller.grant.functions, deadline, timeout_ms)
+            .await?;
         facts.fingerprint = Some(analysis.fingerprint.clone());
         let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
         let resolved = tx.resolve_relations(&analysis.relations).await?;
@@ -197,7 +208,7 @@ impl Gate {
                 params,
                 Self::result_limits(caller.grant),
                 source,
-                || analysis.rendered(),
+                || analysis.rendered.clone(),
             )
             .await?;
         tx.rollback().await?;

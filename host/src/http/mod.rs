@@ -117,7 +117,7 @@ pub async fn serve<P: PluginHost>(
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let signal = crate::mcp::shutdown_signal().await;
+        let signal = crate::shutdown::signal().await;
         tracing::info!(
             signal,
             "shutting down: no new requests, finishing those in flight"

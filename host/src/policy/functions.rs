@@ -17,8 +17,26 @@ use super::{Denial, glob};
 ///   slots and origins, WAL, statistics resets, catalog maintenance;
 /// - SQL smuggled in a string, which no parser sees: `query_to_xml` and kin,
 ///   `ts_stat`, `ts_rewrite`, `dblink`;
-/// - waiting: `pg_sleep*`.
+/// - waiting: `pg_sleep*`;
+/// - transaction ids spent even in a READ ONLY transaction, so that a loop
+///   of calls burns the server's XIDs: `txid_current`, `pg_current_xact_id`;
+/// - index maintenance that writes despite READ ONLY: BRIN summaries,
+///   `gin_clean_pending_list`;
+/// - the server's file layout: settings listings, `pg_config`, file paths
+///   of tablespaces and relations, control-file and WAL file names (and
+///   `current_setting` of such settings, see [`sensitive_setting`]).
 const DENIED: &[&str] = &[
+    "txid_current",
+    "pg_current_xact_id",
+    "brin_summarize_new_values",
+    "brin_summarize_range",
+    "brin_desummarize_range",
+    "gin_clean_pending_list",
+    "pg_log_standby_snapshot",
+    "pg_show_all_settings",
+    "pg_config",
+    "pg_tablespace_location",
+    "pg_relation_filepath",
     "pg_stat_file",
     "pg_terminate_backend",
     "pg_cancel_backend",
@@ -86,7 +104,48 @@ const DENIED_PREFIXES: &[&str] = &[
     "pg_backup_",
     "pg_stat_reset",
     "pg_stat_statements_reset",
+    "pg_control_",
+    "pg_walfile_name",
 ];
+
+/// Whether a setting's value would tell the server's file layout, the
+/// commands and libraries it runs, or a secret: the names PostgreSQL gives
+/// such settings (`data_directory`, `config_file`, `hba_file`,
+/// `unix_socket_directories`, `archive_command`, `ssl_key_file`,
+/// `primary_conninfo`, `shared_preload_libraries`, …), by their shape, so
+/// that the whole class is covered rather than a list of examples, and
+/// custom settings that look like secrets (`app.jwt_secret`).
+pub fn sensitive_setting(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    const SUFFIXES: &[&str] = &[
+        "_file",
+        "_dir",
+        "_directory",
+        "_directories",
+        "_command",
+        "_library",
+        "_libraries",
+        "_keyfile",
+        "_conninfo",
+        "_path",
+        "_filename",
+    ];
+    const EXACT: &[&str] = &[
+        "unix_socket_group",
+        "unix_socket_permissions",
+        "event_source",
+        "primary_slot_name",
+        "data_directory_mode",
+    ];
+    const INSIDE: &[&str] = &["secret", "password", "passwd", "token", "credential", "key"];
+    if name == "search_path" {
+        return false;
+    }
+    name.starts_with("ssl")
+        || SUFFIXES.iter().any(|s| name.ends_with(s))
+        || EXACT.contains(&name.as_str())
+        || INSIDE.iter().any(|s| name.contains(s))
+}
 
 fn built_in_denied(name: &str) -> bool {
     DENIED.contains(&name) || DENIED_PREFIXES.iter().any(|p| name.starts_with(p))
@@ -179,6 +238,56 @@ mod tests {
             "function-denylist"
         );
         assert!(rules.check("lower").is_ok());
+        for name in [
+            "txid_current",
+            "pg_current_xact_id",
+            "pg_control_system",
+            "pg_relation_filepath",
+            "brin_summarize_range",
+        ] {
+            assert_eq!(rules.check(name).unwrap_err().rule, "function-denylist");
+        }
+        assert!(rules.check("txid_current_if_assigned").is_ok());
+    }
+
+    #[test]
+    fn settings_that_reveal_the_server_are_a_class() {
+        for name in [
+            "data_directory",
+            "Config_File",
+            "hba_file",
+            "ident_file",
+            "external_pid_file",
+            "log_directory",
+            "log_filename",
+            "unix_socket_directories",
+            "krb_server_keyfile",
+            "dynamic_library_path",
+            "shared_preload_libraries",
+            "archive_command",
+            "restore_command",
+            "archive_library",
+            "ssl_key_file",
+            "ssl_ca_file",
+            "primary_conninfo",
+            "app.jwt_secret",
+            "myapp.api_key",
+        ] {
+            assert!(sensitive_setting(name), "{name}");
+        }
+        for name in [
+            "search_path",
+            "server_version",
+            "server_version_num",
+            "TimeZone",
+            "work_mem",
+            "statement_timeout",
+            "max_connections",
+            "DateStyle",
+            "transaction_read_only",
+        ] {
+            assert!(!sensitive_setting(name), "{name}");
+        }
     }
 
     #[test]

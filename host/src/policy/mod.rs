@@ -7,11 +7,22 @@
 mod functions;
 mod sql;
 
-pub use functions::FunctionRules;
-pub use sql::{ReadAnalysis, RelationRef, analyze_read, fingerprint, parse_relation_name};
+pub use functions::{FunctionRules, sensitive_setting};
+pub use sql::{
+    ReadAnalysis, RelationRef, StatementLimits, TOO_COMPLEX, analyze_read, nesting_bound,
+    parse_relation_name,
+};
 
 use crate::config::GrantConfig;
 use std::sync::Arc;
+
+/// Default for `[policy] max_statement_bytes`.
+pub const DEFAULT_MAX_STATEMENT_BYTES: usize = 256 * 1024;
+/// Default for `[policy] max_statement_depth`.
+pub const DEFAULT_MAX_STATEMENT_DEPTH: usize = 1000;
+/// The most `[policy] max_statement_depth` may be: what the analysis stack
+/// holds with room to spare.
+pub const MAX_STATEMENT_DEPTH_LIMIT: usize = 10_000;
 
 /// A refusal, naming the rule that refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,16 +7,20 @@
 
 use super::{Denial, FunctionRules};
 use sqlparser::ast::{
-    AccessExpr, Expr, Function, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
-    Value, ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut,
+    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, ObjectNamePart,
+    Query, SetExpr, Statement, TableFactor, Value, ValueWithSpan, Visit, VisitMut, Visitor,
+    VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use std::ops::ControlFlow;
 
 /// PostgreSQL truncates identifiers to this many bytes (NAMEDATALEN - 1).
 const MAX_IDENTIFIER_BYTES: usize = 63;
+/// A relation name given to a typed call is at most this long: three
+/// quoted parts of 63 bytes with every quote doubled, with room to spare.
+const MAX_RELATION_NAME_BYTES: usize = 1024;
 
 /// A relation name as written in SQL, before PostgreSQL resolves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,34 +33,58 @@ pub struct RelationRef {
     pub display: String,
 }
 
+/// Limits on one statement, checked on its text and tokens before it is
+/// parsed, so that nothing later walks a structure deeper than the analysis
+/// stack holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatementLimits {
+    /// Bytes of SQL text (`[policy] max_statement_bytes`).
+    pub max_bytes: usize,
+    /// [`nesting_bound`] of its tokens (`[policy] max_statement_depth`).
+    pub max_depth: usize,
+}
+
+impl Default for StatementLimits {
+    fn default() -> Self {
+        StatementLimits {
+            max_bytes: super::DEFAULT_MAX_STATEMENT_BYTES,
+            max_depth: super::DEFAULT_MAX_STATEMENT_DEPTH,
+        }
+    }
+}
+
 /// What a read statement touches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadAnalysis {
     /// Every relation referenced anywhere, deduplicated. Names that turn out
     /// not to be relations (CTE names, functions in FROM) resolve to nothing.
     pub relations: Vec<RelationRef>,
-    /// The parsed statement, for re-rendering when the host must wrap it.
-    pub statement: Statement,
+    /// The statement with every literal replaced by `?` (parameters stay
+    /// `$n`): what the audit trail records, so that values never reach it.
+    pub fingerprint: String,
+    /// The statement rendered back to SQL, for when the host must wrap it.
+    pub rendered: String,
+    /// A query (rather than EXPLAIN), so it can be a cursor's body.
+    pub is_query: bool,
 }
 
+/// The rule of a statement over its size or depth limit.
+pub const TOO_COMPLEX: &str = "statement-too-complex";
+
 /// Parses `sql` and checks that it is exactly one read-only statement that
-/// calls no function `functions` refuses.
-pub fn analyze_read(sql: &str, functions: &FunctionRules) -> Result<ReadAnalysis, Denial> {
-    refuse_unicode_identifiers(sql)?;
-    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-        .map_err(|e| Denial::new("parse", format!("the SQL could not be parsed: {e}")))?;
-    if statements.len() != 1 {
-        return Err(Denial::new(
-            "single-statement",
-            format!(
-                "exactly one statement is allowed, found {}",
-                statements.len()
-            ),
-        ));
-    }
-    let statement = statements.remove(0);
-    match &statement {
-        Statement::Query(_) => {}
+/// calls no function `functions` refuses, within `limits`.
+///
+/// Every walk of the parsed statement recurses on its depth, which
+/// [`nesting_bound`] caps; run this on a thread whose stack holds
+/// [`MAX_STATEMENT_DEPTH_LIMIT`](super::MAX_STATEMENT_DEPTH_LIMIT) levels.
+pub fn analyze_read(
+    sql: &str,
+    functions: &FunctionRules,
+    limits: StatementLimits,
+) -> Result<ReadAnalysis, Denial> {
+    let mut statement = parse_one(sql, limits)?;
+    let is_query = match &statement {
+        Statement::Query(_) => true,
         Statement::Explain {
             analyze,
             statement: inner,
@@ -80,6 +108,7 @@ pub fn analyze_read(sql: &str, functions: &FunctionRules) -> Result<ReadAnalysis
                     "only queries can be explained",
                 ));
             }
+            false
         }
         other => {
             return Err(Denial::new(
@@ -90,7 +119,7 @@ pub fn analyze_read(sql: &str, functions: &FunctionRules) -> Result<ReadAnalysis
                 ),
             ));
         }
-    }
+    };
     let mut collector = Collector {
         relations: Vec::new(),
         functions,
@@ -98,23 +127,198 @@ pub fn analyze_read(sql: &str, functions: &FunctionRules) -> Result<ReadAnalysis
     if let ControlFlow::Break(denial) = statement.visit(&mut collector) {
         return Err(denial);
     }
+    let rendered = statement.to_string();
+    // In place: a clone of a deep statement costs several KiB of stack per
+    // level, a walk a few hundred bytes.
+    blank_literals(&mut statement);
     Ok(ReadAnalysis {
         relations: collector.relations,
-        statement,
+        fingerprint: statement.to_string(),
+        rendered,
+        is_query,
     })
+}
+
+/// The one statement in `sql`, parsed after its size and depth were checked.
+fn parse_one(sql: &str, limits: StatementLimits) -> Result<Statement, Denial> {
+    if sql.len() > limits.max_bytes {
+        return Err(Denial::new(
+            TOO_COMPLEX,
+            format!(
+                "the statement is {} bytes, over the limit of {} ([policy] max_statement_bytes)",
+                sql.len(),
+                limits.max_bytes
+            ),
+        ));
+    }
+    if sql.contains('\0') {
+        return Err(Denial::new(
+            "parse",
+            "the SQL contains a NUL character, which PostgreSQL does not accept",
+        ));
+    }
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| Denial::new("parse", format!("the SQL could not be parsed: {e}")))?;
+    refuse_unicode_identifiers(&tokens)?;
+    let depth = nesting_bound(&tokens);
+    if depth > limits.max_depth {
+        return Err(Denial::new(
+            TOO_COMPLEX,
+            format!(
+                "the statement nests about {depth} levels deep (each operator in a chain \
+                 such as `a OR b OR …` or `… UNION …` counts), over the limit of {} \
+                 ([policy] max_statement_depth); use `IN (…)` or `= ANY($1)` instead of long \
+                 OR chains, or split the statement",
+                limits.max_depth
+            ),
+        ));
+    }
+    let mut statements = Parser::new(&dialect)
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+        .map_err(|e| Denial::new("parse", format!("the SQL could not be parsed: {e}")))?;
+    if statements.len() != 1 {
+        return Err(Denial::new(
+            "single-statement",
+            format!(
+                "exactly one statement is allowed, found {}",
+                statements.len()
+            ),
+        ));
+    }
+    Ok(statements.remove(0))
+}
+
+/// An upper bound on how deeply a statement parsed from `tokens` nests,
+/// found without parsing and without recursion.
+///
+/// sqlparser builds operator chains (`a + b + c`, `x OR y OR z`, `… UNION
+/// …`) iteratively into left-deep trees, so its own recursion limit (on
+/// parentheses and subqueries) does not bound them, but every later walk of
+/// the tree recurses once per operator. Within one pair of parentheses, the
+/// operators of the longest comma-separated item and every set operation
+/// count, plus the deepest parenthesised part inside.
+pub fn nesting_bound(tokens: &[TokenWithSpan]) -> usize {
+    #[derive(Default)]
+    struct Level {
+        /// Operators in the current comma-separated item.
+        item: usize,
+        /// The most operators in one item so far.
+        widest: usize,
+        /// Set operations: they chain across commas.
+        set_ops: usize,
+        /// The deepest bound of a parenthesised part inside.
+        inner: usize,
+    }
+    impl Level {
+        fn bound(&self) -> usize {
+            self.widest
+                .max(self.item)
+                .saturating_add(self.set_ops)
+                .saturating_add(self.inner)
+                .saturating_add(1)
+        }
+    }
+    let mut levels = vec![Level::default()];
+    for token in tokens {
+        match &token.token {
+            Token::LParen | Token::LBracket | Token::LBrace => levels.push(Level::default()),
+            Token::RParen | Token::RBracket | Token::RBrace => {
+                if levels.len() > 1
+                    && let Some(closed) = levels.pop()
+                    && let Some(outer) = levels.last_mut()
+                {
+                    outer.inner = outer.inner.max(closed.bound());
+                }
+            }
+            Token::Comma => {
+                if let Some(level) = levels.last_mut() {
+                    level.widest = level.widest.max(level.item);
+                    level.item = 0;
+                }
+            }
+            Token::Word(word) => {
+                use sqlparser::keywords::Keyword as K;
+                if let Some(level) = levels.last_mut() {
+                    match word.keyword {
+                        K::UNION | K::EXCEPT | K::INTERSECT => level.set_ops += 1,
+                        K::AND
+                        | K::OR
+                        | K::XOR
+                        | K::NOT
+                        | K::IS
+                        | K::IN
+                        | K::BETWEEN
+                        | K::LIKE
+                        | K::ILIKE
+                        | K::SIMILAR
+                        | K::COLLATE
+                        | K::AT
+                        | K::OVERLAPS
+                        | K::ESCAPE
+                        | K::OPERATOR
+                        | K::DIV => level.item += 1,
+                        _ => {}
+                    }
+                }
+            }
+            // Operands and punctuation that build no nesting.
+            Token::EOF
+            | Token::Number(..)
+            | Token::Char(_)
+            | Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::TripleSingleQuotedString(_)
+            | Token::TripleDoubleQuotedString(_)
+            | Token::DollarQuotedString(_)
+            | Token::SingleQuotedByteStringLiteral(_)
+            | Token::DoubleQuotedByteStringLiteral(_)
+            | Token::TripleSingleQuotedByteStringLiteral(_)
+            | Token::TripleDoubleQuotedByteStringLiteral(_)
+            | Token::SingleQuotedRawStringLiteral(_)
+            | Token::DoubleQuotedRawStringLiteral(_)
+            | Token::TripleSingleQuotedRawStringLiteral(_)
+            | Token::TripleDoubleQuotedRawStringLiteral(_)
+            | Token::NationalStringLiteral(_)
+            | Token::QuoteDelimitedStringLiteral(_)
+            | Token::NationalQuoteDelimitedStringLiteral(_)
+            | Token::EscapedStringLiteral(_)
+            | Token::UnicodeStringLiteral(_)
+            | Token::HexStringLiteral(_)
+            | Token::Whitespace(_)
+            | Token::Period
+            | Token::SemiColon
+            | Token::Colon
+            | Token::Placeholder(_) => {}
+            // Every operator may add a level.
+            _ => {
+                if let Some(level) = levels.last_mut() {
+                    level.item += 1;
+                }
+            }
+        }
+    }
+    // Unclosed parentheses (the parser refuses them later) still count.
+    while levels.len() > 1 {
+        if let Some(closed) = levels.pop()
+            && let Some(outer) = levels.last_mut()
+        {
+            outer.inner = outer.inner.max(closed.bound());
+        }
+    }
+    levels.last().map_or(0, Level::bound)
 }
 
 /// `U&"…"` identifiers carry escapes PostgreSQL decodes and sqlparser does not
 /// (it reads `U & "…"`), so `U&"pg\005fread_file"(…)` would be checked under
 /// the wrong name. They are refused rather than decoded a second way.
-fn refuse_unicode_identifiers(sql: &str) -> Result<(), Denial> {
-    let dialect = PostgreSqlDialect {};
-    // Tokenizer errors surface as parse errors right after.
-    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
-        return Ok(());
-    };
+fn refuse_unicode_identifiers(tokens: &[TokenWithSpan]) -> Result<(), Denial> {
     for window in tokens.windows(3) {
-        if let [Token::Word(u), Token::Ampersand, Token::Word(ident)] = window
+        if let [u, amp, ident] = window
+            && let (Token::Word(u), Token::Ampersand, Token::Word(ident)) =
+                (&u.token, &amp.token, &ident.token)
             && u.quote_style.is_none()
             && u.value.eq_ignore_ascii_case("u")
             && ident.quote_style == Some('"')
@@ -310,24 +514,40 @@ impl Visitor for Collector<'_> {
         match factor {
             TableFactor::Table {
                 name,
-                args: Some(_),
+                args: Some(args),
                 ..
+            } => {
+                self.check_call(name)?;
+                check_setting_read(name, &args.args)
             }
-            | TableFactor::Function { name, .. } => self.check_call(name),
+            TableFactor::Function { name, args, .. } => {
+                self.check_call(name)?;
+                check_setting_read(name, args)
+            }
             _ => ControlFlow::Continue(()),
         }
     }
 
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Denial> {
         match expr {
-            Expr::Function(Function { name, .. }) => self.check_call(name),
+            Expr::Function(function) => {
+                self.check_call(&function.name)?;
+                let args = match &function.args {
+                    FunctionArguments::List(list) => list.args.as_slice(),
+                    _ => &[],
+                };
+                check_setting_read(&function.name, args)
+            }
             // PostgreSQL's attribute notation: `(expr).f` calls `f(expr)`.
             Expr::CompoundFieldAccess { access_chain, .. } => {
                 for access in access_chain {
-                    if let AccessExpr::Dot(Expr::Identifier(ident)) = access
-                        && let Err(d) = self.functions.check(&ident.value)
-                    {
-                        return ControlFlow::Break(d);
+                    if let AccessExpr::Dot(Expr::Identifier(ident)) = access {
+                        if let Err(d) = self.functions.check(&ident.value) {
+                            return ControlFlow::Break(d);
+                        }
+                        if ident.value.eq_ignore_ascii_case(CURRENT_SETTING) {
+                            return ControlFlow::Break(setting_not_literal());
+                        }
                     }
                 }
                 ControlFlow::Continue(())
@@ -346,6 +566,47 @@ impl Visitor for Collector<'_> {
     }
 }
 
+const CURRENT_SETTING: &str = "current_setting";
+
+/// `current_setting(name)` may read a setting only when `name` is a plain
+/// literal naming one that reveals nothing of the server's files, commands
+/// or secrets ([`sensitive_setting`](super::sensitive_setting)); any other
+/// argument could name one of those.
+fn check_setting_read(function: &ObjectName, args: &[FunctionArg]) -> ControlFlow<Denial> {
+    let is_current_setting = matches!(
+        function.0.last(),
+        Some(ObjectNamePart::Identifier(ident)) if ident.value.eq_ignore_ascii_case(CURRENT_SETTING)
+    );
+    if !is_current_setting {
+        return ControlFlow::Continue(());
+    }
+    let name = match args.first() {
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(name),
+            ..
+        })))) => name,
+        _ => return ControlFlow::Break(setting_not_literal()),
+    };
+    if super::sensitive_setting(name) {
+        return ControlFlow::Break(Denial::new(
+            "server-internals",
+            format!(
+                "the setting {name} reveals the server's files, commands or secrets; \
+                 settings of that kind cannot be read"
+            ),
+        ));
+    }
+    ControlFlow::Continue(())
+}
+
+fn setting_not_literal() -> Denial {
+    Denial::new(
+        "server-internals",
+        "current_setting takes only a literal setting name here, as in \
+         current_setting('work_mem')",
+    )
+}
+
 fn modifies_data(body: &SetExpr) -> bool {
     match body {
         SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => true,
@@ -355,9 +616,8 @@ fn modifies_data(body: &SetExpr) -> bool {
     }
 }
 
-/// The statement with every literal replaced by `?` (parameters stay `$n`):
-/// what the audit trail records, so that values never reach it.
-pub fn fingerprint(statement: &Statement) -> String {
+/// Replaces every literal with `?` (parameters stay `$n`).
+fn blank_literals(statement: &mut Statement) {
     struct Blank;
     impl VisitorMut for Blank {
         type Break = ();
@@ -368,20 +628,27 @@ pub fn fingerprint(statement: &Statement) -> String {
             ControlFlow::Continue(())
         }
     }
-    let mut statement = statement.clone();
-    let _ = VisitMut::visit(&mut statement, &mut Blank);
-    statement.to_string()
+    let _ = VisitMut::visit(statement, &mut Blank);
 }
 
 /// Parses a relation name given to a typed call (`film`, `public.film`,
 /// `"Odd Name"`), into the form `to_regclass` resolves.
 pub fn parse_relation_name(text: &str) -> Result<RelationRef, String> {
+    if text.len() > MAX_RELATION_NAME_BYTES {
+        return Err(format!(
+            "invalid relation name: longer than {MAX_RELATION_NAME_BYTES} bytes"
+        ));
+    }
     let invalid = |why: &dyn std::fmt::Display| format!("invalid relation name {text:?}: {why}");
-    refuse_unicode_identifiers(text).map_err(|d| invalid(&d.message))?;
+    if text.contains('\0') {
+        return Err(invalid(&"it contains a NUL character"));
+    }
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect)
-        .try_with_sql(text)
+    let tokens = Tokenizer::new(&dialect, text)
+        .tokenize_with_location()
         .map_err(|e| invalid(&e))?;
+    refuse_unicode_identifiers(&tokens).map_err(|d| invalid(&d.message))?;
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let name = parser.parse_object_name(false).map_err(|e| invalid(&e))?;
     if parser.peek_token().token != Token::EOF {
         return Err(invalid(&"unexpected text after the name"));
@@ -408,7 +675,7 @@ mod tests {
     use super::*;
 
     fn rels(sql: &str) -> Vec<String> {
-        analyze_read(sql, &FunctionRules::default())
+        analyze_read(sql, &FunctionRules::default(), StatementLimits::default())
             .unwrap()
             .relations
             .into_iter()
@@ -417,7 +684,7 @@ mod tests {
     }
 
     fn rule(sql: &str) -> &'static str {
-        analyze_read(sql, &FunctionRules::default())
+        analyze_read(sql, &FunctionRules::default(), StatementLimits::default())
             .unwrap_err()
             .rule
     }
@@ -493,11 +760,16 @@ mod tests {
         let a = analyze_read(
             "SELECT * FROM t WHERE name = 'secret' AND id = $1 LIMIT 10",
             &FunctionRules::default(),
+            StatementLimits::default(),
         )
         .unwrap();
         assert_eq!(
-            fingerprint(&a.statement),
+            a.fingerprint,
             "SELECT * FROM t WHERE name = ? AND id = $1 LIMIT ?"
+        );
+        assert_eq!(
+            a.rendered,
+            "SELECT * FROM t WHERE name = 'secret' AND id = $1 LIMIT 10"
         );
     }
 
@@ -542,10 +814,105 @@ mod tests {
         assert_eq!(rels(&long), vec![format!("\"s\".\"{}\"", "a".repeat(63))]);
     }
 
+    fn bound(sql: &str) -> usize {
+        let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+            .tokenize_with_location()
+            .unwrap();
+        nesting_bound(&tokens)
+    }
+
+    #[test]
+    fn the_nesting_bound_counts_chains_not_lists() {
+        assert_eq!(bound("SELECT 1"), 1);
+        assert!(bound(&format!("SELECT 1{}", "+1".repeat(50))) >= 50);
+        assert!(bound(&format!("SELECT 1 WHERE {}", vec!["a"; 40].join(" OR "))) >= 39);
+        assert!(bound(&vec!["SELECT 1, 2"; 30].join(" UNION ALL ")) >= 29);
+        // Items of a list do not nest.
+        let list = format!("SELECT 1 WHERE a IN ({})", vec!["-1"; 5000].join(","));
+        assert!(bound(&list) < 10, "{}", bound(&list));
+        let columns = vec!["a + b"; 3000].join(", ");
+        assert!(bound(&format!("SELECT {columns} FROM t")) < 10);
+        // Parenthesised parts add their own depth.
+        assert!(bound("SELECT ((1 + 2) * (3 + 4)) + 5") >= 4);
+        // Unbalanced input still gets a bound.
+        assert!(bound("SELECT (((1 + 1") >= 4);
+        assert!(bound("SELECT 1))) + 1") >= 1);
+    }
+
+    #[test]
+    fn statements_too_large_or_too_deep_are_refused_by_rule() {
+        let refused = |sql: &str| {
+            analyze_read(sql, &FunctionRules::default(), StatementLimits::default()).unwrap_err()
+        };
+        for sql in [
+            format!("SELECT 1{}", "+1".repeat(4000)),
+            format!("SELECT 1 WHERE {}", vec!["a = 1"; 10_000].join(" OR ")),
+            vec!["SELECT 1"; 2000].join(" UNION ALL "),
+            format!("SELECT 'a'{}", " || 'b'".repeat(3000)),
+            format!("SELECT 1{}", "::int".repeat(3000)),
+        ] {
+            let denial = refused(&sql);
+            assert_eq!(denial.rule, TOO_COMPLEX, "{}", denial.message);
+            assert!(
+                denial.message.contains("max_statement_depth"),
+                "{}",
+                denial.message
+            );
+        }
+        let limits = StatementLimits {
+            max_bytes: 100,
+            ..StatementLimits::default()
+        };
+        let long = format!("SELECT '{}'", "x".repeat(200));
+        let denial = analyze_read(&long, &FunctionRules::default(), limits).unwrap_err();
+        assert_eq!(denial.rule, TOO_COMPLEX);
+        assert!(
+            denial.message.contains("max_statement_bytes"),
+            "{}",
+            denial.message
+        );
+        assert_eq!(refused("SELECT 1 \0; DROP TABLE t").rule, "parse");
+        // Within the limits, a long list is fine.
+        rels(&format!(
+            "SELECT 1 WHERE a IN ({})",
+            vec!["7"; 20_000].join(",")
+        ));
+    }
+
+    #[test]
+    fn settings_that_reveal_the_server_are_refused() {
+        for sql in [
+            "SELECT current_setting('data_directory')",
+            "SELECT pg_catalog.current_setting('Config_File', true)",
+            "SELECT current_setting('hba_file')",
+            "SELECT * FROM current_setting('ident_file')",
+            "SELECT current_setting('unix_socket_directories')",
+            "SELECT current_setting('data_' || 'directory')",
+            "SELECT current_setting(name) FROM t",
+            "SELECT current_setting($1)",
+            "SELECT current_setting(setting_name => 'data_directory')",
+            "SELECT ('data_directory'::text).current_setting",
+            "SELECT current_setting(E'data\\x5fdirectory')",
+        ] {
+            assert_eq!(rule(sql), "server-internals", "{sql}");
+        }
+        assert_eq!(rule("SELECT txid_current()"), "function-denylist");
+        assert_eq!(
+            rule("SELECT * FROM pg_show_all_settings()"),
+            "function-denylist"
+        );
+        rels("SELECT current_setting('server_version_num')::int");
+        rels("SELECT current_setting('TimeZone'), current_setting('work_mem', true)");
+    }
+
     #[test]
     fn operator_rules_reach_attribute_calls() {
         let rules = FunctionRules::new(None, &["secret_fn".into()]).unwrap();
-        let denied = |sql| analyze_read(sql, &rules).unwrap_err().rule;
+        let denied = |sql| {
+            analyze_read(sql, &rules, StatementLimits::default())
+                .unwrap_err()
+                .rule
+        };
         assert_eq!(
             denied("SELECT f.secret_fn FROM film f"),
             "function-denylist"
@@ -555,6 +922,13 @@ mod tests {
             "function-denylist"
         );
         // Built-in prefixes do not reach plain columns: `lo.lo_revenue`.
-        assert!(analyze_read("SELECT lo.lo_revenue FROM lineorder lo", &rules).is_ok());
+        assert!(
+            analyze_read(
+                "SELECT lo.lo_revenue FROM lineorder lo",
+                &rules,
+                StatementLimits::default()
+            )
+            .is_ok()
+        );
     }
 }

@@ -1,17 +1,21 @@
-//! The MCP transport: maps MCP requests onto a [`PluginHost`] and serves them
-//! over stdio.
+//! The MCP transport: maps MCP requests onto a [`PluginHost`] ([`McpServer`])
+//! and serves them over stdio ([`serve_stdio`]); [`frame`] checks what
+//! clients send before anything parses it, for stdio and HTTP alike.
 //!
 //! This module knows nothing of wasmtime or the database; everything it needs
 //! comes through the [`PluginHost`] trait and the host-neutral types of
 //! [`crate::registry::model`].
 
+pub mod frame;
+mod stdio;
+
+pub use stdio::{StdioSettings, serve_stdio};
+
 use std::{collections::BTreeMap, sync::Arc};
 
-use anyhow::Context as _;
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use rmcp::{
-    ErrorData as McpError, RoleServer, ServerHandler, ServiceExt as _, model as mcp,
-    service::{QuitReason, RequestContext, ServerInitializeError},
+    ErrorData as McpError, RoleServer, ServerHandler, model as mcp, service::RequestContext,
 };
 use serde_json::{Map, Value as Json};
 
@@ -27,9 +31,6 @@ WebAssembly plugins: every tool, resource and prompt comes from a plugin. Each d
 call a plugin makes is checked against the operator's grants, and queries run read-only \
 unless a grant allows writes. A refused call comes back as a tool error naming the rule \
 that refused it.";
-
-/// How much of stdin is read, and buffered, at a time.
-const STDIN_BUFFER: usize = 64 * 1024;
 
 /// MCP allows at most this many values in one completion result.
 const MAX_COMPLETION_VALUES: usize = 100;
@@ -151,7 +152,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         let name = request.name;
         let arguments = request.arguments.unwrap_or_default();
         tracing::debug!(tool = %name, "tools/call");
-        match self.host.call_tool(&scope, &name, arguments).await {
+        match unpanicked("tools/call", self.host.call_tool(&scope, &name, arguments)).await {
             Ok(output) => Ok(tool_output_to_mcp(output).into()),
             // Only a name nobody offers is a protocol error; a plugin that
             // reports something else missing is answered as a tool error.
@@ -211,7 +212,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         let scope = self.scope(&context.extensions);
         let uri = request.uri;
         tracing::debug!(%uri, "resources/read");
-        match self.host.read_resource(&scope, &uri).await {
+        match unpanicked("resources/read", self.host.read_resource(&scope, &uri)).await {
             Ok(contents) => {
                 let contents = contents.into_iter().map(resource_contents_to_mcp).collect();
                 Ok(mcp::ReadResourceResult::new(contents).into())
@@ -253,7 +254,12 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         let name = request.name;
         let arguments = prompt_arguments(request.arguments.unwrap_or_default());
         tracing::debug!(prompt = %name, "prompts/get");
-        match self.host.get_prompt(&scope, &name, arguments).await {
+        match unpanicked(
+            "prompts/get",
+            self.host.get_prompt(&scope, &name, arguments),
+        )
+        .await
+        {
             Ok(output) => Ok(prompt_output_to_mcp(output).into()),
             Err(error @ (CallError::NotFound(_) | CallError::InvalidInput(_))) => {
                 Err(McpError::invalid_params(error.to_string(), None))
@@ -298,7 +304,12 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
             value: request.argument.value,
             context: context.into_iter().collect(),
         };
-        match self.host.complete(&scope, completion).await {
+        match unpanicked(
+            "completion/complete",
+            self.host.complete(&scope, completion),
+        )
+        .await
+        {
             Ok(output) => Ok(mcp::CompleteResult::new(completion_to_mcp(output))),
             Err(error @ (CallError::NotFound(_) | CallError::InvalidInput(_))) => {
                 Err(McpError::invalid_params(error.to_string(), None))
@@ -311,53 +322,22 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
     }
 }
 
-/// Serves MCP over stdin/stdout until the client closes stdin, the service
-/// ends, or the process gets SIGINT or SIGTERM; then returns so the caller can
-/// clean up.
-///
-/// Stdout carries only protocol messages: the caller must send logs (the
-/// `tracing` subscriber) to stderr.
-pub async fn serve_stdio<P: PluginHost>(host: Arc<P>) -> anyhow::Result<()> {
-    let transport = (stdin_reader()?, tokio::io::stdout());
-    let mut shutdown = std::pin::pin!(shutdown_signal());
-
-    let running = tokio::select! {
-        result = McpServer::new(host).serve(transport) => match result {
-            Ok(running) => running,
-            Err(ServerInitializeError::ConnectionClosed(during)) => {
-                tracing::info!(%during, "client closed the connection before initializing");
-                return Ok(());
-            }
-            Err(error) => return Err(error).context("MCP initialization failed"),
-        },
-        signal = &mut shutdown => {
-            tracing::info!(signal, "shutting down before initialization");
-            return Ok(());
+/// Runs a request's work so that a panic in it (a bug) still answers the
+/// request, with an internal error, instead of leaving the client waiting.
+async fn unpanicked<T>(
+    method: &'static str,
+    work: impl Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    use futures::FutureExt as _;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!(method, "a request handler panicked");
+            Err(CallError::Internal(format!(
+                "sluice failed while answering {method}; the server carries on"
+            )))
         }
-    };
-    tracing::info!("MCP session established on stdio");
-
-    let cancel = running.cancellation_token();
-    let mut waiting = std::pin::pin!(running.waiting());
-    let outcome = tokio::select! {
-        outcome = &mut waiting => outcome,
-        signal = &mut shutdown => {
-            tracing::info!(signal, "shutting down");
-            cancel.cancel();
-            // Let rmcp flush responses that are ready and close the transport.
-            waiting.await
-        }
-    };
-    match outcome.context("MCP service task failed")? {
-        QuitReason::Closed => tracing::info!("client closed the connection"),
-        QuitReason::Cancelled => tracing::info!("MCP service stopped"),
-        QuitReason::JoinError(error) => {
-            return Err(error).context("MCP service task failed");
-        }
-        // `QuitReason` is non-exhaustive.
-        other => tracing::info!(reason = ?other, "MCP service ended"),
     }
-    Ok(())
 }
 
 /// The client's scope. An HTTP request carries the one its API key allows
@@ -423,77 +403,6 @@ async fn notify_list_changes(
             tracing::debug!("list_changed notification not sent: {e}");
             return;
         }
-    }
-}
-
-/// Standard input, read on a thread of its own.
-///
-/// Tokio's stdin reads on its blocking pool, and the runtime waits for those
-/// reads when it shuts down: after a signal the process would hang until the
-/// client writes or closes stdin. rmcp's `stdio_pipes` avoids that only when
-/// both stdin and stdout are pipes, not with a terminal or a file. A plain
-/// thread blocked in `read` does not hold up the runtime, and exiting the
-/// process ends it.
-fn stdin_reader() -> anyhow::Result<tokio::io::ReadHalf<tokio::io::SimplexStream>> {
-    use std::io::Read as _;
-    use tokio::io::AsyncWriteExt as _;
-
-    let (reader, mut writer) = tokio::io::simplex(STDIN_BUFFER);
-    std::thread::Builder::new()
-        .name("mcp-stdin".into())
-        .spawn(move || {
-            let mut stdin = std::io::stdin().lock();
-            let mut buffer = vec![0; STDIN_BUFFER];
-            loop {
-                let n = match stdin.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(error) => {
-                        tracing::warn!(%error, "reading stdin failed");
-                        break;
-                    }
-                };
-                // Fails only once the transport has dropped the reader.
-                if futures::executor::block_on(writer.write_all(&buffer[..n])).is_err() {
-                    break;
-                }
-            }
-            // The halves share one stream, so dropping the writer would not
-            // end it: shut it down to signal end of input.
-            let _ = futures::executor::block_on(writer.shutdown());
-        })
-        .context("starting the stdin reader thread")?;
-    Ok(reader)
-}
-
-/// Resolves with the name of the first termination signal received.
-pub(crate) async fn shutdown_signal() -> &'static str {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-
-    tokio::select! {
-        () = interrupt => "SIGINT",
-        () = terminate => "SIGTERM",
     }
 }
 
@@ -679,6 +588,7 @@ mod tests {
 
     use super::*;
     use crate::registry::model::{PromptArgumentSpec, PromptMessage, ToolAnnotations};
+    use rmcp::ServiceExt as _;
 
     /// A host with one tool per interesting outcome.
     #[derive(Default)]
