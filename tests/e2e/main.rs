@@ -13,6 +13,7 @@ mod limits;
 mod plugins;
 mod reload;
 mod resources;
+mod robustness;
 mod roles;
 mod scaffold;
 mod security;

@@ -249,8 +249,10 @@ pub async fn serve_stdio<P: PluginHost>(
         );
     }
     flush(&to_client).await;
+    // Everything has its answer: rmcp need not drain (it would wait for the
+    // abandoned calls), and their statements are the caller's to cancel.
     cancel.cancel();
-    log_outcome(waiting.await);
+    tracing::info!("MCP service stopped");
     Ok(abandoned.len())
 }
 

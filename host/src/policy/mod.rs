@@ -138,6 +138,34 @@ fn check_access(
     Ok(())
 }
 
+/// Catalog relations no grant opens, whatever its patterns: they show the
+/// server's settings (and with them its file layout and commands), its
+/// configuration files, or credentials (password hashes, user mappings).
+const INTERNAL_RELATIONS: &[&str] = &[
+    "pg_settings",
+    "pg_file_settings",
+    "pg_hba_file_rules",
+    "pg_ident_file_mappings",
+    "pg_config",
+    "pg_authid",
+    "pg_shadow",
+    "pg_user_mapping",
+    "pg_user_mappings",
+];
+
+fn check_not_internal(schema: &str, name: &str) -> Result<(), Denial> {
+    if schema == "pg_catalog" && INTERNAL_RELATIONS.contains(&name) {
+        return Err(Denial::new(
+            "server-internals",
+            format!(
+                "relation {schema}.{name} shows the server's settings, files or credentials; \
+                 no grant opens it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn effective(granted: &[Pattern], requested: &[Pattern]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for g in granted {
@@ -284,6 +312,7 @@ impl Grant {
     pub fn may_read(&self, schema: &str, name: &str) -> bool {
         self.read.iter().any(|p| p.matches(schema, name))
             && self.requested_read.iter().any(|p| p.matches(schema, name))
+            && check_not_internal(schema, name).is_ok()
     }
 
     pub fn may_write(&self, schema: &str, name: &str) -> bool {
@@ -375,7 +404,8 @@ impl Grant {
 
     /// Reading is allowed for `schema.name`, or the denial that says why not.
     pub fn check_read(&self, schema: &str, name: &str) -> Result<(), Denial> {
-        check_access("read", &self.read, &self.requested_read, schema, name)
+        check_access("read", &self.read, &self.requested_read, schema, name)?;
+        check_not_internal(schema, name)
     }
 
     /// Writing is allowed for `schema.name`, or the denial that says why not.
@@ -465,6 +495,16 @@ mod tests {
         };
         let (grant, unmet) = operator(&["public.*"]).narrowed(&wide).unwrap();
         assert!(unmet.is_empty(), "{unmet:?}");
+        let (everything, _) = operator(&["*.*"]).narrowed(&wide).unwrap();
+        assert!(everything.may_read("pg_catalog", "pg_class"));
+        assert!(!everything.may_read("pg_catalog", "pg_settings"));
+        assert_eq!(
+            everything
+                .check_read("pg_catalog", "pg_authid")
+                .unwrap_err()
+                .rule,
+            "server-internals"
+        );
         assert!(grant.may_read("public", "film") && !grant.may_read("secret", "x"));
         let (_, unmet) = operator(&[]).narrowed(&wide).unwrap();
         assert_eq!(unmet, vec!["read *.*"]);

@@ -126,10 +126,20 @@ impl Loader {
         let Some(dir) = self.config.plugins.dir.clone() else {
             return Ok(false);
         };
+        let max_bytes = self.config.plugins.max_file_mb.saturating_mul(1024 * 1024);
+        let listing = dir.clone();
+        // Reading and hashing files is blocking work, kept off the async workers.
+        let files = tokio::task::spawn_blocking(move || read_plugin_dir(&listing, max_bytes))
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the plugin directory: {e}"))??;
         let mut seen = BTreeMap::new();
         let mut changed = false;
-        for (file, wasm) in read_plugin_dir(&dir)? {
-            let hash: [u8; 32] = Sha256::digest(&wasm).into();
+        for PluginFile {
+            name: file,
+            bytes: wasm,
+            hash,
+        } in files
+        {
             let previous = self.files.remove(&file);
             let state = match previous {
                 Some(state) if state.hash == hash => state,
@@ -295,10 +305,21 @@ pub async fn load(
     Ok(Loader::new(runtime, config).await?.registry())
 }
 
-/// `(file name, bytes)` of every `*.wasm` file directly in `dir`, sorted by
-/// name. The directory is opened as a capability, so a symlink in it cannot
-/// reach files outside it.
-fn read_plugin_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+/// A `*.wasm` file of the plugin directory, as read.
+struct PluginFile {
+    name: String,
+    bytes: Vec<u8>,
+    /// SHA-256 of `bytes`.
+    hash: [u8; 32],
+}
+
+/// Every `*.wasm` regular file directly in `dir`, sorted by name, each at
+/// most `max_bytes` long. The directory is opened as a capability, so a
+/// symlink in it cannot reach files outside it. Anything that is not a
+/// regular file (a FIFO, a socket, a device, a directory) is skipped with a
+/// log line without waiting on it: files are opened non-blocking and checked
+/// before they are read. Blocking: call it off the async runtime.
+fn read_plugin_dir(dir: &Path, max_bytes: u64) -> anyhow::Result<Vec<PluginFile>> {
     let handle = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
         .map_err(|e| anyhow::anyhow!("cannot open plugin directory {}: {e}", dir.display()))?;
     let mut out = Vec::new();
@@ -311,15 +332,62 @@ fn read_plugin_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         let Some(stem) = file_name.strip_suffix(".wasm") else {
             continue;
         };
-        let kind = entry.file_type()?;
-        if stem.is_empty() || !(kind.is_file() || kind.is_symlink()) {
+        if stem.is_empty() {
             continue;
         }
-        match handle.read(file_name) {
-            Ok(bytes) => out.push((file_name.to_string(), bytes)),
+        match read_regular(&handle, file_name, max_bytes) {
+            Ok(Some(bytes)) => {
+                let hash = Sha256::digest(&bytes).into();
+                out.push(PluginFile {
+                    name: file_name.to_string(),
+                    bytes,
+                    hash,
+                });
+            }
+            Ok(None) => {
+                tracing::warn!(file = %file_name, "skipped: not a regular file");
+            }
             Err(e) => tracing::error!(file = %file_name, "cannot read plugin: {e}"),
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// The contents of `name` in `dir`, or `None` when it is not a regular
+/// file. Opening is non-blocking, so a FIFO does not wait for a writer.
+fn read_regular(
+    dir: &cap_std::fs::Dir,
+    name: &str,
+    max_bytes: u64,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use cap_std::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = dir.open_with(name, &options)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Ok(None);
+    }
+    let too_large = || {
+        std::io::Error::other(format!(
+            "it is larger than {} MiB, the [plugins] max_file_mb limit",
+            max_bytes / (1024 * 1024)
+        ))
+    };
+    if metadata.len() > max_bytes {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
+    Ok(Some(bytes))
 }

@@ -10,6 +10,8 @@
 // Each test module uses a different subset of the harness.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
