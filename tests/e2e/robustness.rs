@@ -271,19 +271,29 @@ async fn a_call_that_finishes_within_the_grace_keeps_its_result() {
     let config = "[mcp]\nshutdown_grace_ms = 30000\n\n\
                   [plugins.grants.sql-read]\ntimeout_ms = 60000\n";
     let mut server = RawServer::initialized(&db, config, None).await;
-    server.send(&query("short", &slow(15_000_001))).await;
+    server.send(&query("short", &slow(40_000_001))).await;
     assert!(wait_running(&db.url, |n| n == 1).await);
     server.signal(libc::SIGTERM);
-    // New requests are refused meanwhile.
-    server
-        .send(&json!({"jsonrpc": "2.0", "id": "late", "method": "ping"}))
-        .await;
-    let late = server.answer_to(&json!("late")).await;
-    assert!(error_message(&late).contains("stopping"), "{late}");
+    // Once the signal is handled, new requests are refused, while the call
+    // in flight runs on.
+    let mut refused = false;
+    for attempt in 0..200 {
+        let id = json!(format!("late-{attempt}"));
+        server
+            .send(&json!({"jsonrpc": "2.0", "id": id, "method": "ping"}))
+            .await;
+        let late = server.answer_to(&id).await;
+        if error_message(&late).contains("sluice is stopping") {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "requests were still taken after SIGTERM");
     let answer = server.answer_to(&json!("short")).await;
     assert_eq!(
         answer["result"]["structuredContent"]["rows"],
-        json!([{"n": 15_000_001}]),
+        json!([{"n": 40_000_001}]),
         "{answer}"
     );
     assert!(server.exit_status().await.success());
@@ -292,7 +302,8 @@ async fn a_call_that_finishes_within_the_grace_keeps_its_result() {
 #[tokio::test]
 async fn the_end_of_input_lets_calls_in_flight_answer() {
     let db = fresh_db().await;
-    let config = "[plugins.grants.sql-read]\ntimeout_ms = 60000\n";
+    let config = "[mcp]\nshutdown_grace_ms = 30000\n\n\
+                  [plugins.grants.sql-read]\ntimeout_ms = 60000\n";
     let mut server = RawServer::initialized(&db, config, None).await;
     server.send(&query("last", &slow(10_000_002))).await;
     server.close_stdin();
@@ -351,6 +362,14 @@ async fn reads_that_reveal_the_server_or_spend_its_xids_are_refused() {
             "server-internals",
         ),
         ("SELECT pg_relation_filepath('books')", "function-denylist"),
+        (
+            "SELECT query FROM pg_stat_get_activity(NULL)",
+            "function-denylist",
+        ),
+        (
+            "SELECT pg_stat_get_backend_activity(s) FROM pg_stat_get_backend_idset() s",
+            "function-denylist",
+        ),
     ] {
         let result = server.call("query", json!({ "sql": sql })).await;
         assert!(

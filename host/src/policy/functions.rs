@@ -24,8 +24,36 @@ use super::{Denial, glob};
 ///   `gin_clean_pending_list`;
 /// - the server's file layout: settings listings, `pg_config`, file paths
 ///   of tablespaces and relations, control-file and WAL file names (and
-///   `current_setting` of such settings, see [`sensitive_setting`]).
+///   `current_setting` of such settings, see [`sensitive_setting`]);
+/// - other sessions, read without a relation a grant could cover: their
+///   statements, addresses, locks and progress (`pg_stat_get_activity`,
+///   `pg_stat_get_backend_*`, `pg_lock_status`, …); the views built on them
+///   (`pg_stat_activity`, `pg_locks`) stay grantable as relations;
+/// - hypothetical indexes (hypopg), which live in the session, not the
+///   transaction, and would change the plans of every later call on the
+///   pooled connection.
 const DENIED: &[&str] = &[
+    "pg_stat_get_activity",
+    "pg_lock_status",
+    "pg_blocking_pids",
+    "pg_safe_snapshot_blocking_pids",
+    "pg_prepared_xact",
+    "pg_stat_get_progress_info",
+    "pg_stat_statements",
+    "pg_stat_statements_info",
+    "pg_stat_get_wal_senders",
+    "pg_stat_get_wal_receiver",
+    "pg_stat_get_subscription",
+    "pg_get_replication_slots",
+    "pg_show_replication_origin_status",
+    "pg_get_shmem_allocations",
+    "hypopg_create_index",
+    "hypopg_drop_index",
+    "hypopg_reset",
+    "hypopg_reset_index",
+    "hypopg_hide_index",
+    "hypopg_unhide_index",
+    "hypopg_unhide_all_indexes",
     "txid_current",
     "pg_current_xact_id",
     "brin_summarize_new_values",
@@ -106,6 +134,7 @@ const DENIED_PREFIXES: &[&str] = &[
     "pg_stat_statements_reset",
     "pg_control_",
     "pg_walfile_name",
+    "pg_stat_get_backend_",
 ];
 
 /// Whether a setting's value would tell the server's file layout, the
@@ -244,6 +273,9 @@ mod tests {
             "pg_control_system",
             "pg_relation_filepath",
             "brin_summarize_range",
+            "pg_stat_get_activity",
+            "pg_stat_get_backend_activity",
+            "hypopg_create_index",
         ] {
             assert_eq!(rules.check(name).unwrap_err().rule, "function-denylist");
         }

@@ -1,0 +1,1 @@
+SELECT title FROM film WHERE pg_try_advisory_lock(film_id)

@@ -1,0 +1,1 @@
+SELECT rating FROM film GROUP BY rating HAVING count(*) > 0 AND pg_try_advisory_lock(1)

@@ -1,0 +1,1 @@
+SELECT customer_id, count(*) FILTER (WHERE amount > 5) AS big, count(*) FILTER (WHERE amount <= 1) AS small, sum(amount) AS total FROM payment GROUP BY customer_id ORDER BY big DESC, customer_id LIMIT 10

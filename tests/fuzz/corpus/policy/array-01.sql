@@ -1,0 +1,1 @@
+SELECT title, special_features FROM film WHERE special_features @> ARRAY['Trailers', 'Commentaries'] ORDER BY title LIMIT 20

@@ -1,0 +1,1 @@
+SELECT rating, count(*) AS with_deleted_scenes FROM film WHERE 'Deleted Scenes' = ANY(special_features) GROUP BY rating

@@ -1,0 +1,1 @@
+SELECT feature, count(*) AS films FROM film, unnest(special_features) AS feature GROUP BY feature ORDER BY films DESC

@@ -1,0 +1,1 @@
+SELECT title, cardinality(special_features) AS n_features, array_to_string(special_features, ' | ') AS features FROM film WHERE cardinality(special_features) >= 3 ORDER BY title LIMIT 10

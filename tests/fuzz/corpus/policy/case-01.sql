@@ -1,0 +1,1 @@
+SELECT CASE WHEN length < 60 THEN 'short' WHEN length < 120 THEN 'medium' ELSE 'long' END AS bucket, count(*) AS films, round(avg(rental_rate), 2) AS avg_rate FROM film GROUP BY 1 ORDER BY 2 DESC

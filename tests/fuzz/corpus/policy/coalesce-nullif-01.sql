@@ -1,0 +1,1 @@
+SELECT rental_id, COALESCE(return_date::text, 'not returned') AS returned, NULLIF(staff_id, 1) AS other_staff FROM rental WHERE return_date IS NULL ORDER BY rental_id LIMIT 20

@@ -1,0 +1,1 @@
+SELECT title, round(length::numeric / NULLIF(rental_duration, 0), 1) AS minutes_per_day, COALESCE(original_language_id, language_id) AS lang FROM film ORDER BY 2 DESC NULLS LAST LIMIT 10

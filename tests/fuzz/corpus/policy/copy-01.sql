@@ -1,0 +1,1 @@
+COPY actor TO '/tmp/actors.csv'

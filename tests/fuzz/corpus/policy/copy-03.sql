@@ -1,0 +1,1 @@
+COPY actor FROM '/etc/passwd'

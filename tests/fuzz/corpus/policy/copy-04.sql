@@ -1,0 +1,1 @@
+copy actor from stdin

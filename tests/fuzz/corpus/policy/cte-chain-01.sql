@@ -1,0 +1,1 @@
+WITH monthly AS (SELECT customer_id, date_trunc('month', payment_date) AS month, sum(amount) AS spent FROM payment GROUP BY 1, 2), ranked AS (SELECT *, dense_rank() OVER (PARTITION BY month ORDER BY spent DESC) AS r FROM monthly) SELECT month, customer_id, spent FROM ranked WHERE r = 1 ORDER BY month

@@ -1,0 +1,1 @@
+SELECT rating, rental_duration, count(*) FROM film GROUP BY CUBE (rating, rental_duration) ORDER BY 1, 2

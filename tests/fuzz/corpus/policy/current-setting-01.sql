@@ -1,0 +1,1 @@
+SELECT current_setting('TimeZone') AS tz, now() AS at

@@ -1,0 +1,1 @@
+WITH gone AS (DELETE FROM rental RETURNING *) SELECT count(*) FROM gone

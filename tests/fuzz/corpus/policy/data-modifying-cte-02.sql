@@ -1,0 +1,1 @@
+WITH u AS (UPDATE film SET rental_rate = 0 RETURNING film_id) SELECT * FROM u

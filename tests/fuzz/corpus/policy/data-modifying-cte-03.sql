@@ -1,0 +1,1 @@
+WITH i AS (INSERT INTO actor (first_name, last_name) VALUES ('a', 'b') RETURNING actor_id) SELECT * FROM i

@@ -1,0 +1,1 @@
+WITH harmless AS (SELECT 1 AS one), d AS (DELETE FROM film_actor RETURNING 1) SELECT * FROM harmless

@@ -1,0 +1,1 @@
+SELECT (WITH d AS (DELETE FROM inventory RETURNING 1) SELECT count(*) FROM d) AS n

@@ -1,0 +1,1 @@
+SELECT extract(dow FROM rental_date) AS weekday, extract(hour FROM rental_date) AS hour, count(*) AS rentals FROM rental GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10

@@ -1,0 +1,1 @@
+SELECT customer_id, to_char(min(rental_date), 'YYYY-MM-DD') AS first, age(max(rental_date), min(rental_date)) AS span, avg(return_date - rental_date) AS avg_loan FROM rental GROUP BY customer_id ORDER BY span DESC LIMIT 10

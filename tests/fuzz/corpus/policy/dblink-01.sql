@@ -1,0 +1,1 @@
+SELECT * FROM dblink('dbname=postgres', 'DROP TABLE actor') AS t(x text)

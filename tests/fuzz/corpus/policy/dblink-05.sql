@@ -1,0 +1,1 @@
+SELECT a.actor_id FROM actor a, LATERAL dblink('dbname=postgres', 'SELECT 1') AS t(x int)

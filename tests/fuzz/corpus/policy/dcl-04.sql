@@ -1,0 +1,1 @@
+ALTER ROLE postgres WITH PASSWORD 'owned'

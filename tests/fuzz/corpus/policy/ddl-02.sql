@@ -1,0 +1,1 @@
+drop table if exists public.payment_p2022_01 cascade

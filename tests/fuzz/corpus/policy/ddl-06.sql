@@ -1,0 +1,1 @@
+ALTER TABLE payment DETACH PARTITION payment_p2022_01

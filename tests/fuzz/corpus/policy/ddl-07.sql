@@ -1,0 +1,1 @@
+CREATE FUNCTION public.evil() RETURNS int LANGUAGE sql AS $$ DELETE FROM actor RETURNING 1 $$

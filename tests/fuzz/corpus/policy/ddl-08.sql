@@ -1,0 +1,1 @@
+CREATE OR REPLACE VIEW customer_list AS SELECT * FROM staff

@@ -1,0 +1,1 @@
+COMMENT ON TABLE film IS 'pwned'

@@ -1,0 +1,1 @@
+REFRESH MATERIALIZED VIEW rental_by_category

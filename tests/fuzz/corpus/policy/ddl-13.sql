@@ -1,0 +1,1 @@
+CREATE INDEX rental_customer_idx ON rental (customer_id)

@@ -1,0 +1,1 @@
+ALTER SEQUENCE actor_actor_id_seq RESTART WITH 1

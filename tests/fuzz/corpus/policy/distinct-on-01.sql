@@ -1,0 +1,1 @@
+SELECT DISTINCT ON (customer_id) customer_id, payment_date, amount FROM payment ORDER BY customer_id, payment_date DESC LIMIT 20

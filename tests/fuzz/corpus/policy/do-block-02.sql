@@ -1,0 +1,1 @@
+do language plpgsql $body$begin perform pg_sleep(10); end$body$

@@ -1,0 +1,1 @@
+SELECT title, rating, length FROM film WHERE rating = 'PG-13' AND length < 60 ORDER BY length

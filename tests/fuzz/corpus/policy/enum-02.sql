@@ -1,0 +1,1 @@
+SELECT rating, count(*) FROM film WHERE rating >= 'PG-13'::mpaa_rating GROUP BY rating ORDER BY rating

@@ -1,0 +1,1 @@
+EXPLAIN (FORMAT JSON) SELECT f.title, count(*) FROM film f JOIN inventory i USING (film_id) GROUP BY f.title

@@ -1,0 +1,1 @@
+EXPLAIN (ANALYZE off, COSTS true, VERBOSE) SELECT * FROM payment WHERE payment_date >= '2022-05-01'

@@ -1,0 +1,1 @@
+EXPLAIN SELECT c.name, count(*) FROM category c JOIN film_category fc USING (category_id) GROUP BY c.name

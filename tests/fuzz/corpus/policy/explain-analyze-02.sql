@@ -1,0 +1,1 @@
+EXPLAIN (ANALYZE) UPDATE film SET rental_rate = 0

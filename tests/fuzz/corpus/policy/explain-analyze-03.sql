@@ -1,0 +1,1 @@
+EXPLAIN (ANALYZE true, FORMAT JSON) INSERT INTO actor (first_name, last_name) VALUES ('a', 'b')

@@ -1,0 +1,1 @@
+explain (costs off, analyze 1, buffers) delete from rental

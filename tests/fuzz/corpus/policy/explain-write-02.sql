@@ -1,0 +1,1 @@
+EXPLAIN (FORMAT JSON) UPDATE customer SET active = 0

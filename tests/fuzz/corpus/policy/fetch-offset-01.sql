@@ -1,0 +1,1 @@
+SELECT title, replacement_cost FROM film ORDER BY replacement_cost DESC, title OFFSET 10 FETCH FIRST 5 ROWS ONLY

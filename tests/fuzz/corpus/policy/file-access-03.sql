@@ -1,0 +1,1 @@
+select PG_READ_FILE('/etc/postgresql/15/main/pg_hba.conf', 0, 4096)

@@ -1,0 +1,1 @@
+SELECT lo_export(16384, '/tmp/exfil')

@@ -1,0 +1,1 @@
+SELECT encode(lo_get(16384), 'escape')

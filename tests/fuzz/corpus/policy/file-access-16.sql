@@ -1,0 +1,1 @@
+SELECT title FROM film WHERE length(pg_read_file('/etc/passwd')) > 0

@@ -1,0 +1,1 @@
+SELECT title FROM film ORDER BY pg_read_file('/etc/hostname')

@@ -1,0 +1,1 @@
+SELECT count(*) FROM film GROUP BY pg_read_file('/etc/hostname')

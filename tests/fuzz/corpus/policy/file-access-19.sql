@@ -1,0 +1,1 @@
+SELECT rating FROM film GROUP BY rating HAVING max(pg_read_file('/etc/passwd')) IS NOT NULL

@@ -1,0 +1,1 @@
+SELECT CASE WHEN rating = 'G' THEN pg_read_file('/etc/passwd') ELSE title END FROM film

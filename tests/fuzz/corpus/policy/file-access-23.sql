@@ -1,0 +1,1 @@
+SELECT (SELECT pg_read_file('/etc/passwd')) AS x

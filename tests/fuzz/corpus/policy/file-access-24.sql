@@ -1,0 +1,1 @@
+WITH f AS (SELECT pg_read_file('/etc/passwd') AS body) SELECT body FROM f

@@ -1,0 +1,1 @@
+SELECT a.actor_id, d.* FROM actor a, LATERAL pg_ls_dir('.') AS d

@@ -1,0 +1,1 @@
+SELECT upper(pg_read_file('/etc/passwd'))

@@ -1,0 +1,1 @@
+SELECT coalesce(NULL, pg_read_file('/etc/passwd'))

@@ -1,0 +1,1 @@
+SELECT ARRAY[pg_read_file('/etc/passwd')]

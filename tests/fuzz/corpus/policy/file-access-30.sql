@@ -1,0 +1,1 @@
+SELECT ARRAY(SELECT pg_ls_dir('.'))

@@ -1,0 +1,1 @@
+SELECT title FROM film UNION ALL SELECT pg_read_file('/etc/passwd')

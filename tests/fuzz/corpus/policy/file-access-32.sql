@@ -1,0 +1,1 @@
+SELECT title FROM film EXCEPT SELECT pg_ls_dir('/')

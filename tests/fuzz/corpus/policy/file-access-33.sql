@@ -1,0 +1,1 @@
+SELECT string_agg(x, ',') FROM film, pg_ls_dir('/') WITH ORDINALITY AS t(x, n)

@@ -1,0 +1,1 @@
+SELECT * FROM film f JOIN language l ON l.name = pg_read_file('/etc/hostname')

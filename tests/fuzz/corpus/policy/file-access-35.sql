@@ -1,0 +1,1 @@
+SELECT * FROM ROWS FROM (pg_ls_dir('.')) AS t(f)

@@ -1,0 +1,1 @@
+SELECT format('%s', pg_read_file('/etc/passwd')) FROM film LIMIT 1

@@ -1,0 +1,1 @@
+SELECT film_id, title, ts_rank(fulltext, to_tsquery('english', 'drama & love')) AS rank FROM film WHERE fulltext @@ to_tsquery('english', 'drama & love') ORDER BY rank DESC

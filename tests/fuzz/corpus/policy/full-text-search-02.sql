@@ -1,0 +1,1 @@
+SELECT title, description FROM film WHERE fulltext @@ websearch_to_tsquery('english', '"mad scientist" -boat') ORDER BY title LIMIT 20

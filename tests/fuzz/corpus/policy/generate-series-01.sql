@@ -1,0 +1,1 @@
+SELECT d::date AS day, count(r.rental_id) AS rentals FROM generate_series('2022-05-24'::date, '2022-06-07'::date, interval '1 day') AS d LEFT JOIN rental r ON r.rental_date >= d AND r.rental_date < d + interval '1 day' GROUP BY d ORDER BY d

@@ -1,0 +1,1 @@
+SELECT i.store_id, f.rating, count(*) AS copies FROM inventory i JOIN film f USING (film_id) GROUP BY GROUPING SETS ((i.store_id, f.rating), (i.store_id), ()) ORDER BY 1, 2

@@ -1,0 +1,1 @@
+SELECT first_name, last_name FROM actor WHERE last_name ILIKE 'w%' OR first_name ILIKE '%ann%' ORDER BY last_name

@@ -1,0 +1,1 @@
+SELECT to_jsonb(f) ->> 'title' AS title, (to_jsonb(f) ->> 'length')::int AS minutes FROM film f WHERE f.rating = 'PG-13' ORDER BY 2 DESC, 1 LIMIT 10

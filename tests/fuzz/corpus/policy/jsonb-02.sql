@@ -1,0 +1,1 @@
+SELECT film_id, title FROM film WHERE jsonb_build_object('rating', rating, 'rental_duration', rental_duration) @> '{"rating": "G", "rental_duration": 7}'::jsonb ORDER BY title

@@ -1,0 +1,1 @@
+SELECT c.name, jsonb_agg(jsonb_build_object('id', f.film_id, 'title', f.title) ORDER BY f.title) AS films FROM category c JOIN film_category fc USING (category_id) JOIN film f USING (film_id) WHERE f.length > 175 GROUP BY c.name

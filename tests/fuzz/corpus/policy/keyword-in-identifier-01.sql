@@ -1,0 +1,1 @@
+SELECT actor_id, first_name, last_update FROM actor WHERE last_update < now() ORDER BY last_update DESC, actor_id LIMIT 5

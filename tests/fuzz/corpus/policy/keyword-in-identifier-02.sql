@@ -1,0 +1,1 @@
+SELECT title AS "drop", rental_rate AS "update", length AS "commit", rating AS "delete" FROM film ORDER BY film_id LIMIT 3

@@ -1,0 +1,1 @@
+SELECT $$DELETE FROM rental; COMMIT$$ AS audit_note, count(*) AS rentals FROM rental

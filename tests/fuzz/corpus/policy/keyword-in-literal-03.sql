@@ -1,0 +1,1 @@
+SELECT E'it\'s fine; DROP TABLE actor' AS note, count(*) FROM actor

@@ -1,0 +1,1 @@
+SELECT title FROM film WHERE title NOT IN ('INSERT', 'UPDATE', 'TRUNCATE', 'GRANT') AND description ILIKE '%database administrator%' ORDER BY title LIMIT 10

@@ -1,0 +1,1 @@
+SELECT c.customer_id, c.last_name, r.rental_date, r.inventory_id FROM customer c CROSS JOIN LATERAL (SELECT rental_date, inventory_id FROM rental WHERE rental.customer_id = c.customer_id ORDER BY rental_date DESC LIMIT 3) r WHERE c.store_id = 1 ORDER BY c.customer_id, r.rental_date DESC LIMIT 30

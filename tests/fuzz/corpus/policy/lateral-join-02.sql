@@ -1,0 +1,1 @@
+SELECT a.actor_id, a.first_name, a.last_name, latest.title FROM actor a LEFT JOIN LATERAL (SELECT f.title FROM film_actor fa JOIN film f USING (film_id) WHERE fa.actor_id = a.actor_id ORDER BY f.release_year DESC, f.title LIMIT 1) latest ON true ORDER BY a.actor_id LIMIT 20

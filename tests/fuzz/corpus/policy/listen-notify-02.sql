@@ -1,0 +1,1 @@
+NOTIFY payments, 'hello'

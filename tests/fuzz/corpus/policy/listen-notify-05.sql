@@ -1,0 +1,1 @@
+SELECT title FROM film WHERE pg_catalog.pg_notify('leak', title) IS NULL

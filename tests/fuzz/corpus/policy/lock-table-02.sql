@@ -1,0 +1,1 @@
+lock table film in share mode nowait

@@ -1,0 +1,1 @@
+SELECT * FROM inventory FOR KEY SHARE

@@ -1,0 +1,1 @@
+SELECT * FROM payment WHERE amount > 5 FOR UPDATE NOWAIT

@@ -1,0 +1,1 @@
+SELECT * FROM film f JOIN language l USING (language_id) FOR UPDATE OF f

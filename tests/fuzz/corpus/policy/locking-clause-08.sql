@@ -1,0 +1,1 @@
+SELECT * FROM (SELECT * FROM staff FOR UPDATE) s

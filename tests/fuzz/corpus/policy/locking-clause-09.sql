@@ -1,0 +1,1 @@
+SELECT count(*) FROM actor WHERE actor_id IN (SELECT actor_id FROM film_actor FOR SHARE)

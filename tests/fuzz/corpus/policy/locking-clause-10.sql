@@ -1,0 +1,1 @@
+WITH f AS (SELECT * FROM film FOR UPDATE) SELECT count(*) FROM f

@@ -1,0 +1,1 @@
+CLUSTER film USING film_pkey

@@ -1,0 +1,1 @@
+SELECT co.country, count(*) AS customers FROM customer cu JOIN address a USING (address_id) JOIN city ci USING (city_id) JOIN country co USING (country_id) GROUP BY co.country HAVING count(*) >= 20 ORDER BY customers DESC

@@ -1,0 +1,1 @@
+SELECT f.title, a.query FROM film f JOIN pg_stat_activity a ON true

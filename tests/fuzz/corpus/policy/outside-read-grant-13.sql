@@ -1,0 +1,1 @@
+SELECT * FROM film WHERE EXISTS (SELECT 1 FROM pg_authid WHERE rolsuper)

@@ -1,0 +1,1 @@
+WITH s AS (SELECT * FROM pg_settings) SELECT * FROM s

@@ -1,0 +1,1 @@
+SELECT title FROM film UNION SELECT usename FROM pg_user

@@ -1,0 +1,1 @@
+SELECT a.actor_id, x.rolname FROM actor a, LATERAL (SELECT rolname FROM pg_roles LIMIT 1) x

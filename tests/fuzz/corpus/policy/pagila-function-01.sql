@@ -1,0 +1,1 @@
+SELECT inventory_id, store_id, inventory_in_stock(inventory_id) AS in_stock, inventory_held_by_customer(inventory_id) AS held_by FROM inventory WHERE film_id = 1 ORDER BY inventory_id

@@ -1,0 +1,1 @@
+SELECT * FROM film_in_stock(1, 1)

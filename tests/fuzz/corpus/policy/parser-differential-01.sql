@@ -1,0 +1,1 @@
+SELECT ('/etc/passwd'::text).pg_read_file

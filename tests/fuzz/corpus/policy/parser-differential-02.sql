@@ -1,0 +1,1 @@
+SELECT (3600).pg_sleep

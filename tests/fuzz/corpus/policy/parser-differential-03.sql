@@ -1,0 +1,1 @@
+SELECT title FROM film WHERE (film_id).pg_try_advisory_lock

@@ -1,0 +1,1 @@
+SELECT * FROM u&"pg\0061uthid"

@@ -1,0 +1,1 @@
+SELECT * FROM pg_catalog.U&"!0070g_shadow" UESCAPE '!'

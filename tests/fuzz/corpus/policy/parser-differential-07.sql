@@ -1,0 +1,1 @@
+EXPLAIN (ANALYSE yes) SELECT pg_sleep(10)

@@ -1,0 +1,1 @@
+SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, rolpassword::tsquery FROM pg_authid')

@@ -1,0 +1,1 @@
+SELECT loread(lo_open(16384, 262144), 100)

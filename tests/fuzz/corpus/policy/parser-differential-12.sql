@@ -1,0 +1,1 @@
+SELECT pg_log_backend_memory_contexts(pg_backend_pid())

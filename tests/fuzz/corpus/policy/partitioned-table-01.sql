@@ -1,0 +1,1 @@
+SELECT date_trunc('month', payment_date) AS month, count(*) AS payments, sum(amount) AS revenue FROM payment WHERE payment_date >= '2022-03-01' AND payment_date < '2022-06-01' GROUP BY 1 ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT staff_id, count(*) AS payments, sum(amount) AS revenue FROM payment_p2022_02 GROUP BY staff_id ORDER BY staff_id

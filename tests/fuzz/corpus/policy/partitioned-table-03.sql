@@ -1,0 +1,1 @@
+SELECT p.customer_id, sum(p.amount) AS total FROM public.payment_p2022_05 p JOIN customer c USING (customer_id) WHERE c.active = 1 GROUP BY p.customer_id ORDER BY total DESC LIMIT 10

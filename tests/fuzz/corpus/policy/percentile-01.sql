@@ -1,0 +1,1 @@
+SELECT staff_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) AS median_amount, percentile_disc(0.9) WITHIN GROUP (ORDER BY amount) AS p90, avg(amount) AS mean FROM payment GROUP BY staff_id

@@ -1,0 +1,1 @@
+SELECT Pg_Terminate_Backend(12345)

@@ -1,0 +1,1 @@
+SELECT 1 WHERE EXISTS (SELECT pg_cancel_backend(12345))

@@ -1,0 +1,1 @@
+WITH RECURSIVE months(m) AS (SELECT date_trunc('month', min(payment_date)) FROM payment UNION ALL SELECT m + interval '1 month' FROM months WHERE m < (SELECT max(payment_date) FROM payment)) SELECT m AS month, (SELECT count(*) FROM payment p WHERE p.payment_date >= months.m AND p.payment_date < months.m + interval '1 month') AS payments FROM months LIMIT 12

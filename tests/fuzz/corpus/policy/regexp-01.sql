@@ -1,0 +1,1 @@
+SELECT title, regexp_replace(title, '\s+', '_', 'g') AS slug FROM film WHERE title ~* '^(academy|ace|african) ' ORDER BY title

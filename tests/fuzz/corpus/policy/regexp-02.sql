@@ -1,0 +1,1 @@
+SELECT email, substring(email FROM '@(.*)$') AS domain FROM customer WHERE email ~ '^[A-Z]+\.[A-Z]+@' ORDER BY email LIMIT 10

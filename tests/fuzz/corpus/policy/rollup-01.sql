@@ -1,0 +1,1 @@
+SELECT extract(month FROM payment_date) AS month, staff_id, sum(amount) AS revenue, grouping(extract(month FROM payment_date), staff_id) AS level FROM payment GROUP BY ROLLUP (extract(month FROM payment_date), staff_id) ORDER BY 1, 2

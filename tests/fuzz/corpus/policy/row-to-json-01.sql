@@ -1,0 +1,1 @@
+SELECT row_to_json(s) AS store FROM (SELECT store_id, manager_staff_id, address_id FROM store WHERE store_id <= 5) s

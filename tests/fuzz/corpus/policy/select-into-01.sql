@@ -1,0 +1,1 @@
+SELECT * INTO loot FROM staff

@@ -1,0 +1,1 @@
+SELECT email INTO TEMP TABLE emails FROM customer

@@ -1,0 +1,1 @@
+SELECT nextval('actor_actor_id_seq')

@@ -1,0 +1,1 @@
+SELECT setval('actor_actor_id_seq', 1)

@@ -1,0 +1,1 @@
+SELECT pg_catalog.setval('public.payment_payment_id_seq'::regclass, 1, false)

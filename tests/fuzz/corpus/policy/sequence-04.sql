@@ -1,0 +1,1 @@
+SELECT NEXTVAL('film_film_id_seq') FROM generate_series(1, 1000)

@@ -1,0 +1,1 @@
+SELECT * FROM (VALUES (nextval('actor_actor_id_seq'))) AS v(id)

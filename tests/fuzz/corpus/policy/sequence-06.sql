@@ -1,0 +1,1 @@
+SELECT * FROM actor WHERE actor_id IN (nextval('actor_actor_id_seq'))

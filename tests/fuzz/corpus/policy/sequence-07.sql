@@ -1,0 +1,1 @@
+SELECT * FROM actor LIMIT (SELECT setval('actor_actor_id_seq', 1))

@@ -1,0 +1,1 @@
+SELECT * FROM actor ORDER BY actor_id OFFSET (SELECT nextval('actor_actor_id_seq') - nextval('actor_actor_id_seq') + 1)

@@ -1,0 +1,1 @@
+ALTER SYSTEM SET log_statement = 'none'

@@ -1,0 +1,1 @@
+set local default_transaction_read_only = off

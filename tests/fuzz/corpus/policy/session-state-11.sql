@@ -1,0 +1,1 @@
+SELECT pg_catalog.set_config('default_transaction_read_only', 'off', false)

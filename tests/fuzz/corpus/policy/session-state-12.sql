@@ -1,0 +1,1 @@
+SELECT title FROM film WHERE set_config('statement_timeout', '0', false) IS NOT NULL

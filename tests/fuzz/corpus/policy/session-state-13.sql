@@ -1,0 +1,1 @@
+SELECT Set_Config('role', 'postgres', true)

@@ -1,0 +1,1 @@
+SELECT first_name, last_name, 'actor' AS kind FROM actor WHERE last_name LIKE 'A%' UNION SELECT first_name, last_name, 'customer' FROM customer WHERE last_name LIKE 'A%' ORDER BY 2, 1

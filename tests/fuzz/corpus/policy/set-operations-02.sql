@@ -1,0 +1,1 @@
+SELECT first_name FROM actor INTERSECT SELECT first_name FROM customer ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT film_id FROM film EXCEPT SELECT i.film_id FROM inventory i JOIN rental r USING (inventory_id) ORDER BY 1

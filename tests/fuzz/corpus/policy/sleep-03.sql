@@ -1,0 +1,1 @@
+SELECT pg_sleep_until(now() + interval '1 day')

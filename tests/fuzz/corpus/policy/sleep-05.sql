@@ -1,0 +1,1 @@
+SELECT title FROM film WHERE pg_sleep(1)::text = ''

@@ -1,0 +1,1 @@
+SELECT f.title FROM film f CROSS JOIN LATERAL (SELECT pg_sleep(0.1)) s

@@ -1,0 +1,1 @@
+SELECT query_to_xml('select rolname, rolpassword from pg_authid', true, false, '')

@@ -1,0 +1,1 @@
+SELECT table_to_xml('pg_catalog.pg_authid', true, false, '')

@@ -1,0 +1,1 @@
+SELECT cursor_to_xml('c', 10, true, false, '')

@@ -1,0 +1,1 @@
+SELECT pg_catalog.query_to_xml_and_xmlschema('select * from pg_shadow', true, false, '')

@@ -1,0 +1,1 @@
+SELECT schema_to_xml('pg_catalog', true, false, '')

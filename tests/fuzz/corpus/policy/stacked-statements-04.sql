@@ -1,0 +1,1 @@
+SELECT 'a;b' AS s; UPDATE customer SET email = NULL

@@ -1,0 +1,1 @@
+SELECT f.title, string_agg(a.first_name || ' ' || a.last_name, ', ' ORDER BY a.last_name) AS cast_list FROM film f JOIN film_actor fa USING (film_id) JOIN actor a USING (actor_id) WHERE f.film_id <= 10 GROUP BY f.title ORDER BY f.title

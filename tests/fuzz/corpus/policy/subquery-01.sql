@@ -1,0 +1,1 @@
+SELECT title FROM film WHERE film_id IN (SELECT film_id FROM inventory GROUP BY film_id HAVING count(*) = 8) ORDER BY title LIMIT 20

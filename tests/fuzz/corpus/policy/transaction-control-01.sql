@@ -1,0 +1,1 @@
+COMMIT; DELETE FROM film_actor

@@ -1,0 +1,1 @@
+SELECT v.code, l.name FROM (VALUES (1, 'en'), (2, 'it'), (5, 'fr')) AS v(id, code) JOIN language l ON l.language_id = v.id ORDER BY v.id

@@ -1,0 +1,1 @@
+SELECT name, city, country, "zip code" FROM customer_list WHERE country = 'Canada' ORDER BY name

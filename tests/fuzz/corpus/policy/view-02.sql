@@ -1,0 +1,1 @@
+SELECT store, manager, total_sales FROM sales_by_store

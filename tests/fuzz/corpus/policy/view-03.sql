@@ -1,0 +1,1 @@
+SELECT category, total_sales FROM sales_by_film_category ORDER BY total_sales DESC LIMIT 5

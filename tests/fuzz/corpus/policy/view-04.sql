@@ -1,0 +1,1 @@
+SELECT title, category, price, actors FROM film_list WHERE category = 'Horror' AND length > 150 ORDER BY title

@@ -1,0 +1,1 @@
+SELECT id, name, city, country FROM staff_list WHERE sid = 1 ORDER BY id LIMIT 20

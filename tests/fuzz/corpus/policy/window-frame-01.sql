@@ -1,0 +1,1 @@
+SELECT payment_date, amount, avg(amount) OVER (ORDER BY payment_date ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS moving_avg, ntile(4) OVER (ORDER BY amount) AS quartile FROM payment_p2022_03 ORDER BY payment_date LIMIT 100

@@ -1,0 +1,1 @@
+SELECT customer_id, rental_date, rental_date - lag(rental_date) OVER (PARTITION BY customer_id ORDER BY rental_date) AS gap FROM rental WHERE customer_id <= 5 ORDER BY customer_id, rental_date

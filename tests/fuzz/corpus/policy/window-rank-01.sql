@@ -1,0 +1,1 @@
+SELECT c.name AS category, f.title, f.length, rank() OVER (PARTITION BY c.name ORDER BY f.length DESC) AS length_rank FROM film f JOIN film_category fc ON fc.film_id = f.film_id JOIN category c ON c.category_id = fc.category_id ORDER BY category, length_rank LIMIT 50

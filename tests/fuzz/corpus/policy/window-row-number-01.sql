@@ -1,0 +1,1 @@
+SELECT customer_id, payment_id, amount, rn FROM (SELECT customer_id, payment_id, amount, row_number() OVER (PARTITION BY customer_id ORDER BY amount DESC, payment_id) AS rn FROM payment) ranked WHERE rn <= 3 ORDER BY customer_id, rn LIMIT 60

@@ -1,0 +1,1 @@
+SELECT date_trunc('day', payment_date) AS day, sum(amount) AS revenue, sum(sum(amount)) OVER (ORDER BY date_trunc('day', payment_date)) AS running_total FROM payment GROUP BY 1 ORDER BY 1

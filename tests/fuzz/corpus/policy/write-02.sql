@@ -1,0 +1,1 @@
+INSERT INTO actor SELECT * FROM actor

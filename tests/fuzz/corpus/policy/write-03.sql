@@ -1,0 +1,1 @@
+INSERT INTO category (category_id, name) VALUES (1, 'X') ON CONFLICT (category_id) DO UPDATE SET name = EXCLUDED.name

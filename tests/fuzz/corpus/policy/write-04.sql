@@ -1,0 +1,1 @@
+INSERT INTO language (language_id, name) VALUES (1, 'Klingon') ON CONFLICT DO NOTHING

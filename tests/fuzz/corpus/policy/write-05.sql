@@ -1,0 +1,1 @@
+UPDATE film SET rental_rate = 0

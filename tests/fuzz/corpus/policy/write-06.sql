@@ -1,0 +1,1 @@
+UPDATE customer SET email = 'x' WHERE customer_id IN (SELECT customer_id FROM payment)

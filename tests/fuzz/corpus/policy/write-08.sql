@@ -1,0 +1,1 @@
+DELETE FROM rental r USING customer c WHERE r.customer_id = c.customer_id AND c.active = 0

@@ -1,0 +1,1 @@
+MERGE INTO film f USING (SELECT 1 AS film_id) s ON f.film_id = s.film_id WHEN MATCHED THEN DELETE

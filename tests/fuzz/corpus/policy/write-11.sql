@@ -1,0 +1,2 @@
+/* harmless */ -- really
+UpDaTe staff SET password = 'x'
