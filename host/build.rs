@@ -14,6 +14,7 @@ const EXTRA: &[&str] = &[
     "test-escape",
     "test-reporter",
     "test-clash",
+    "test-fuzzer",
     "bench-generated",
 ];
 

@@ -175,3 +175,176 @@ async fn a_plugin_cannot_leave_its_sandbox() {
     assert_eq!(q["rows"], json!([{"five": 5}]));
     server.shutdown().await;
 }
+
+/// One host call with an array parameter of 100,000 dimensions used to
+/// recurse once per dimension while rendering it and overflow the fiber
+/// stack, aborting the whole server.
+#[tokio::test]
+async fn an_array_of_100000_dimensions_is_refused_and_the_server_carries_on() {
+    let db = fresh_db().await;
+    let dir = plugin_dir_with(&["test-fuzzer"]);
+    let server = spawn(&db, "", Some(dir.path())).await;
+    for _ in 0..2 {
+        let r = server
+            .call("probe", json!({"case": "deep-array", "n": 100_000}))
+            .await;
+        assert_eq!(
+            text_of(&r),
+            "error: invalid input: invalid host call from plugin test-fuzzer: parameter $1 \
+             is an array of 100000 dimensions; PostgreSQL allows at most 6"
+        );
+        let q = structured(
+            &server
+                .call("query", json!({"sql": "SELECT 6 AS six"}))
+                .await,
+        );
+        assert_eq!(q["rows"], json!([{"six": 6}]));
+    }
+    server.shutdown().await;
+}
+
+/// Host-call arguments that break PostgreSQL's own limits (or carry a NUL)
+/// are refused at the boundary with a message that blames the plugin, and
+/// never reach the gate: no audit event, no statement.
+#[tokio::test]
+async fn malformed_host_call_arguments_are_refused_at_the_boundary() {
+    let db = fresh_db().await;
+    sqlx_exec(
+        &db.url,
+        "CREATE TABLE fuzz_scratch (id int PRIMARY KEY, name text)",
+    )
+    .await;
+    let audit = tempfile::tempdir().unwrap();
+    let audit_path = audit.path().join("audit.jsonl");
+    let config = format!(
+        "[audit]\nfile = \"{}\"\n\n[plugins.grants.test-fuzzer]\nread = [\"public.*\"]\n\
+         write = [\"public.fuzz_scratch\"]\ncatalog = true\n",
+        audit_path.display()
+    );
+    let dir = plugin_dir_with(&["test-fuzzer"]);
+    let server = spawn(&db, &config, Some(dir.path())).await;
+    let refused = "error: invalid input: invalid host call from plugin test-fuzzer: ";
+    let cases: &[(&str, Option<u32>, &str)] = &[
+        (
+            "deep-array",
+            Some(7),
+            "parameter $1 is an array of 7 dimensions; PostgreSQL allows at most 6",
+        ),
+        (
+            "zero-dim",
+            None,
+            "parameter $1 is an array with items whose dimension 2 has length 0",
+        ),
+        (
+            "short-array",
+            None,
+            "parameter $1 is an array of dimensions [2, 2], which hold 4 items, but it has 3",
+        ),
+        (
+            "items-without-dims",
+            None,
+            "parameter $1 is an array of 1 items without dimensions",
+        ),
+        (
+            "too-many-params",
+            None,
+            "the parameter list has 65536 parameters; PostgreSQL's protocol allows at most 65535",
+        ),
+        (
+            "nul-sql",
+            None,
+            "the SQL text contains a NUL character (byte 15); PostgreSQL does not accept NUL in text",
+        ),
+        (
+            "nul-param",
+            None,
+            "parameter $1 contains a NUL character (byte 1)",
+        ),
+        (
+            "nul-array-item",
+            None,
+            "parameter $1 (array item 2) contains a NUL character (byte 1)",
+        ),
+        (
+            "long-table",
+            None,
+            "the table name is 2000 bytes long; names are at most 1024",
+        ),
+        (
+            "too-many-columns",
+            None,
+            "the values list has 1601 columns; PostgreSQL allows at most 1600",
+        ),
+        ("empty-column", None, "column name 1 of the filter is empty"),
+        (
+            "nul-column",
+            None,
+            "column name 1 of the filter contains a NUL character (byte 2)",
+        ),
+        (
+            "long-schema",
+            None,
+            "the schema name is 2000 bytes long; names are at most 1024",
+        ),
+    ];
+    for (case, n, message) in cases {
+        let r = server.call("probe", json!({"case": case, "n": n})).await;
+        let text = text_of(&r);
+        assert!(
+            text.starts_with(refused) && text[refused.len()..].starts_with(message),
+            "{case}: {text}"
+        );
+    }
+    // A key no config can hold is simply unset.
+    let r = server
+        .call("probe", json!({"case": "long-config-key"}))
+        .await;
+    assert_eq!(text_of(&r), "ok: None");
+
+    // What passes the boundary reaches the gate as before: the SDK's empty
+    // array, and a JSON array nested deeper than an array can be, which the
+    // codec refuses without walking past six levels.
+    let r = server.call("probe", json!({"case": "empty-array"})).await;
+    assert_eq!(text_of(&r), "ok: 1 rows");
+    let r = server
+        .call("probe", json!({"case": "deep-json-array", "n": 100}))
+        .await;
+    assert_eq!(
+        text_of(&r),
+        "error: invalid input: parameter $1: JSON array nested more than 6 deep; \
+         PostgreSQL arrays have at most 6 dimensions"
+    );
+    let q = structured(
+        &server
+            .call("query", json!({"sql": "SELECT 7 AS seven"}))
+            .await,
+    );
+    assert_eq!(q["rows"], json!([{"seven": 7}]));
+    server.shutdown().await;
+
+    // Only the calls that passed the boundary were audited.
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&audit_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let plugins: Vec<&str> = events
+        .iter()
+        .map(|e| e["plugin"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        plugins,
+        ["test-fuzzer", "test-fuzzer", "sql-read"],
+        "{events:#?}"
+    );
+}
+
+async fn sqlx_exec(url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}

@@ -7,6 +7,7 @@ mod support;
 mod audit;
 mod cli;
 mod denials;
+mod host_fuzz;
 mod hostile;
 mod http;
 mod limits;

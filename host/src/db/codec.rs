@@ -42,7 +42,18 @@ pub enum CodecError {
     /// An array value whose `dims` do not account for its items.
     #[error("array dimensions {dims:?} do not match its {items} items")]
     ArrayShape { dims: Vec<u32>, items: usize },
+    /// An array value of more dimensions than PostgreSQL allows.
+    #[error("array of {dims} dimensions; PostgreSQL allows at most {MAX_DIMS}")]
+    TooManyDimensions { dims: usize },
+    /// A JSON array sent for an array type, nested deeper than an array can be.
+    #[error(
+        "JSON array nested more than {MAX_DIMS} deep; PostgreSQL arrays have at most {MAX_DIMS} dimensions"
+    )]
+    JsonArrayTooDeep,
 }
+
+/// PostgreSQL's `MAXDIM`: the most dimensions an array may have.
+pub const MAX_DIMS: usize = 6;
 
 // ---------------------------------------------------------------------------
 // Type classification
@@ -577,8 +588,7 @@ fn decode_array(bytes: &[u8], fallback: Kind) -> Result<Value, CodecError> {
     // The has-null flag is redundant: every element carries its own length.
     let _has_nulls = r.i32()?;
     let elem_oid = r.u32()?;
-    // PostgreSQL's MAXDIM is 6.
-    if !(0..=6).contains(&ndim) {
+    if !(0..=MAX_DIMS as i32).contains(&ndim) {
         return Err(r.error("bad number of dimensions"));
     }
     // The header's element OID is authoritative when it is a built-in type;
@@ -961,7 +971,7 @@ pub fn to_text_input(value: &Value, target: &PgTypeInfo) -> Result<Option<String
         Value::Scalar(Scalar::Null) => None,
         Value::Scalar(s) if json_target => Some(scalar_json(s)),
         Value::Scalar(Scalar::Json(json)) if class.array => Some(
-            json_array_literal(json, element_style(class, target)).unwrap_or_else(|| json.clone()),
+            json_array_literal(json, element_style(class, target))?.unwrap_or_else(|| json.clone()),
         ),
         Value::Scalar(s) => Some(scalar_text(s)),
         Value::Array { dims, items } if json_target => Some(array_json(dims, items)?),
@@ -1115,8 +1125,13 @@ fn scalar_json(s: &Scalar) -> String {
     }
 }
 
-/// `dims` must account for exactly the items; no dims means no items.
+/// `dims` must account for exactly the items; no dims means no items. At
+/// most [`MAX_DIMS`] dimensions, checked first, so that nothing walks or
+/// prints a longer `dims`.
 fn check_shape(dims: &[u32], items: &[Scalar]) -> Result<(), CodecError> {
+    if dims.len() > MAX_DIMS {
+        return Err(CodecError::TooManyDimensions { dims: dims.len() });
+    }
     let expected = if dims.is_empty() {
         Some(0)
     } else {
@@ -1134,8 +1149,12 @@ fn check_shape(dims: &[u32], items: &[Scalar]) -> Result<(), CodecError> {
     }
 }
 
-/// Writes `items` (non-empty, row-major over `dims`) as nested groups, each
-/// item written by `item`.
+/// Writes `items` (row-major over `dims`, as [`check_shape`] checked) as
+/// nested groups, each item written by `item`.
+///
+/// A loop, not a recursion per dimension: before each item it closes and
+/// reopens every group that ends there, i.e. each dimension whose block
+/// (the product of it and the dimensions inside it) divides the item's index.
 fn write_nested(
     out: &mut String,
     dims: &[u32],
@@ -1143,29 +1162,36 @@ fn write_nested(
     (open, close, delimiter): (char, char, char),
     item: &mut dyn FnMut(&mut String, &Scalar),
 ) {
-    out.push(open);
-    match dims {
-        [outer, inner @ ..] if !inner.is_empty() => {
-            // `check_shape` and non-empty items make every dimension at least 1.
-            let outer = usize::try_from(*outer).unwrap_or(usize::MAX).max(1);
-            let stride = (items.len() / outer).max(1);
-            for (i, chunk) in items.chunks(stride).enumerate() {
-                if i > 0 {
-                    out.push(delimiter);
-                }
-                write_nested(out, inner, chunk, (open, close, delimiter), item);
-            }
-        }
-        _ => {
-            for (i, s) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(delimiter);
-                }
-                item(out, s);
-            }
-        }
+    // blocks[j] = dims[j] * dims[j + 1] * … ; every one is at least 1 for
+    // a checked, non-empty array, and a 0 would only mean "never divides".
+    let mut blocks = vec![0usize; dims.len()];
+    let mut block = 1usize;
+    for (j, &d) in dims.iter().enumerate().rev() {
+        block = block.saturating_mul(usize::try_from(d).unwrap_or(usize::MAX));
+        blocks[j] = block;
     }
-    out.push(close);
+    let groups_ending_at = |i: usize| {
+        blocks
+            .iter()
+            .filter(|&&b| i.checked_rem(b) == Some(0))
+            .count()
+    };
+    if items.is_empty() {
+        out.push(open);
+        out.push(close);
+        return;
+    }
+    let depth = dims.len().max(1);
+    for (i, s) in items.iter().enumerate() {
+        let groups = if i == 0 { depth } else { groups_ending_at(i) };
+        if i > 0 {
+            out.extend(std::iter::repeat_n(close, groups));
+            out.push(delimiter);
+        }
+        out.extend(std::iter::repeat_n(open, groups));
+        item(out, s);
+    }
+    out.extend(std::iter::repeat_n(close, depth));
 }
 
 /// Appends `s` as a double-quoted array element.
@@ -1217,20 +1243,20 @@ fn array_json(dims: &[u32], items: &[Scalar]) -> Result<String, CodecError> {
 }
 
 /// Converts a JSON array to an array literal, or `None` when `json` is not a
-/// (valid) JSON array. Numbers keep their exact text.
-fn json_array_literal(json: &str, style: ElementStyle) -> Option<String> {
-    // Validate up front so the walk below can trust the syntax.
-    if !serde_json::from_str::<serde_json::Value>(json)
-        .ok()?
-        .is_array()
-    {
-        return None;
+/// (valid) JSON array. Numbers keep their exact text. Arrays nested deeper
+/// than [`MAX_DIMS`] (as dimensions, not json elements) are refused.
+fn json_array_literal(json: &str, style: ElementStyle) -> Result<Option<String>, CodecError> {
+    // Validate up front so the walk below can trust the syntax. serde_json
+    // stops at 128 levels of nesting, so validating cannot overflow either.
+    let valid_array = serde_json::from_str::<serde_json::Value>(json).is_ok_and(|v| v.is_array());
+    if !valid_array {
+        return Ok(None);
     }
     let mut cursor = JsonCursor { text: json, pos: 0 };
     cursor.skip_ws();
     let mut out = String::new();
-    cursor.array_literal(&mut out, style);
-    Some(out)
+    cursor.array_literal(&mut out, style, 1)?;
+    Ok(Some(out))
 }
 
 /// A cursor over JSON text already known to be valid.
@@ -1292,21 +1318,30 @@ impl<'a> JsonCursor<'a> {
         self.text.get(start..self.pos).unwrap_or_default()
     }
 
-    /// Writes the JSON array at the cursor as an array literal.
-    fn array_literal(&mut self, out: &mut String, style: ElementStyle) {
+    /// Writes the JSON array at the cursor, the `depth`th level of nesting,
+    /// as an array literal. It recurses once per level, at most [`MAX_DIMS`].
+    fn array_literal(
+        &mut self,
+        out: &mut String,
+        style: ElementStyle,
+        depth: usize,
+    ) -> Result<(), CodecError> {
+        if depth > MAX_DIMS {
+            return Err(CodecError::JsonArrayTooDeep);
+        }
         self.pos += 1; // '['
         out.push('{');
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
             out.push('}');
-            return;
+            return Ok(());
         }
         loop {
             self.skip_ws();
             // For json/jsonb elements a nested array is an element, not a dimension.
             if self.peek() == Some(b'[') && !style.json {
-                self.array_literal(out, style);
+                self.array_literal(out, style, depth + 1)?;
             } else {
                 let raw = self.raw_value();
                 push_json_element(out, raw, style);
@@ -1321,6 +1356,7 @@ impl<'a> JsonCursor<'a> {
             }
         }
         out.push('}');
+        Ok(())
     }
 }
 
@@ -2289,6 +2325,94 @@ mod tests {
             items: vec![Scalar::Int(1)],
         };
         assert!(to_text_input(&bad, &ty(1007)).is_err());
+    }
+
+    #[test]
+    fn arrays_of_more_than_six_dimensions_are_refused_not_walked() {
+        for n in [7, 100_000] {
+            let deep = Value::Array {
+                dims: vec![1; n],
+                items: vec![Scalar::Int(1)],
+            };
+            for target in [1007, 3802] {
+                let e = to_text_input(&deep, &ty(target)).expect_err("refused");
+                assert!(
+                    matches!(e, CodecError::TooManyDimensions { dims } if dims == n),
+                    "{e}"
+                );
+                assert_eq!(
+                    e.to_string(),
+                    format!("array of {n} dimensions; PostgreSQL allows at most 6")
+                );
+            }
+        }
+        let six = Value::Array {
+            dims: vec![1; 6],
+            items: vec![Scalar::Int(1)],
+        };
+        assert_eq!(
+            input(six.clone(), 1007).as_deref(),
+            Some(r#"{{{{{{"1"}}}}}}"#)
+        );
+        assert_eq!(input(six, 3802).as_deref(), Some("[[[[[[1]]]]]]"));
+    }
+
+    #[test]
+    fn nested_groups_are_written_without_recursion() {
+        let write = |dims: &[u32], n: i64| {
+            let items: Vec<Scalar> = (1..=n).map(Scalar::Int).collect();
+            let mut out = String::new();
+            let mut item = |out: &mut String, s: &Scalar| out.push_str(&scalar_text(s));
+            write_nested(&mut out, dims, &items, ('{', '}', ','), &mut item);
+            out
+        };
+        assert_eq!(write(&[3], 3), "{1,2,3}");
+        assert_eq!(write(&[2, 3], 6), "{{1,2,3},{4,5,6}}");
+        assert_eq!(write(&[3, 1], 3), "{{1},{2},{3}}");
+        assert_eq!(write(&[2, 1, 2, 1], 4), "{{{{1},{2}}},{{{3},{4}}}}");
+        assert_eq!(write(&[1; 6], 1), "{{{{{{1}}}}}}");
+        // Shapes `check_shape` refuses give meaningless groups, but never a
+        // panic or a recursion per dimension.
+        assert_eq!(write(&[1; 100_000], 1).len(), 200_001);
+        for dims in [&[0, 2][..], &[2, 0], &[u32::MAX, u32::MAX], &[]] {
+            write(dims, 3);
+        }
+    }
+
+    #[test]
+    fn json_arrays_nest_at_most_six_deep_as_array_literals() {
+        let nested = |depth: usize| {
+            s(Scalar::Json(format!(
+                "{}1{}",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )))
+        };
+        assert_eq!(input(nested(6), 1007).as_deref(), Some("{{{{{{1}}}}}}"));
+        // Valid JSON up to serde_json's limit: the walk stops at 7.
+        for depth in [7, 64, 127] {
+            assert!(
+                matches!(
+                    to_text_input(&nested(depth), &ty(1007)),
+                    Err(CodecError::JsonArrayTooDeep)
+                ),
+                "{depth}"
+            );
+        }
+        // Past serde_json's recursion limit the text is not valid JSON to
+        // it, so it is not walked at all: PostgreSQL judges the text.
+        assert!(serde_json::from_str::<serde_json::Value>(&"[".repeat(200)).is_err());
+        let deepest = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(serde_json::from_str::<serde_json::Value>(&deepest).is_err());
+        assert_eq!(
+            to_text_input(&nested(100_000), &ty(1007))
+                .expect("passed through")
+                .map(|t| t.len()),
+            Some(200_001)
+        );
+        // For json[] a nested array is one element, never a dimension.
+        let element = format!("{}1{}", "[".repeat(99), "]".repeat(99));
+        assert_eq!(input(nested(100), 3807), Some(format!("{{\"{element}\"}}")));
     }
 
     #[test]

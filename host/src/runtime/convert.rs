@@ -54,9 +54,15 @@ pub fn pairs_in(pairs: Vec<(String, wt::Value)>) -> Vec<(String, Value)> {
     pairs.into_iter().map(|(k, v)| (k, value_in(v))).collect()
 }
 
-/// A value a plugin sent.
+/// A value a plugin sent (already through the boundary checks).
 pub fn value_in(v: wt::Value) -> Value {
     match v {
+        // PostgreSQL has one empty array, of no dimensions; the SDK sends a
+        // JSON `[]` as dims `[0]`.
+        wt::Value::Array(a) if a.items.is_empty() => Value::Array {
+            dims: Vec::new(),
+            items: Vec::new(),
+        },
         wt::Value::Scalar(s) => Value::Scalar(scalar_in(s)),
         wt::Value::Array(a) => Value::Array {
             dims: a.dims,

@@ -1,9 +1,11 @@
 //! The `sluice:plugin` imports: what a plugin may ask of the host.
 //!
-//! Database calls are translated and handed to the [`Gate`](crate::gate::Gate);
-//! nothing here talks to PostgreSQL or decides what is allowed.
+//! Every call's arguments pass the boundary checks of [`inputs`] first; then
+//! database calls are translated and handed to the [`Gate`](crate::gate::Gate).
+//! Nothing here talks to PostgreSQL or decides what is allowed.
 
 use super::bindings::sluice::plugin::{config, database, log, types};
+use super::inputs::{self, InvalidInput, List};
 use super::{CallState, PluginContext, convert};
 use crate::gate::Caller;
 use std::sync::Arc;
@@ -32,6 +34,19 @@ impl CallState {
         Ok(self.plugin.clone())
     }
 
+    /// The error for a call whose arguments failed the boundary checks,
+    /// logged once; the call goes no further.
+    fn refuse(&self, call: &str, e: &InvalidInput) -> types::Error {
+        let plugin = &*self.plugin.name;
+        tracing::warn!(
+            plugin,
+            tool = self.tool.as_deref(),
+            call,
+            "refused an invalid host call: {e}"
+        );
+        types::Error::InvalidInput(format!("invalid host call from plugin {plugin}: {e}"))
+    }
+
     /// Counts a host call; past the limit the guest traps.
     fn count_host_call(&mut self) -> wasmtime::Result<()> {
         self.host_calls += 1;
@@ -52,6 +67,9 @@ impl database::Host for CallState {
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
         let ctx = self.begin_host_call()?;
+        if let Err(e) = inputs::query(&sql, &params) {
+            return Ok(Err(self.refuse("query", &e)));
+        }
         let caller = ctx.caller(self.tool.as_deref());
         let params: Vec<_> = params.into_iter().map(convert::value_in).collect();
         Ok(ctx
@@ -68,6 +86,9 @@ impl database::Host for CallState {
         values: Vec<(String, types::Value)>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
         let ctx = self.begin_host_call()?;
+        if let Err(e) = inputs::write(&table, &[(List::Values, &values)]) {
+            return Ok(Err(self.refuse("insert", &e)));
+        }
         let caller = ctx.caller(self.tool.as_deref());
         let values = convert::pairs_in(values);
         Ok(ctx
@@ -86,6 +107,9 @@ impl database::Host for CallState {
         max_rows: Option<u32>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
         let ctx = self.begin_host_call()?;
+        if let Err(e) = inputs::write(&table, &[(List::Filter, &filter), (List::Values, &values)]) {
+            return Ok(Err(self.refuse("update", &e)));
+        }
         let caller = ctx.caller(self.tool.as_deref());
         let filter = convert::pairs_in(filter);
         let values = convert::pairs_in(values);
@@ -104,6 +128,9 @@ impl database::Host for CallState {
         max_rows: Option<u32>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
         let ctx = self.begin_host_call()?;
+        if let Err(e) = inputs::write(&table, &[(List::Filter, &filter)]) {
+            return Ok(Err(self.refuse("delete", &e)));
+        }
         let caller = ctx.caller(self.tool.as_deref());
         let filter = convert::pairs_in(filter);
         Ok(ctx
@@ -119,6 +146,9 @@ impl database::Host for CallState {
         schema: Option<String>,
     ) -> wasmtime::Result<Result<Vec<database::Relation>, types::Error>> {
         let ctx = self.begin_host_call()?;
+        if let Err(e) = inputs::schema(schema.as_deref()) {
+            return Ok(Err(self.refuse("list-relations", &e)));
+        }
         let caller = ctx.caller(self.tool.as_deref());
         Ok(ctx
             .gate
@@ -133,6 +163,9 @@ impl database::Host for CallState {
         name: String,
     ) -> wasmtime::Result<Result<database::RelationDescription, types::Error>> {
         let ctx = self.begin_host_call()?;
+        if let Err(e) = inputs::relation(&name) {
+            return Ok(Err(self.refuse("describe-relation", &e)));
+        }
         let caller = ctx.caller(self.tool.as_deref());
         Ok(ctx
             .gate
@@ -147,7 +180,7 @@ impl log::Host for CallState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         self.count_host_call()?;
         let plugin = &*self.plugin.name;
-        let message: String = message.chars().take(4096).collect();
+        let message = log_line(&message);
         match level {
             log::Level::Trace => tracing::trace!(target: "sluice::plugin_log", plugin, "{message}"),
             log::Level::Debug => tracing::debug!(target: "sluice::plugin_log", plugin, "{message}"),
@@ -162,6 +195,41 @@ impl log::Host for CallState {
 impl config::Host for CallState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         self.count_host_call()?;
+        // `get` has no error to return: a key no config can hold is unset.
+        if let Err(e) = inputs::config_key(&key) {
+            self.refuse("config.get", &e);
+            return Ok(None);
+        }
         Ok(self.plugin.config.get(&key).cloned())
+    }
+}
+
+/// Characters of a plugin's log message that reach the log.
+const MAX_LOG_CHARS: usize = 4096;
+
+/// A plugin's log message as one line of the host's log: cut at
+/// [`MAX_LOG_CHARS`], with control characters escaped so that it can neither
+/// forge log lines nor hide them (a carriage return, NUL or terminal escape).
+fn log_line(message: &str) -> String {
+    let mut line = String::with_capacity(message.len().min(MAX_LOG_CHARS));
+    for c in message.chars().take(MAX_LOG_CHARS) {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_message_stays_one_bounded_line() {
+        assert_eq!(log_line("a\nb\r\0\u{1b}[2Jc"), "a\\nb\\r\\u{0}\\u{1b}[2Jc");
+        assert_eq!(log_line("é😀"), "é😀");
+        assert_eq!(log_line(&"x".repeat(10_000)).len(), MAX_LOG_CHARS);
     }
 }

@@ -9,6 +9,7 @@
 mod cache;
 mod convert;
 mod host;
+mod inputs;
 mod output;
 
 pub use cache::{CompiledCache, Origin};
