@@ -12,10 +12,36 @@ use serde_json::Value;
 use sluice::mcp::frame::{FrameLimits, INVALID_REQUEST, Outline, check};
 
 const FRAGMENTS: &[&str] = &[
-    "{", "}", "[", "]", ",", ":", "\"", "\\", "\\u0000", "\\ud800", "null", "true", "NaN",
-    "Infinity", "-", "1e400", "0.1", "123456789012345678901234567890", "\"id\":", "\"method\":",
-    "\"jsonrpc\":\"2.0\"", "\"result\":{}", "\"error\":{}", "\"params\":", "\u{ff}", "\u{feff}",
-    " ", "\n", "\r", "é",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "\\",
+    "\\u0000",
+    "\\ud800",
+    "null",
+    "true",
+    "NaN",
+    "Infinity",
+    "-",
+    "1e400",
+    "0.1",
+    "123456789012345678901234567890",
+    "\"id\":",
+    "\"method\":",
+    "\"jsonrpc\":\"2.0\"",
+    "\"result\":{}",
+    "\"error\":{}",
+    "\"params\":",
+    "\u{ff}",
+    "\u{feff}",
+    " ",
+    "\n",
+    "\r",
+    "é",
 ];
 
 fn limits() -> FrameLimits {
@@ -26,7 +52,10 @@ fn limits() -> FrameLimits {
 }
 
 fn check_bytes(bytes: Vec<u8>, split_at: usize) {
-    let what = format!("framing {:?}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)]));
+    let what = format!(
+        "framing {:?}",
+        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+    );
     bounded(&what, move || {
         let whole = check(&bytes, limits());
         if let Err(refusal) = &whole {
@@ -41,7 +70,11 @@ fn check_bytes(bytes: Vec<u8>, split_at: usize) {
             assert!(response["error"]["code"].is_i64());
         }
         // The same message read in two pieces yields the same id.
-        let at = if bytes.is_empty() { 0 } else { split_at % bytes.len() };
+        let at = if bytes.is_empty() {
+            0
+        } else {
+            split_at % bytes.len()
+        };
         let mut whole_outline = Outline::default();
         whole_outline.feed(&bytes);
         let mut pieces = Outline::default();

@@ -129,8 +129,11 @@ pub fn mutation(
         (any::<usize>(), any::<u8>()).prop_map(|(at, bit)| Mutation::Flip { at, bit }),
         (any::<usize>(), inserted).prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
         (any::<usize>(), 1usize..32).prop_map(|(at, len)| Mutation::Delete { at, len }),
-        (any::<usize>(), 1usize..16, 1usize..300)
-            .prop_map(|(at, len, times)| Mutation::Repeat { at, len, times }),
+        (any::<usize>(), 1usize..16, 1usize..300).prop_map(|(at, len, times)| Mutation::Repeat {
+            at,
+            len,
+            times
+        }),
         any::<usize>().prop_map(|at| Mutation::Truncate { at }),
     ]
 }

@@ -13,17 +13,93 @@ use std::sync::Arc;
 
 /// Fragments SQL is made of, hostile and ordinary.
 const FRAGMENTS: &[&str] = &[
-    "SELECT ", "FROM ", "WHERE ", " AND ", " OR ", "NOT ", "UNION ALL ", "EXCEPT ", "WITH x AS (",
-    "(", ")", "[", "]", ",", ";", "*", "+", "-", "/", "||", "::int", "::text[]", " = ", " <> ",
-    "->>", "#>", "@>", "?", "$1", "$2", "1", "0.5", "1e10", "'a'", "E'\\x41'", "U&'\\0041'",
-    "U&\"pg\\005fread_file\"", "$$body$$", "$t$x$t$", "\"Quoted\"", "public.", "film", "actor",
-    "pg_catalog.", "pg_read_file('x')", "pg_sleep(1)", "set_config('a','b',false)",
-    "current_setting('data_directory')", "current_setting('work_mem')", "txid_current()",
-    "lower(", "count(*)", " OVER (PARTITION BY a)", " FOR UPDATE", " INTO t ", "DELETE FROM t ",
-    "INSERT INTO t VALUES (1) ", "RETURNING *", "EXPLAIN ", "ANALYZE ", "(FORMAT JSON) ",
-    "TABLE film", "VALUES (1),(2)", "LATERAL ", "JOIN ", " ON true", "CASE WHEN ", " THEN ",
-    " ELSE ", " END", "IN (", "ANY(", "ARRAY[", "ROW(", ".", "--c\n", "/* c */", "/* /* n */ */",
-    "\n", "\t", "é", "\u{202e}", "\0", "COPY t TO PROGRAM 'x'", "BEGIN; ", "COMMIT", "DO $$ $$",
+    "SELECT ",
+    "FROM ",
+    "WHERE ",
+    " AND ",
+    " OR ",
+    "NOT ",
+    "UNION ALL ",
+    "EXCEPT ",
+    "WITH x AS (",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ";",
+    "*",
+    "+",
+    "-",
+    "/",
+    "||",
+    "::int",
+    "::text[]",
+    " = ",
+    " <> ",
+    "->>",
+    "#>",
+    "@>",
+    "?",
+    "$1",
+    "$2",
+    "1",
+    "0.5",
+    "1e10",
+    "'a'",
+    "E'\\x41'",
+    "U&'\\0041'",
+    "U&\"pg\\005fread_file\"",
+    "$$body$$",
+    "$t$x$t$",
+    "\"Quoted\"",
+    "public.",
+    "film",
+    "actor",
+    "pg_catalog.",
+    "pg_read_file('x')",
+    "pg_sleep(1)",
+    "set_config('a','b',false)",
+    "current_setting('data_directory')",
+    "current_setting('work_mem')",
+    "txid_current()",
+    "lower(",
+    "count(*)",
+    " OVER (PARTITION BY a)",
+    " FOR UPDATE",
+    " INTO t ",
+    "DELETE FROM t ",
+    "INSERT INTO t VALUES (1) ",
+    "RETURNING *",
+    "EXPLAIN ",
+    "ANALYZE ",
+    "(FORMAT JSON) ",
+    "TABLE film",
+    "VALUES (1),(2)",
+    "LATERAL ",
+    "JOIN ",
+    " ON true",
+    "CASE WHEN ",
+    " THEN ",
+    " ELSE ",
+    " END",
+    "IN (",
+    "ANY(",
+    "ARRAY[",
+    "ROW(",
+    ".",
+    "--c\n",
+    "/* c */",
+    "/* /* n */ */",
+    "\n",
+    "\t",
+    "é",
+    "\u{202e}",
+    "\0",
+    "COPY t TO PROGRAM 'x'",
+    "BEGIN; ",
+    "COMMIT",
+    "DO $$ $$",
 ];
 
 /// The analysis of `sql` under default limits, on a thread with the
@@ -75,12 +151,22 @@ fn policy_corpus() {
     }
     // Chains far over the depth limit, built rather than stored.
     check(format!("SELECT 1{}", "+1".repeat(100_000)));
-    check(format!("SELECT 1 WHERE {}", vec!["a = 1"; 50_000].join(" OR ")));
+    check(format!(
+        "SELECT 1 WHERE {}",
+        vec!["a = 1"; 50_000].join(" OR ")
+    ));
     check(vec!["SELECT 1"; 20_000].join(" UNION ALL "));
-    check(format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000)));
+    check(format!(
+        "SELECT {}1{}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    ));
     check(format!("SELECT {}1", "- ".repeat(10_000)));
     check(format!("SELECT {}1", "NOT ".repeat(10_000)));
-    check(format!("SELECT 1 WHERE a IN ({})", vec!["1"; 100_000].join(",")));
+    check(format!(
+        "SELECT 1 WHERE a IN ({})",
+        vec!["1"; 100_000].join(",")
+    ));
 }
 
 #[test]

@@ -273,6 +273,27 @@ impl Gate {
     }
 }
 
+/// An error message fit for the audit trail, which never records values:
+/// PostgreSQL and the codec quote a rejected value (`invalid input syntax for
+/// type integer: "abc"`), so every quoted part is blanked, and the message
+/// is cut short.
+fn without_values(message: &str) -> String {
+    const MAX_CHARS: usize = 300;
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in message.chars().take(MAX_CHARS) {
+        if c == '"' {
+            if !quoted {
+                out.push_str("\"…\"");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
+
 async fn resolve_one(
     tx: &mut Tx,
     regclass_text: &str,
@@ -321,13 +342,34 @@ impl Gate {
                 sqlstate, message, ..
             }) => {
                 event.sqlstate = sqlstate.clone();
-                event.reason = Some(message.clone());
+                event.reason = Some(without_values(message));
             }
             Err(other) => {
                 event.decision = Decision::Error;
-                event.reason = Some(other.to_string());
+                event.reason = Some(without_values(&other.to_string()));
             }
         }
         self.audit.record(&event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn audit_reasons_carry_no_values() {
+        assert_eq!(
+            without_values(r#"invalid input syntax for type integer: "secret 42""#),
+            r#"invalid input syntax for type integer: "…""#
+        );
+        assert_eq!(
+            without_values(r#"value "99999999999" is out of range for type integer"#),
+            r#"value "…" is out of range for type integer"#
+        );
+        // Cut short, and an unclosed quote hides the rest.
+        let long = format!("bad: \"{}", "x".repeat(10_000));
+        assert_eq!(without_values(&long), "bad: \"…\"");
+        assert!(without_values(&"y".repeat(10_000)).chars().count() <= 300);
     }
 }

@@ -210,7 +210,7 @@ const MAX_LOG_CHARS: usize = 4096;
 /// A plugin's log message as one line of the host's log: cut at
 /// [`MAX_LOG_CHARS`], with control characters escaped so that it can neither
 /// forge log lines nor hide them (a carriage return, NUL or terminal escape).
-fn log_line(message: &str) -> String {
+pub(super) fn log_line(message: &str) -> String {
     let mut line = String::with_capacity(message.len().min(MAX_LOG_CHARS));
     for c in message.chars().take(MAX_LOG_CHARS) {
         if c.is_control() {

@@ -61,7 +61,10 @@ impl LineWriter {
             return;
         }
         let text = String::from_utf8_lossy(&self.line);
-        tracing::info!(target: "sluice::plugin_output", plugin = %self.out.plugin, stream = self.out.stream, "{}", text.trim_end());
+        // Escaped like a log host call: a plugin's output cannot forge or
+        // hide log lines.
+        let text = super::host::log_line(text.trim_end());
+        tracing::info!(target: "sluice::plugin_output", plugin = %self.out.plugin, stream = self.out.stream, "{text}");
         self.line.clear();
     }
 
