@@ -425,3 +425,30 @@ pub fn completion(c: h::Completion) -> m::CompletionOutput {
         has_more: c.has_more,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(structured: String) -> h::ToolResult {
+        h::ToolResult {
+            content: Vec::new(),
+            structured: Some(structured),
+            is_error: false,
+        }
+    }
+
+    #[test]
+    fn structured_json_is_bounded_in_depth() {
+        // serde_json's recursion limit: an error, never a stack overflow.
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        match tool_result(result(deep)) {
+            Err(m::CallError::Internal(message)) => {
+                assert!(message.contains("invalid structured JSON"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let fine = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        assert!(tool_result(result(fine)).is_ok());
+    }
+}

@@ -46,6 +46,10 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// call that is stuck outside wasm (the database has its own timeout).
 const CALL_GRACE: Duration = Duration::from_millis(1000);
 
+/// Structured results longer than this (in bytes of JSON) are parsed on a
+/// blocking thread.
+const LARGE_OUTPUT: usize = 64 * 1024;
+
 /// Plugin instances that may exist at once, across all plugins.
 const MAX_INSTANCES: u32 = 1000;
 
@@ -394,9 +398,19 @@ impl Plugin {
                 })
             })
             .await?;
-        result
-            .map_err(convert::call_error)
-            .and_then(convert::tool_result)
+        let result = result.map_err(convert::call_error)?;
+        let large = result
+            .structured
+            .as_ref()
+            .is_some_and(|s| s.len() > LARGE_OUTPUT);
+        if !large {
+            return convert::tool_result(result);
+        }
+        // Parsing megabytes of a plugin's JSON is work for a blocking
+        // thread, not an async worker.
+        tokio::task::spawn_blocking(move || convert::tool_result(result))
+            .await
+            .map_err(|e| CallError::Internal(format!("reading the tool's result: {e}")))?
     }
 
     /// Reads a resource.
