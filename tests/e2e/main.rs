@@ -9,6 +9,7 @@ mod cli;
 mod denials;
 mod hostile;
 mod http;
+mod http_robustness;
 mod limits;
 mod plugins;
 mod reload;
