@@ -42,6 +42,13 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 const MAX_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The JSON-RPC code of a session refused for lack of room.
 const NO_ROOM: ErrorCode = ErrorCode(-32000);
+/// How long after a session closes some of its memory may still be held:
+/// the MCP server's change notifier notices a closed session within 30 s.
+const LATE_TRIM: Duration = Duration::from_secs(35);
+/// How long a request whose id is in flight waits for that one to end
+/// before it is refused. An answer reaches the client a moment before its
+/// stream is seen to end here, and a client may reuse the id at once.
+const REUSE_GRACE: Duration = Duration::from_millis(250);
 /// The header naming a Streamable HTTP session.
 const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -100,6 +107,8 @@ pub struct Sessions {
     closed: AtomicU64,
     /// Refused sessions and requests: one line a second.
     pub log: LogThrottle,
+    /// Woken whenever a request is answered.
+    answered: tokio::sync::Notify,
 }
 
 /// Why a new session was refused.
@@ -224,6 +233,7 @@ impl Sessions {
             state: Mutex::new(Table::default()),
             closed: AtomicU64::new(0),
             log: LogThrottle::default(),
+            answered: tokio::sync::Notify::new(),
         })
     }
 
@@ -293,6 +303,26 @@ impl Sessions {
         Ok(true)
     }
 
+    /// As [`Sessions::begin`], but a request whose id is in flight waits
+    /// up to [`REUSE_GRACE`] for that one to end.
+    pub async fn begin_soon(&self, id: &str, request: &RequestId) -> Result<bool, Busy> {
+        let deadline = tokio::time::Instant::now() + REUSE_GRACE;
+        loop {
+            // Listening before looking, so that no answer is missed between.
+            let answered = self.answered.notified();
+            let mut answered = std::pin::pin!(answered);
+            answered.as_mut().enable();
+            match self.begin(id, request) {
+                Err(Busy::Duplicate) => {
+                    if tokio::time::timeout_at(deadline, answered).await.is_err() {
+                        return Err(Busy::Duplicate);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// `request` in session `id` has been answered (or abandoned). The idle
     /// time counts from the last answer.
     pub fn end(&self, id: &str, request: &RequestId) {
@@ -300,6 +330,7 @@ impl Sessions {
             entry.in_flight.remove(request);
             entry.last_active = Instant::now();
         }
+        self.answered.notify_waiters();
     }
 
     /// Sessions open now.
@@ -496,7 +527,7 @@ pub async fn track_mcp(
     let Some((id, _)) = request_id else {
         return next.run(request).await;
     };
-    match sessions.begin(&session, &id) {
+    match sessions.begin_soon(&session, &id).await {
         Ok(true) => {
             let guard = InFlight {
                 sessions,
@@ -572,11 +603,26 @@ pub fn spawn_reaper(
 ) {
     let tick = (sessions.limits.idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     tokio::spawn(async move {
-        let mut trimmed_at = 0;
+        // Sessions closed as of the last tick, and as of the last trim.
+        let (mut seen, mut trimmed_at) = (0, 0);
+        let mut late_trim: Option<Instant> = None;
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = tokio::time::sleep(tick) => {}
+            }
+            // The sessions closed before the last tick have had a tick to
+            // finish their tasks; what they freed goes back to the system
+            // instead of staying in the heap. What they still held is
+            // returned once more a little later.
+            let now = Instant::now();
+            if seen != trimmed_at {
+                trimmed_at = seen;
+                late_trim = Some(now + LATE_TRIM);
+                trim_heap().await;
+            } else if late_trim.is_some_and(|at| now >= at) {
+                late_trim = None;
+                trim_heap().await;
             }
             let expired = sessions.expire(Instant::now());
             if !expired.is_empty() {
@@ -596,13 +642,7 @@ pub fn spawn_reaper(
                     }
                 }
             }
-            // Closed sessions' tasks have had a tick to finish; what they
-            // freed goes back to the system instead of staying in the heap.
-            let closed = sessions.closed();
-            if closed != trimmed_at {
-                trimmed_at = closed;
-                trim_heap().await;
-            }
+            seen = sessions.closed();
         }
     });
 }
@@ -663,6 +703,27 @@ mod tests {
                 .contains("[http] max_sessions_per_key")
         );
         assert!(Refused::Total(3).message().contains("[http] max_sessions;"));
+    }
+
+    #[tokio::test]
+    async fn an_id_answered_a_moment_later_may_be_reused() {
+        let s = sessions(10, 10);
+        s.reserve(Arc::from("k"))
+            .unwrap()
+            .bind(Arc::from("s"), Kind::Mcp);
+        let id = RequestId::Number(7);
+        assert_eq!(s.begin("s", &id), Ok(true));
+        let ending = {
+            let (s, id) = (s.clone(), id.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                s.end("s", &id);
+            })
+        };
+        assert_eq!(s.begin_soon("s", &id).await, Ok(true));
+        ending.await.unwrap();
+        // Still in flight after the grace: refused.
+        assert_eq!(s.begin_soon("s", &id).await, Err(Busy::Duplicate));
     }
 
     #[test]
