@@ -37,7 +37,7 @@ use crate::registry::model::{PluginHost, Scope};
 use anyhow::Context as _;
 use auth::{ApiKeys, Gate};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -135,8 +135,7 @@ pub async fn serve<P: PluginHost>(
             host.clone(),
             registry.clone(),
             ending.child_token(),
-        ))
-        .layer(DefaultBodyLimit::max(message_limits.frame.max_bytes));
+        ));
     // The last layer added runs first. Host and Origin come before keys, so
     // that a page rebinding a name to this server cannot spend a local
     // client's budget of refused credentials.

@@ -469,8 +469,9 @@ impl SessionManager for CountedSessions {
 /// - a request into a session must come with the key that opened it (else
 ///   404, as for no session), and counts as activity;
 /// - a request whose id is in flight in its session is refused (400 with
-///   the JSON-RPC error): rmcp would drop one of the two answers. The id
-///   is in flight until its answer's stream ends or is dropped.
+///   the JSON-RPC error) unless that one ends within [`REUSE_GRACE`]: rmcp
+///   would drop one of the two answers. The id is in flight until its
+///   answer's stream ends or is dropped.
 pub async fn track_mcp(
     State(sessions): State<Arc<Sessions>>,
     mut request: Request,
@@ -481,13 +482,15 @@ pub async fn track_mcp(
         return (StatusCode::INTERNAL_SERVER_ERROR, "no API key\n").into_response();
     };
     // rmcp parses the body again; the parsed copy is not kept beside it.
-    let message = request.extensions_mut().remove::<Checked>().map(|c| c.0);
-    let request_id = match message.as_deref() {
-        Some(JsonRpcMessage::Request(r)) => Some((
-            r.id.clone(),
-            matches!(r.request, ClientRequest::InitializeRequest(_)),
-        )),
-        _ => None,
+    let request_id = match request.extensions_mut().remove::<Checked>().as_ref() {
+        Some(Checked(message)) => match message.as_ref() {
+            JsonRpcMessage::Request(r) => Some((
+                r.id.clone(),
+                matches!(r.request, ClientRequest::InitializeRequest(_)),
+            )),
+            _ => None,
+        },
+        None => None,
     };
     let session = request
         .headers()
@@ -635,10 +638,15 @@ pub fn spawn_reaper(
             for (id, kind) in expired {
                 match kind {
                     Kind::Legacy(token) => token.cancel(),
+                    // On its own task: a session slow to take the close
+                    // must not hold up the others.
                     Kind::Mcp => {
-                        if let Err(e) = manager.close_session(&id).await {
-                            tracing::debug!(session = %id, "closing an idle session: {e}");
-                        }
+                        let manager = manager.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = manager.close_session(&id).await {
+                                tracing::debug!(session = %id, "closing an idle session: {e}");
+                            }
+                        });
                     }
                 }
             }
