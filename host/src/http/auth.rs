@@ -258,7 +258,8 @@ pub async fn require_key(State(gate): State<Arc<Gate>>, request: Request, next: 
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let client = Client::of(peer);
     if let Err(wait) = gate.failed.check(client) {
-        throttled!(warn,
+        throttled!(
+            warn,
             gate.refusals,
             %client,
             "HTTP request refused: too many refused credentials from this address"
@@ -312,11 +313,17 @@ impl Gate {
     fn refuse(&self, client: Client, what: &str, why: &str) -> Response {
         match self.failed.refused(client) {
             Ok(()) => {
-                throttled!(warn, self.refusals, %client, "HTTP request with {what} refused: {why}");
+                throttled!(
+                    warn,
+                    self.refusals,
+                    %client,
+                    "HTTP request with {what} refused: {why}"
+                );
                 unauthorized(Some("invalid_token"), why)
             }
             Err(wait) => {
-                throttled!(warn,
+                throttled!(
+                    warn,
                     self.refusals,
                     %client,
                     "HTTP request with {what} refused, and its address limited for {} s ([http.failed_auth])",

@@ -174,7 +174,12 @@ pub async fn check_message(
     let bytes = match read_body(body, check.limits.frame.max_bytes).await {
         Ok(bytes) => bytes,
         Err(error) => {
-            throttled!(warn, check.log, path = %parts.uri.path(), "refused a message: {error}");
+            throttled!(
+                warn,
+                check.log,
+                path = %parts.uri.path(),
+                "refused a message: {error}"
+            );
             return error.response(&check.limits);
         }
     };
@@ -185,7 +190,13 @@ pub async fn check_message(
                 .await
         }
         Err(refusal) => {
-            throttled!(warn, check.log, path = %parts.uri.path(), "refused a message: {}", refusal.message);
+            throttled!(
+                warn,
+                check.log,
+                path = %parts.uri.path(),
+                "refused a message: {}",
+                refusal.message
+            );
             refusal_response(StatusCode::BAD_REQUEST, &refusal)
         }
     }

@@ -547,7 +547,13 @@ pub async fn track_mcp(
         Ok(false) => next.run(request).await,
         Err(busy) => {
             let refusal = busy.refusal(&id);
-            throttled!(info, sessions.log, %session, "request refused: {}", refusal.message);
+            throttled!(
+                info,
+                sessions.log,
+                %session,
+                "request refused: {}",
+                refusal.message
+            );
             refusal_response(StatusCode::BAD_REQUEST, &refusal)
         }
     }
