@@ -98,40 +98,49 @@ impl McpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// `Host` header values accepted (names or `name:port`), against DNS
-    /// rebinding. Default: loopback names only; list your public name.
+    /// `Host` header values accepted on every MCP route, against DNS
+    /// rebinding: a name (with any numeric port) or `name:port` (that port
+    /// only), compared without case. Default: loopback names only; list
+    /// your public name. Others get 403.
     #[serde(default = "default_allowed_hosts")]
     pub allowed_hosts: Vec<String>,
-    /// Browser `Origin`s accepted (`https://app.example.com:443`); requests
-    /// without an Origin always pass. Default: none, so any present Origin
-    /// is refused.
+    /// Browser `Origin`s accepted: `scheme://host` (its default port),
+    /// `scheme://host:port`, `scheme://host:*` (any port) or `null`;
+    /// requests without an Origin always pass. Default: none, so any
+    /// present Origin is refused (403).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
-    /// Largest request body, in bytes.
+    /// Largest request body, in bytes; `[mcp] max_message_bytes` applies
+    /// too, whichever is lower. A larger message gets 413 and a JSON-RPC
+    /// error.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
     /// Open MCP sessions (Streamable HTTP and legacy SSE) across all keys;
-    /// a new session beyond it is refused with 503.
+    /// a new session beyond it is refused with 503 and a JSON-RPC error.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
-    /// Open sessions per key; a new one beyond it is refused with 429.
+    /// Open sessions per key; a new one beyond it is refused with 429 and a
+    /// JSON-RPC error.
     #[serde(default = "default_max_sessions_per_key")]
     pub max_sessions_per_key: usize,
-    /// A session with no request for this long is closed.
+    /// A session with no request for this long (and none in flight) is
+    /// closed, and its memory returned to the system.
     #[serde(default = "default_session_idle_timeout_s")]
     pub session_idle_timeout_s: u64,
     /// Time a client has to send a request's headers; a connection that
-    /// takes longer is closed.
+    /// takes longer, or stays idle between requests longer, is closed.
     #[serde(default = "default_header_timeout_ms")]
     pub header_timeout_ms: u64,
-    /// Connections open at once; more wait to be accepted.
+    /// Connections open at once; more wait to be accepted. Each open event
+    /// stream holds one, so keep this above `max_sessions`.
     #[serde(default = "default_max_http_connections")]
     pub max_connections: usize,
     #[serde(default)]
     pub auth: AuthConfig,
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
-    /// `[http.failed_auth]`: refused credentials per client address.
+    /// `[http.failed_auth]`: refused credentials per client address (IPv6:
+    /// per /64).
     #[serde(default)]
     pub failed_auth: FailedAuthConfig,
 }

@@ -168,6 +168,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         serving.db.clone(),
                         addr,
                         &config.http,
+                        config.mcp.frame_limits(),
                         |_| {},
                     )
                     .await;

@@ -10,6 +10,7 @@ mod denials;
 mod host_fuzz;
 mod hostile;
 mod http;
+mod http_robustness;
 mod limits;
 mod plugins;
 mod reload;

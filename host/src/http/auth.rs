@@ -1,18 +1,23 @@
 //! Who may call: bearer API keys, checked against SHA-256 hashes in the
 //! config (so the config never holds a usable key), and signed requests
 //! ([`super::signing`]), checked with a shared secret. Each key has a scope
-//! and a rate limit of its own.
+//! and a rate limit of its own; each client address has a budget of
+//! refused credentials ([`super::failed_auth`]).
 
+use super::failed_auth::{Client, FailedAuth};
+use super::messages::{self, MessageLimits};
 use super::signing::{self, NonceCache, SignatureError};
+use super::throttle::{LogThrottle, throttled};
 use crate::config::{AuthConfig, RateLimitConfig};
 use crate::registry::model::Scope;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -26,8 +31,6 @@ pub struct ApiKeys {
     keys: Vec<Key>,
     /// How far a signed request's clock may be off, in seconds.
     max_skew_s: u64,
-    /// Largest body a signed request may have (it is read to be checked).
-    max_body_bytes: usize,
     nonces: NonceCache,
 }
 
@@ -80,11 +83,7 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
 impl ApiKeys {
     /// Keys from `[[http.auth.keys]]`: ids unique, hashes `sha256:<64 hex>`,
     /// each with its rate limit (its own, else `defaults`).
-    pub fn from_config(
-        auth: &AuthConfig,
-        defaults: &RateLimitConfig,
-        max_body_bytes: usize,
-    ) -> Result<ApiKeys, String> {
+    pub fn from_config(auth: &AuthConfig, defaults: &RateLimitConfig) -> Result<ApiKeys, String> {
         let entries = &auth.keys;
         let mut keys: Vec<Key> = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -142,7 +141,6 @@ impl ApiKeys {
         Ok(ApiKeys {
             keys,
             max_skew_s: auth.max_skew_s,
-            max_body_bytes,
             nonces: NonceCache::default(),
         })
     }
@@ -233,16 +231,41 @@ pub fn new_signing_key(id: &str, env_var: &str) -> Result<(String, String), Stri
     Ok((secret, entry))
 }
 
+/// What [`require_key`] checks requests against.
+pub struct Gate {
+    pub keys: ApiKeys,
+    pub failed: FailedAuth,
+    /// A signed request's body is read to be checked, within these.
+    pub limits: MessageLimits,
+    /// Refused credentials and limited addresses: one line a second.
+    pub refusals: LogThrottle,
+    /// Keys over their rate limit: one line a second.
+    pub over_rate: LogThrottle,
+}
+
 /// Axum middleware: lets a request through with a valid `Authorization:
-/// Bearer` key within its rate limit (recording the key and its scope in
-/// the request's extensions). Otherwise it answers 401 with
+/// Bearer` key or signature within its rate limit (recording the key and
+/// its scope in the request's extensions). Otherwise it answers 401 with
 /// `WWW-Authenticate`, or 429 with `Retry-After`, before anything reaches
-/// MCP or a plugin.
-pub async fn require_key(
-    State(keys): State<Arc<ApiKeys>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// MCP or a plugin. A client address over its budget of refused
+/// credentials gets 429 before its credentials are looked at.
+pub async fn require_key(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    // Every connection has its peer address (see `super::server`); without
+    // one, all such requests share one budget.
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let client = Client::of(peer);
+    if let Err(wait) = gate.failed.check(client) {
+        throttled!(
+            warn,
+            gate.refusals,
+            %client,
+            "HTTP request refused: too many refused credentials from this address"
+        );
+        return too_many_failures(wait);
+    }
     let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -254,34 +277,29 @@ pub async fn require_key(
                 .then(|| token.trim().to_string())
         });
     if let Some(token) = bearer {
-        return match keys.find(&token) {
-            Some(key) => admit(key, request, next).await,
-            None => {
-                tracing::warn!("HTTP request with an invalid API key refused");
-                unauthorized(Some("invalid_token"), "the API key is not valid")
-            }
+        return match gate.keys.find(&token) {
+            Some(key) => admit(&gate, key, request, next).await,
+            None => gate.refuse(client, "an invalid API key", "the API key is not valid"),
         };
     }
     if request.headers().contains_key(signing::HEADER_SIGNATURE) {
         // The body is part of what was signed, so it is read (within the
         // body limit) before anything else sees the request.
         let (parts, body) = request.into_parts();
-        let bytes = match axum::body::to_bytes(body, keys.max_body_bytes).await {
+        let bytes = match messages::read_body(body, gate.limits.frame.max_bytes).await {
             Ok(bytes) => bytes,
-            Err(_) => {
-                return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
-            }
+            Err(error) => return error.response(&gate.limits),
         };
         let path = parts
             .uri
             .path_and_query()
             .map_or(parts.uri.path(), |p| p.as_str());
-        return match keys.check_signed(&parts.headers, parts.method.as_str(), path, &bytes) {
-            Ok(key) => admit(key, Request::from_parts(parts, bytes.into()), next).await,
-            Err(e) => {
-                tracing::warn!("signed HTTP request refused: {e}");
-                unauthorized(Some("invalid_token"), &e.to_string())
-            }
+        return match gate
+            .keys
+            .check_signed(&parts.headers, parts.method.as_str(), path, &bytes)
+        {
+            Ok(key) => admit(&gate, key, Request::from_parts(parts, bytes.into()), next).await,
+            Err(e) => gate.refuse(client, "a signed request", &e.to_string()),
         };
     }
     unauthorized(
@@ -290,24 +308,62 @@ pub async fn require_key(
     )
 }
 
+impl Gate {
+    /// A refused credential: 401, or 429 once `client` is over its budget.
+    fn refuse(&self, client: Client, what: &str, why: &str) -> Response {
+        match self.failed.refused(client) {
+            Ok(()) => {
+                throttled!(
+                    warn,
+                    self.refusals,
+                    %client,
+                    "HTTP request with {what} refused: {why}"
+                );
+                unauthorized(Some("invalid_token"), why)
+            }
+            Err(wait) => {
+                throttled!(
+                    warn,
+                    self.refusals,
+                    %client,
+                    "HTTP request with {what} refused, and its address limited for {} s ([http.failed_auth])",
+                    wait.as_secs().max(1)
+                );
+                too_many_failures(wait)
+            }
+        }
+    }
+}
+
 /// Lets an authenticated request in, within its key's rate limit.
-async fn admit(key: &Key, mut request: Request, next: Next) -> Response {
+async fn admit(gate: &Gate, key: &Key, mut request: Request, next: Next) -> Response {
     if let Err(not_until) = key.limiter.check() {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        tracing::info!(key = %key.id, "rate limit reached");
-        return too_many_requests(wait);
+        throttled!(info, gate.over_rate, key = %key.id, "rate limit reached");
+        return too_many_requests(
+            wait,
+            "rate limit reached for this API key ([http.rate_limit], or the key's own per_minute and burst)",
+        );
     }
     request.extensions_mut().insert(KeyId(key.id.clone()));
     request.extensions_mut().insert(key.scope.clone());
     next.run(request).await
 }
 
-fn too_many_requests(wait: std::time::Duration) -> Response {
+fn too_many_failures(wait: std::time::Duration) -> Response {
+    too_many_requests(
+        wait,
+        "too many refused credentials from this address; wait, then retry \
+         ([http.failed_auth] per_minute and burst)",
+    )
+}
+
+fn too_many_requests(wait: std::time::Duration, message: &str) -> Response {
     // Whole seconds, rounded up: a client that waits that long gets in.
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut response = (
         StatusCode::TOO_MANY_REQUESTS,
-        axum::Json(serde_json::json!({ "error": "rate limit reached for this API key" })),
+        axum::Json(serde_json::json!({ "error": message })),
     )
         .into_response();
     response
@@ -345,8 +401,7 @@ mod tests {
         // The printed entry is a config file on its own.
         let config =
             crate::config::Config::parse(&entry, std::path::Path::new("sluice.toml")).unwrap();
-        let keys =
-            ApiKeys::from_config(&config.http.auth, &RateLimitConfig::default(), 1024).unwrap();
+        let keys = ApiKeys::from_config(&config.http.auth, &RateLimitConfig::default()).unwrap();
         assert_eq!(keys.find(&key).map(|k| &*k.id), Some("analyst"));
         assert!(keys.find("sluice_wrong").is_none());
         assert!(keys.find("").is_none());
@@ -364,7 +419,7 @@ mod tests {
         ] {
             let text = format!("[[http.auth.keys]]\nid = \"a\"\n{entry}\n");
             let config = crate::config::Config::parse(&text, std::path::Path::new("f")).unwrap();
-            let keys = ApiKeys::from_config(&config.http.auth, &RateLimitConfig::default(), 1);
+            let keys = ApiKeys::from_config(&config.http.auth, &RateLimitConfig::default());
             assert!(keys.is_err(), "{entry}");
         }
     }

@@ -3,9 +3,19 @@
 //! (`/messages?sessionId=…`) to which the client then POSTs its JSON-RPC
 //! messages; answers come back on the stream. Behind the same keys as
 //! `/mcp`: the session belongs to the key that opened it, with that key's
-//! scope, and only that key may post to it.
+//! scope, and only that key may post to it. Legacy sessions count toward
+//! the same caps and expire the same way as Streamable HTTP ones
+//! ([`super::sessions`]).
+//!
+//! Every request posted gets exactly one answer on the stream. A request
+//! whose id is still in flight in its session is taken (202) and answered
+//! on the stream with an error naming the id: legacy clients read answers
+//! only there, and some stop posting after a POST fails.
 
 use super::auth::KeyId;
+use super::messages::Checked;
+use super::sessions::{Kind, Sessions};
+use super::throttle::throttled;
 use crate::mcp::McpServer;
 use crate::registry::model::{PluginHost, Scope};
 use axum::Extension;
@@ -15,7 +25,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt as _, StreamExt as _};
 use rmcp::ServiceExt as _;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, ClientNotification, JsonRpcMessage, ServerJsonRpcMessage};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -25,9 +35,12 @@ use tokio_util::sync::CancellationToken;
 /// Messages queued toward one session's server before a POST waits.
 const QUEUE: usize = 64;
 
-/// An open legacy session: where its client's messages go, and whose it is.
+/// An open legacy session: where its client's messages go, where answers
+/// made here go, and whose it is.
 struct Session {
     to_server: futures::channel::mpsc::Sender<ClientJsonRpcMessage>,
+    /// Error answers made here (already JSON), onto the event stream.
+    refusals: futures::channel::mpsc::Sender<String>,
     key: Arc<str>,
 }
 
@@ -35,15 +48,18 @@ struct Session {
 pub struct Legacy<P> {
     host: Arc<P>,
     sessions: Mutex<HashMap<String, Session>>,
+    /// Every session of both transports: caps, requests in flight, idleness.
+    registry: Arc<Sessions>,
     /// Cancelled at shutdown: ends every session.
     shutdown: CancellationToken,
 }
 
 impl<P: PluginHost> Legacy<P> {
-    pub fn new(host: Arc<P>, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(host: Arc<P>, registry: Arc<Sessions>, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Legacy {
             host,
             sessions: Mutex::new(HashMap::new()),
+            registry,
             shutdown,
         })
     }
@@ -65,6 +81,7 @@ struct Closer<P: PluginHost> {
 impl<P: PluginHost> Drop for Closer<P> {
     fn drop(&mut self) {
         self.legacy.sessions().remove(&self.id);
+        self.legacy.registry.release(&self.id);
         self.service.cancel();
         tracing::debug!(session = %self.id, "legacy SSE session closed");
     }
@@ -77,15 +94,29 @@ fn new_session_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `GET /sse`: a new session and its event stream.
+/// `GET /sse`: a new session and its event stream, if the caps allow one
+/// (else 503 when the server is full, 429 when the key is).
 pub async fn open<P: PluginHost>(
     State(legacy): State<Arc<Legacy<P>>>,
     Extension(KeyId(key)): Extension<KeyId>,
     Extension(scope): Extension<Scope>,
 ) -> Response {
+    let reservation = match legacy.registry.reserve(key.clone()) {
+        Ok(reservation) => reservation,
+        Err(refused) => {
+            throttled!(
+                info,
+                legacy.registry.log,
+                "new legacy session refused: {}",
+                refused.message()
+            );
+            return refused.response(None);
+        }
+    };
     let id = new_session_id();
     let (to_server, from_client) = futures::channel::mpsc::channel::<ClientJsonRpcMessage>(QUEUE);
     let (to_client, from_server) = futures::channel::mpsc::channel::<ServerJsonRpcMessage>(QUEUE);
+    let (refusals, refused) = futures::channel::mpsc::channel::<String>(QUEUE);
     let server = McpServer::scoped(legacy.host.clone(), scope);
     let service_token = legacy.shutdown.child_token();
     let token = service_token.clone();
@@ -100,10 +131,19 @@ pub async fn open<P: PluginHost>(
             }
             Err(e) => tracing::info!("legacy SSE session ended before initializing: {e}"),
         }
+        // However the service ended, its stream ends too.
+        token.cancel();
     });
-    legacy
-        .sessions()
-        .insert(id.clone(), Session { to_server, key });
+    let session: Arc<str> = Arc::from(id.as_str());
+    reservation.bind(session.clone(), Kind::Legacy(service_token.clone()));
+    legacy.sessions().insert(
+        id.clone(),
+        Session {
+            to_server,
+            refusals,
+            key,
+        },
+    );
     tracing::debug!(session = %id, "legacy SSE session opened");
 
     let closer = Closer {
@@ -118,11 +158,21 @@ pub async fn open<P: PluginHost>(
                 .data(format!("/messages?sessionId={id}")),
         )
     });
-    let messages = from_server
-        .map(|message| {
-            let data = serde_json::to_string(&message).unwrap_or_default();
-            Ok::<_, Infallible>(Event::default().event("message").data(data))
-        })
+    let registry = legacy.registry.clone();
+    let answers = from_server.map(move |message| {
+        // An answer ends its request's time in flight.
+        let answered = match &message {
+            JsonRpcMessage::Response(r) => Some(&r.id),
+            JsonRpcMessage::Error(e) => e.id.as_ref(),
+            _ => None,
+        };
+        if let Some(answered) = answered {
+            registry.end(&session, answered);
+        }
+        serde_json::to_string(&message).unwrap_or_default()
+    });
+    let messages = futures::stream::select(answers, refused)
+        .map(|data| Ok::<_, Infallible>(Event::default().event("message").data(data)))
         .take_until(service_token.cancelled_owned());
     let stream = endpoint.chain(messages).map(move |event| {
         // Lives as long as the stream: the client going away closes it.
@@ -140,34 +190,69 @@ pub struct SessionQuery {
     session_id: String,
 }
 
-/// `POST /messages?sessionId=…`: one client message into its session.
+/// `POST /messages?sessionId=…`: one client message into its session,
+/// checked beforehand by [`super::messages::check_message`].
 pub async fn post<P: PluginHost>(
     State(legacy): State<Arc<Legacy<P>>>,
     Extension(KeyId(key)): Extension<KeyId>,
     Query(query): Query<SessionQuery>,
-    body: axum::body::Bytes,
+    mut request: axum::extract::Request,
 ) -> Response {
-    let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
-        Ok(message) => message,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("not a JSON-RPC message: {e}\n"),
-            )
-                .into_response();
-        }
+    // The router checks every POST before it gets here, and keeps the
+    // message it parsed.
+    let Some(Checked(message)) = request.extensions_mut().remove::<Checked>() else {
+        tracing::error!("a legacy message arrived unchecked");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "unchecked message\n").into_response();
     };
-    let sender = {
+    let message = Arc::try_unwrap(message).unwrap_or_else(|shared| (*shared).clone());
+    let (mut sender, mut refusals) = {
         let sessions = legacy.sessions();
         match sessions.get(&query.session_id) {
             // Another key's session is as good as no session.
-            Some(session) if session.key == key => session.to_server.clone(),
+            Some(session) if session.key == key => {
+                (session.to_server.clone(), session.refusals.clone())
+            }
             _ => return (StatusCode::NOT_FOUND, "no such session\n").into_response(),
         }
     };
-    let mut sender = sender;
+    let session = query.session_id.as_str();
+    legacy.registry.touch(session);
+    let request = match &message {
+        JsonRpcMessage::Request(request) => Some(request.id.clone()),
+        // rmcp does not answer a cancelled request.
+        JsonRpcMessage::Notification(n) => {
+            if let ClientNotification::CancelledNotification(cancelled) = &n.notification
+                && let Some(id) = &cancelled.params.request_id
+            {
+                legacy.registry.end(session, id);
+            }
+            None
+        }
+        _ => None,
+    };
+    if let Some(id) = &request
+        && let Err(busy) = legacy.registry.begin(session, id)
+    {
+        let refusal = busy.refusal(id);
+        throttled!(
+            info,
+            legacy.registry.log,
+            session,
+            "request refused: {}",
+            refusal.message
+        );
+        return match refusals.send(refusal.response()).await {
+            Ok(()) => StatusCode::ACCEPTED.into_response(),
+            Err(_) => (StatusCode::NOT_FOUND, "the session has ended\n").into_response(),
+        };
+    }
     match sender.send(message).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(_) => (StatusCode::NOT_FOUND, "the session has ended\n").into_response(),
+        Err(_) => {
+            if let Some(id) = &request {
+                legacy.registry.end(session, id);
+            }
+            (StatusCode::NOT_FOUND, "the session has ended\n").into_response()
+        }
     }
 }

@@ -4,28 +4,44 @@
 //! orchestrators.
 //!
 //! rmcp handles the protocol: sessions for the 2025-era protocol versions,
-//! stateless requests for 2026-07-28, `Host` and `Origin` validation
-//! against DNS rebinding, and the request body limit. This module adds
-//! authentication, health, and a shutdown that lets calls in flight finish.
+//! stateless requests for 2026-07-28. Around it, on every MCP route, in
+//! this order:
+//!
+//! 1. [`site`]: one `Host` and `Origin` rule, against DNS rebinding;
+//! 2. [`auth`]: a key or a signature, within the key's rate limit, and a
+//!    budget of refused credentials per client address ([`failed_auth`]);
+//! 3. [`messages`]: each posted message read within the body limit and
+//!    checked like a stdio line, a refused one answered with its JSON-RPC
+//!    error;
+//! 4. [`sessions`]: sessions capped in all and per key, kept to their key,
+//!    closed when idle; ids unique among a session's requests in flight.
+//!
+//! Connections are accepted by [`server`] (a header timeout, a cap on open
+//! connections); a signal stops it, and calls in flight may finish.
 
 pub mod auth;
+pub mod failed_auth;
 mod legacy;
+pub mod messages;
+pub mod server;
+pub mod sessions;
 pub mod signing;
+pub mod site;
+mod throttle;
 
 use crate::config::HttpConfig;
 use crate::db::Database;
 use crate::mcp::McpServer;
+use crate::mcp::frame::FrameLimits;
 use crate::registry::model::{PluginHost, Scope};
 use anyhow::Context as _;
-use auth::ApiKeys;
+use auth::{ApiKeys, Gate};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +50,9 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest a shutdown waits for calls in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// How often addresses whose refused-credential budget is full again are
+/// forgotten.
+const FAILED_AUTH_SWEEP: Duration = Duration::from_secs(10);
 
 /// What the health endpoints look at.
 struct Health<P> {
@@ -43,30 +62,49 @@ struct Health<P> {
 
 /// Serves MCP over HTTP on `addr` until SIGINT or SIGTERM; then stops
 /// accepting, lets requests in flight finish (up to 30 s), closes the
-/// sessions and returns. `bound` learns the address actually bound (for
-/// port 0).
+/// sessions and returns. Posted messages are checked against `limits`
+/// (`[mcp]`), with `[http] max_body_bytes` as the size limit when lower.
+/// `bound` learns the address actually bound (for port 0).
 pub async fn serve<P: PluginHost>(
     host: Arc<P>,
     db: Arc<Database>,
     addr: SocketAddr,
     config: &HttpConfig,
+    limits: FrameLimits,
     bound: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
-    let keys = Arc::new(
-        ApiKeys::from_config(&config.auth, &config.rate_limit, config.max_body_bytes)
-            .map_err(anyhow::Error::msg)?,
-    );
+    let keys =
+        ApiKeys::from_config(&config.auth, &config.rate_limit).map_err(anyhow::Error::msg)?;
     if keys.is_empty() {
         anyhow::bail!(
             "no API keys configured for the HTTP transport: create one with `sluice keys new` \
              and add the printed [[http.auth.keys]] entry to the config"
         );
     }
-    let sessions = CancellationToken::new();
+    let message_limits = messages::MessageLimits::new(config, limits);
+    let gate = Arc::new(Gate {
+        keys,
+        failed: failed_auth::FailedAuth::new(&config.failed_auth).map_err(anyhow::Error::msg)?,
+        limits: message_limits,
+        refusals: throttle::LogThrottle::default(),
+        over_rate: throttle::LogThrottle::default(),
+    });
+    let site = Arc::new(site::Site::new(config).map_err(anyhow::Error::msg)?);
+    let registry = sessions::Sessions::new(sessions::SessionLimits::new(config));
+    let manager = Arc::new(sessions::CountedSessions::new(registry.clone()));
+    // Ends every session's event streams at shutdown.
+    let ending = CancellationToken::new();
+    // Ends the background tasks when serving stops.
+    let background = CancellationToken::new();
+    let _stop_background = background.clone().drop_guard();
+
+    // rmcp's own Host and Origin checks stay on, with the same lists: ours
+    // run first and are at least as strict, so theirs never refuse what
+    // ours let through (see `site`).
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(config.allowed_hosts.clone())
-        .with_max_request_body_bytes(config.max_body_bytes)
-        .with_cancellation_token(sessions.child_token());
+        .with_max_request_body_bytes(message_limits.frame.max_bytes)
+        .with_cancellation_token(ending.child_token());
     mcp_config = if config.allowed_origins.is_empty() {
         mcp_config.enforce_origin_validation()
     } else {
@@ -75,25 +113,43 @@ pub async fn serve<P: PluginHost>(
     let service_host = host.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(McpServer::new(service_host.clone())),
-        Arc::new(LocalSessionManager::default()),
+        manager.clone(),
         mcp_config,
     );
     let draining = host.clone();
+    let check = Arc::new(messages::MessageCheck {
+        limits: message_limits,
+        log: throttle::LogThrottle::default(),
+    });
+    let streamable = Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(
+            registry.clone(),
+            sessions::track_mcp,
+        ))
+        .layer(middleware::from_fn(session_deleted));
     let legacy = Router::new()
         .route("/sse", get(legacy::open::<P>))
         .route("/messages", post(legacy::post::<P>))
-        .with_state(legacy::Legacy::new(host.clone(), sessions.child_token()))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        // rmcp checks Host and Origin for /mcp; these routes are ours.
-        .layer(middleware::from_fn_with_state(
-            Arc::new(config.clone()),
-            same_site,
+        .with_state(legacy::Legacy::new(
+            host.clone(),
+            registry.clone(),
+            ending.child_token(),
         ));
-    let app = Router::new()
-        .nest_service("/mcp", mcp)
-        .layer(middleware::from_fn(session_deleted))
+    // The last layer added runs first. Host and Origin come before keys, so
+    // that a page rebinding a name to this server cannot spend a local
+    // client's budget of refused credentials.
+    let app = streamable
         .merge(legacy)
-        .layer(middleware::from_fn_with_state(keys, auth::require_key))
+        .layer(middleware::from_fn_with_state(
+            check,
+            messages::check_message,
+        ))
+        .layer(middleware::from_fn_with_state(
+            gate.clone(),
+            auth::require_key,
+        ))
+        .layer(middleware::from_fn_with_state(site, site::same_site))
         .merge(
             Router::new()
                 .route("/healthz", get(healthz))
@@ -105,15 +161,21 @@ pub async fn serve<P: PluginHost>(
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    // Answers are small writes; without TCP_NODELAY, Nagle's algorithm holds
-    // one back until the client's delayed ACK, about 40 ms later.
-    let listener = listener.tap_io(|stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
-        }
-    });
     tracing::info!(addr = %local, "serving MCP over HTTP at /mcp");
     bound(local);
+
+    sessions::spawn_reaper(registry, manager, background.clone());
+    tokio::spawn({
+        let background = background.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    () = background.cancelled() => break,
+                    () = tokio::time::sleep(FAILED_AUTH_SWEEP) => gate.failed.sweep(true),
+                }
+            }
+        }
+    });
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -129,15 +191,21 @@ pub async fn serve<P: PluginHost>(
         }
         // The last answers still have to leave through their streams.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        // Ends the sessions' event streams, so the server can return.
-        sessions.cancel();
+        // Ends the sessions' event streams, so the connections can close.
+        ending.cancel();
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        })
-        .await
-        .context("HTTP server failed")?;
+    let stop = async move {
+        let _ = stop_rx.await;
+    };
+    // Calls in flight get DRAIN_LIMIT; their streams a little more to end.
+    server::serve(
+        listener,
+        app,
+        server::ConnectionLimits::new(config),
+        stop,
+        DRAIN_LIMIT + Duration::from_secs(5),
+    )
+    .await;
     tracing::info!("HTTP server stopped");
     Ok(())
 }
@@ -156,54 +224,6 @@ async fn session_deleted(
         *response.body_mut() = axum::body::Body::empty();
     }
     response
-}
-
-/// Refuses requests whose `Host` is not an allowed one, or that carry an
-/// `Origin` not allowed (DNS rebinding, cross-site pages).
-async fn same_site(
-    State(config): State<Arc<HttpConfig>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match site_check(&config, request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(why) => (StatusCode::FORBIDDEN, why).into_response(),
-    }
-}
-
-fn site_check(config: &HttpConfig, headers: &axum::http::HeaderMap) -> Result<(), &'static str> {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
-    };
-    let host = header(axum::http::header::HOST).unwrap_or_default();
-    let bare = |h: &str| h.trim_start_matches('[').trim_end_matches(']').to_string();
-    let host_ok = config.allowed_hosts.iter().any(|allowed| {
-        host == allowed
-            || bare(host) == *allowed
-            || host
-                .rsplit_once(':')
-                .is_some_and(|(name, port)| bare(name) == *allowed && port.parse::<u16>().is_ok())
-    });
-    if !host_ok {
-        return Err("host not allowed\n");
-    }
-    if let Some(origin) = header(axum::http::header::ORIGIN) {
-        let allowed = config.allowed_origins.iter().any(|allowed| {
-            origin == allowed
-                || allowed.strip_suffix(":*").is_some_and(|base| {
-                    origin == base
-                        || origin
-                            .strip_prefix(base)
-                            .is_some_and(|rest| rest.starts_with(':'))
-                })
-        });
-        if !allowed {
-            return Err("origin not allowed\n");
-        }
-    }
-    Ok(())
 }
 
 /// Liveness: the process answers.

@@ -590,6 +590,94 @@ pub async fn spawn_http(
     }
 }
 
+/// The log lines of a server started with [`spawn_http_logged`], as they
+/// arrive.
+#[derive(Clone, Default)]
+pub struct ServerLog(std::sync::Arc<Mutex<Vec<String>>>);
+
+impl ServerLog {
+    /// The lines so far that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|line| line.contains(needle))
+            .cloned()
+            .collect()
+    }
+
+    fn push(&self, line: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line);
+    }
+}
+
+/// As [`spawn_http`], keeping the child's log (and echoing it to stderr) so
+/// a test can count what it logged.
+pub async fn spawn_http_logged(
+    url: &str,
+    config_toml: &str,
+    key_settings: &str,
+) -> (HttpServer, ServerLog) {
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+    let (key, entry) = new_key("client");
+    let config = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(
+        config.path(),
+        format!("{config_toml}\n{entry}{key_settings}"),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--http", "127.0.0.1:0", "--config"])
+        .arg(config.path())
+        .arg("--database-url")
+        .arg(url)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let log = ServerLog::default();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            eprintln!("{line}");
+            let addr = line
+                .contains("serving MCP over HTTP")
+                .then(|| line.split("addr=").nth(1))
+                .flatten()
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_string);
+            log.push(line);
+            if let Some(addr) = addr {
+                return addr;
+            }
+        }
+        panic!("sluice exited before serving HTTP");
+    })
+    .await
+    .expect("sluice did not start serving HTTP in time");
+    let keep = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("{line}");
+            keep.push(line);
+        }
+    });
+    let server = HttpServer {
+        child,
+        base: format!("http://{addr}"),
+        key,
+        _config: config,
+    };
+    (server, log)
+}
+
 /// Bounds a request so a wedged server fails the test instead of hanging it.
 async fn timed<T>(what: &str, request: impl Future<Output = T>) -> T {
     tokio::time::timeout(REQUEST_TIMEOUT, request)
