@@ -681,6 +681,7 @@ impl Config {
                 "[mcp] max_message_bytes",
                 self.mcp.max_message_bytes as u128,
             ),
+            ("[http] max_body_bytes", self.http.max_body_bytes as u128),
             ("[http] max_sessions", self.http.max_sessions as u128),
             (
                 "[http] max_sessions_per_key",

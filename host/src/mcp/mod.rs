@@ -356,7 +356,7 @@ fn scope_of(extensions: &rmcp::model::Extensions) -> Scope {
 }
 
 /// How often a session's change notifier checks that the session is alive.
-const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Tells the client which lists changed when plugins come and go.
 async fn notify_list_changes(
