@@ -1,6 +1,7 @@
 //! The remote transport over real HTTP on loopback: a client with a key gets
 //! what a stdio client gets; without a valid key, nothing but a 401.
 
+use crate::support::sse::EventReader;
 use crate::support::{HttpServer, REQUEST_TIMEOUT, TestDb, fresh_db, new_key, spawn_http};
 use rmcp::ServiceExt as _;
 use rmcp::model::CallToolRequestParams;
@@ -502,51 +503,6 @@ async fn signed_requests_pass_and_forged_stale_or_replayed_ones_do_not() {
         .unwrap()
         .to_string();
     assert!(challenge.contains("invalid_token"), "{challenge}");
-}
-
-/// Reads server-sent events off a response body.
-struct EventReader {
-    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buffer: String,
-}
-
-impl EventReader {
-    fn new(response: reqwest::Response) -> EventReader {
-        EventReader {
-            body: Box::pin(response.bytes_stream()),
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event with data: (event name, data).
-    async fn next(&mut self) -> (String, String) {
-        use futures::StreamExt as _;
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = "message".to_string();
-                let mut data = Vec::new();
-                for line in block.lines() {
-                    if let Some(name) = line.strip_prefix("event:") {
-                        event = name.trim().to_string();
-                    } else if let Some(d) = line.strip_prefix("data:") {
-                        data.push(d.strip_prefix(' ').unwrap_or(d).to_string());
-                    }
-                }
-                if !data.is_empty() {
-                    return (event, data.join("\n"));
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(REQUEST_TIMEOUT, self.body.next())
-                .await
-                .expect("no event in time")
-                .expect("the event stream ended")
-                .unwrap();
-            self.buffer
-                .push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-        }
-    }
 }
 
 #[tokio::test]

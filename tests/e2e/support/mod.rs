@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod sse;
 
 use std::{
     path::{Path, PathBuf},
@@ -458,30 +459,7 @@ pub async fn spawn_at(
     plugin_dir: Option<&Path>,
     stderr: Stdio,
 ) -> Server {
-    let config = tempfile::Builder::new()
-        .prefix("sluice-e2e-")
-        .suffix(".toml")
-        .tempfile()
-        .expect("creating the config file");
-    std::fs::write(config.path(), config_toml).expect("writing the config file");
-
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
-    command
-        .arg("serve")
-        .arg("--config")
-        .arg(config.path())
-        .arg("--database-url")
-        .arg(url);
-    if let Some(dir) = plugin_dir {
-        command.arg("--plugins").arg(dir);
-    }
-    if std::env::var_os("RUST_LOG").is_none() {
-        command.env("RUST_LOG", "info,sluice=debug");
-    }
-    // A test that panics drops the Server without `shutdown`: don't leave the
-    // child running.
-    command.kill_on_drop(true);
-
+    let (command, config) = serve_command(url, config_toml, plugin_dir, "info,sluice=debug");
     let (transport, _) = TokioChildProcess::builder(command)
         .stderr(stderr)
         .spawn()
@@ -494,6 +472,40 @@ pub async fn spawn_at(
         client,
         _config: config,
     }
+}
+
+/// `sluice serve` over stdio against `url`, with `config_toml` written to
+/// the returned file (keep it while the child runs), plugins from
+/// `plugin_dir`, and `RUST_LOG` at `log` unless the environment sets it.
+/// The child is killed when the command's child is dropped, so a test that
+/// panics does not leave it running.
+pub fn serve_command(
+    url: &str,
+    config_toml: &str,
+    plugin_dir: Option<&Path>,
+    log: &str,
+) -> (tokio::process::Command, tempfile::NamedTempFile) {
+    let config = tempfile::Builder::new()
+        .prefix("sluice-e2e-")
+        .suffix(".toml")
+        .tempfile()
+        .expect("creating the config file");
+    std::fs::write(config.path(), config_toml).expect("writing the config file");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config.path())
+        .arg("--database-url")
+        .arg(url);
+    if let Some(dir) = plugin_dir {
+        command.arg("--plugins").arg(dir);
+    }
+    if std::env::var_os("RUST_LOG").is_none() {
+        command.env("RUST_LOG", log);
+    }
+    command.kill_on_drop(true);
+    (command, config)
 }
 
 /// A `sluice serve --http` child on a free loopback port, with one key.
@@ -532,62 +544,9 @@ pub async fn spawn_http(
     key_settings: &str,
     echo_log: bool,
 ) -> HttpServer {
-    use tokio::io::{AsyncBufReadExt as _, BufReader};
-    let (key, entry) = new_key("client");
-    let config = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(
-        config.path(),
-        format!("{config_toml}\n{entry}{key_settings}"),
-    )
-    .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--http", "127.0.0.1:0", "--config"])
-        .arg(config.path())
-        .arg("--database-url")
-        .arg(url)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // The log says which port was bound.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(REQUEST_TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if echo_log {
-                eprintln!("{line}");
-            }
-            if line.contains("serving MCP over HTTP") {
-                let addr = line
-                    .split("addr=")
-                    .nth(1)
-                    .unwrap()
-                    .split_whitespace()
-                    .next()
-                    .unwrap();
-                return addr.to_string();
-            }
-        }
-        panic!("sluice exited before serving HTTP");
-    })
-    .await
-    .expect("sluice did not start serving HTTP in time");
-    // Keep reading the log: a full pipe would stall the server.
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if echo_log {
-                eprintln!("{line}");
-            }
-        }
-    });
-    HttpServer {
-        child,
-        base: format!("http://{addr}"),
-        key,
-        _config: config,
-    }
+    start_http(url, config_toml, key_settings, echo_log, false)
+        .await
+        .0
 }
 
 /// The log lines of a server started with [`spawn_http_logged`], as they
@@ -622,6 +581,19 @@ pub async fn spawn_http_logged(
     config_toml: &str,
     key_settings: &str,
 ) -> (HttpServer, ServerLog) {
+    start_http(url, config_toml, key_settings, true, true).await
+}
+
+/// Starts the server, echoing its log when `echo_log` and keeping it when
+/// `keep_log` (a long run would otherwise pile up its lines); see
+/// [`spawn_http`].
+async fn start_http(
+    url: &str,
+    config_toml: &str,
+    key_settings: &str,
+    echo_log: bool,
+    keep_log: bool,
+) -> (HttpServer, ServerLog) {
     use tokio::io::{AsyncBufReadExt as _, BufReader};
     let (key, entry) = new_key("client");
     let config = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
@@ -643,17 +615,25 @@ pub async fn spawn_http_logged(
         .spawn()
         .unwrap();
     let log = ServerLog::default();
+    let keep = |line: String| {
+        if echo_log {
+            eprintln!("{line}");
+        }
+        if keep_log {
+            log.push(line);
+        }
+    };
+    // The log says which port was bound.
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = tokio::time::timeout(REQUEST_TIMEOUT, async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            eprintln!("{line}");
             let addr = line
                 .contains("serving MCP over HTTP")
                 .then(|| line.split("addr=").nth(1))
                 .flatten()
                 .and_then(|rest| rest.split_whitespace().next())
                 .map(str::to_string);
-            log.push(line);
+            keep(line);
             if let Some(addr) = addr {
                 return addr;
             }
@@ -662,11 +642,16 @@ pub async fn spawn_http_logged(
     })
     .await
     .expect("sluice did not start serving HTTP in time");
-    let keep = log.clone();
+    // Keep reading the log: a full pipe would stall the server.
+    let rest = log.clone();
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("{line}");
-            keep.push(line);
+            if echo_log {
+                eprintln!("{line}");
+            }
+            if keep_log {
+                rest.push(line);
+            }
         }
     });
     let server = HttpServer {

@@ -24,29 +24,11 @@ impl RawServer {
     /// Starts `sluice serve` on `db` with `config_toml` (and plugins from
     /// `plugin_dir`), not yet initialized.
     pub async fn spawn(db: &TestDb, config_toml: &str, plugin_dir: Option<&Path>) -> RawServer {
-        let config = tempfile::Builder::new()
-            .prefix("sluice-raw-")
-            .suffix(".toml")
-            .tempfile()
-            .expect("creating the config file");
-        std::fs::write(config.path(), config_toml).expect("writing the config file");
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+        let (mut command, config) = super::serve_command(&db.url, config_toml, plugin_dir, "info");
         command
-            .arg("serve")
-            .arg("--config")
-            .arg(config.path())
-            .arg("--database-url")
-            .arg(&db.url)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        if let Some(dir) = plugin_dir {
-            command.arg("--plugins").arg(dir);
-        }
-        if std::env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "info");
-        }
+            .stderr(Stdio::inherit());
         let mut child = command.spawn().expect("spawning sluice");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
