@@ -313,7 +313,7 @@ async fn malformed_host_call_arguments_are_refused_at_the_boundary() {
         .await;
     assert_eq!(
         text_of(&r),
-        "error: invalid input: parameter $1: JSON array nested more than 6 deep; \
+        "error: invalid input: parameter $1 (int4[]): JSON array nested more than 6 deep; \
          PostgreSQL arrays have at most 6 dimensions"
     );
     let q = structured(

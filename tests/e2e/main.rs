@@ -13,6 +13,7 @@ mod http;
 mod http_robustness;
 mod limits;
 mod plugins;
+mod refusals;
 mod reload;
 mod resources;
 mod robustness;

@@ -89,6 +89,25 @@ pub struct ResultLimits {
     pub max_bytes: u64,
 }
 
+/// A statement's parameter values, and how error messages name them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Params<'a> {
+    pub values: &'a [Value],
+    /// Names of the parameters in order (`column birth_year (smallint)`);
+    /// those without one are `parameter $n (type)`.
+    pub labels: &'a [String],
+}
+
+impl<'a> Params<'a> {
+    /// Values named by their position only.
+    pub fn positional(values: &'a [Value]) -> Params<'a> {
+        Params {
+            values,
+            labels: &[],
+        }
+    }
+}
+
 /// How a statement's rows are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowSource {
@@ -344,7 +363,7 @@ impl Tx {
         &mut self,
         db: &Database,
         sql: &str,
-        params: &[Value],
+        params: Params<'_>,
         limits: ResultLimits,
         source: RowSource,
         fallback: impl FnOnce() -> String,
@@ -354,7 +373,7 @@ impl Tx {
             .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql)))
             .await?;
         let param_types = statement_param_types(&statement)?;
-        check_param_count(param_types.len(), params.len())?;
+        check_param_count(param_types.len(), params.values.len())?;
         let columns: Vec<(String, PgTypeInfo)> = statement
             .columns()
             .iter()
@@ -418,7 +437,7 @@ impl Tx {
         &mut self,
         db: &Database,
         sql: &str,
-        params: &[Value],
+        params: Params<'_>,
         limits: ResultLimits,
     ) -> Result<Rows, DbError> {
         self.query(db, sql, params, limits, RowSource::Stream, || {
@@ -461,13 +480,17 @@ impl Tx {
         &mut self,
         db: &Database,
         types: &[PgTypeInfo],
-        params: &[Value],
+        params: Params<'_>,
     ) -> Result<PgArguments, DbError> {
+        let Params {
+            values: params,
+            labels,
+        } = params;
         let mut encoded: Vec<Option<RawParam>> = Vec::with_capacity(params.len());
         let mut via_server = Vec::new();
         for (i, (value, ty)) in params.iter().zip(types).enumerate() {
             let direct = codec::encode_binary(value, ty)
-                .map_err(|e| DbError::Value(format!("parameter ${}: {e}", i + 1)))?;
+                .map_err(|e| value_error(&param_label(labels, i, ty), e))?;
             if direct.is_none() {
                 via_server.push(i);
             }
@@ -475,7 +498,7 @@ impl Tx {
         }
         if !via_server.is_empty() {
             let converted = self
-                .convert_on_server(db, types, params, &via_server)
+                .convert_on_server(db, types, params, labels, &via_server)
                 .await?;
             for (i, raw) in via_server.into_iter().zip(converted) {
                 encoded[i] = Some(raw);
@@ -497,6 +520,7 @@ impl Tx {
         db: &Database,
         types: &[PgTypeInfo],
         params: &[Value],
+        labels: &[String],
         which: &[usize],
     ) -> Result<Vec<RawParam>, DbError> {
         let mut casts = Vec::with_capacity(which.len());
@@ -507,7 +531,7 @@ impl Tx {
             casts.push(format!("CAST(${} AS {name})", n + 1));
             texts.push(
                 codec::to_text_input(&params[i], ty)
-                    .map_err(|e| DbError::Value(format!("parameter ${}: {e}", i + 1)))?,
+                    .map_err(|e| value_error(&param_label(labels, i, ty), e))?,
             );
         }
         let sql = format!("SELECT {}", casts.join(", "));
@@ -516,8 +540,45 @@ impl Tx {
             query = query.bind(t.as_deref());
         }
         // A value that does not fit (bad date, failed domain CHECK) fails here
-        // with PostgreSQL's own error and SQLSTATE, which is what a caller needs.
-        let row = query.fetch_one(self.conn()).await?;
+        // with PostgreSQL's own error and SQLSTATE, which is what a caller
+        // needs, told which parameter it was about.
+        let row = match query.fetch_one(self.conn()).await {
+            Ok(row) => row,
+            Err(e) => {
+                let culprit = |message: &str| {
+                    let found: Vec<usize> = which
+                        .iter()
+                        .zip(&texts)
+                        .filter(|(_, t)| {
+                            t.as_deref()
+                                .is_some_and(|t| message.contains(&format!("\"{t}\"")))
+                        })
+                        .map(|(&i, _)| i)
+                        .collect();
+                    match (found.as_slice(), which) {
+                        ([one], _) | ([], [one]) => Some(param_label(labels, *one, &types[*one])),
+                        _ => None,
+                    }
+                };
+                return Err(match DbError::from(e) {
+                    DbError::Postgres {
+                        sqlstate,
+                        message,
+                        detail,
+                        hint,
+                    } => DbError::Postgres {
+                        message: match culprit(&message) {
+                            Some(label) => format!("{label}: {message}"),
+                            None => message,
+                        },
+                        sqlstate,
+                        detail,
+                        hint,
+                    },
+                    other => other,
+                });
+            }
+        };
         which
             .iter()
             .enumerate()
@@ -559,6 +620,24 @@ impl Tx {
         }
         Ok(name)
     }
+}
+
+/// How parameter `i` of type `ty` is named in messages: its label (a
+/// typed write's column), else `parameter $n (type)`.
+fn param_label(labels: &[String], i: usize, ty: &PgTypeInfo) -> String {
+    labels
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| format!("parameter ${} ({})", i + 1, codec::type_name(ty)))
+}
+
+/// A value that cannot be a parameter, named by its label.
+fn value_error(label: &str, e: codec::CodecError) -> DbError {
+    DbError::Value(match e {
+        codec::CodecError::InvalidParam { value, .. } => format!("{label}: invalid input {value}"),
+        codec::CodecError::OutOfRange { value, .. } => format!("{label}: {value} is out of range"),
+        other => format!("{label}: {other}"),
+    })
 }
 
 fn statement_param_types(

@@ -11,7 +11,7 @@ mod write;
 use crate::audit::{self, AuditLog, Decision};
 use crate::db::catalog::{Relation, RelationDescription};
 use crate::db::value::Value;
-use crate::db::{Database, DbError, ResultLimits, RowSource, Rows, Tx, TxSettings};
+use crate::db::{Database, DbError, Params, ResultLimits, RowSource, Rows, Tx, TxSettings};
 use crate::policy::{self, Denial, Grant, StatementLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -191,10 +191,15 @@ impl Gate {
         // Names that resolve to no relation are CTEs or functions in FROM
         // (functions were checked by the analysis); a real relation that does
         // not exist makes PostgreSQL fail the statement anyway.
-        for (schema, name) in resolved.iter().flatten() {
-            facts.relations.push(format!("{schema}.{name}"));
-            caller.grant.check_read(schema, name)?;
-        }
+        let relations: Vec<(&str, &str)> = resolved
+            .iter()
+            .flatten()
+            .map(|(schema, name)| (schema.as_str(), name.as_str()))
+            .collect();
+        facts.relations = relations.iter().map(|(s, n)| format!("{s}.{n}")).collect();
+        caller
+            .grant
+            .check_reads(caller.plugin, relations.iter().copied())?;
         // EXPLAIN cannot be a cursor body; everything else that passed is a query.
         let source = if analysis.is_query {
             RowSource::Cursor
@@ -205,7 +210,7 @@ impl Gate {
             .query(
                 &self.db,
                 sql,
-                params,
+                Params::positional(params),
                 Self::result_limits(caller.grant),
                 source,
                 || analysis.rendered.clone(),
@@ -222,7 +227,7 @@ impl Gate {
         schema: Option<&str>,
     ) -> Result<Vec<Relation>, GateError> {
         self.audited(caller, "list-relations", Vec::len, async |_| {
-            caller.grant.check_catalog()?;
+            caller.grant.check_catalog(caller.plugin)?;
             let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
             let all = tx.list_relations(schema).await?;
             tx.rollback().await?;
@@ -245,20 +250,22 @@ impl Gate {
             "describe-relation",
             |_| 1,
             async |facts| {
-                caller.grant.check_catalog()?;
+                caller.grant.check_catalog(caller.plugin)?;
                 let parsed = policy::parse_relation_name(name).map_err(GateError::InvalidInput)?;
                 let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
                 let (schema, rel_name) =
                     resolve_one(&mut tx, &parsed.regclass_text, &parsed.display).await?;
                 facts.relations.push(format!("{schema}.{rel_name}"));
                 if !caller.grant.may_see(&schema, &rel_name) {
-                    return Err(Denial {
-                    rule: "read-grant",
-                    message: format!(
-                        "relation {schema}.{rel_name} is not in this plugin's read or write grant"
-                    ),
-                }
-                .into());
+                    return Err(Denial::new(
+                        "read-grant",
+                        format!(
+                            "relation {schema}.{rel_name} exists but is not in plugin {}'s read \
+                             or write grant; the operator can allow it in [plugins.grants.{}]",
+                            caller.plugin, caller.plugin
+                        ),
+                    )
+                    .into());
                 }
                 let relation = tx
                     .relation(&schema, &rel_name)

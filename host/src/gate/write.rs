@@ -9,11 +9,19 @@
 use super::{Caller, Facts, Gate, GateError, resolve_one};
 use crate::db::catalog::{ColumnInfo, RelationKind};
 use crate::db::value::{Scalar, Value};
-use crate::db::{ResultLimits, Rows, Tx, quote_ident};
+use crate::db::{Params, ResultLimits, Rows, Tx, quote_ident};
 use crate::policy::{self, Denial};
 
 /// `column = value` conditions that must all hold; a NULL value means `IS NULL`.
 pub type Filter = [(String, Value)];
+
+/// A statement the host built for a write: its SQL, its values, and their
+/// columns' names for messages.
+struct HostWrite {
+    sql: String,
+    params: Vec<Value>,
+    labels: Vec<String>,
+}
 
 /// A write target after resolution and the grant check.
 struct Target {
@@ -25,6 +33,19 @@ struct Target {
 }
 
 impl Target {
+    /// How a value for `column` is named in messages.
+    fn label(&self, column: &ColumnInfo) -> String {
+        format!("column {} ({})", column.name, column.type_name)
+    }
+
+    /// The labels of `values`' columns, in order.
+    fn labels(&self, values: &[(String, Value)]) -> Result<Vec<String>, GateError> {
+        values
+            .iter()
+            .map(|(name, _)| Ok(self.label(self.column(name)?)))
+            .collect()
+    }
+
     fn column(&self, name: &str) -> Result<&ColumnInfo, GateError> {
         self.columns.iter().find(|c| c.name == name).ok_or_else(|| {
             GateError::InvalidInput(format!(
@@ -60,8 +81,12 @@ impl Target {
     }
 
     /// `WHERE` conditions for `filter`, numbering parameters from `first`;
-    /// returns the SQL and the values to bind.
-    fn conditions(&self, filter: &Filter, first: usize) -> Result<(String, Vec<Value>), GateError> {
+    /// returns the SQL, the values to bind and their labels.
+    fn conditions(
+        &self,
+        filter: &Filter,
+        first: usize,
+    ) -> Result<(String, Vec<Value>, Vec<String>), GateError> {
         if filter.is_empty() {
             return Err(GateError::InvalidInput(
                 "a filter is required: give at least one column = value condition".into(),
@@ -70,8 +95,9 @@ impl Target {
         let mut seen: Vec<&str> = Vec::new();
         let mut parts = Vec::with_capacity(filter.len());
         let mut params = Vec::new();
+        let mut labels = Vec::new();
         for (column, value) in filter {
-            self.column(column)?;
+            let info = self.column(column)?;
             if seen.contains(&column.as_str()) {
                 return Err(GateError::InvalidInput(format!(
                     "column {column:?} appears twice in the filter"
@@ -82,6 +108,7 @@ impl Target {
                 parts.push(format!("{} IS NULL", quote_ident(column)));
             } else {
                 params.push(value.clone());
+                labels.push(self.label(info));
                 parts.push(format!(
                     "{} = ${}",
                     quote_ident(column),
@@ -89,7 +116,7 @@ impl Target {
                 ));
             }
         }
-        Ok((parts.join(" AND "), params))
+        Ok((parts.join(" AND "), params, labels))
     }
 }
 
@@ -102,14 +129,14 @@ impl Gate {
         verb: &str,
         facts: &mut Facts,
     ) -> Result<(Tx, Target), GateError> {
-        if !caller.grant.writes_anything() {
-            return Err(Denial::new("write-grant", "this plugin has no write grant").into());
-        }
+        caller.grant.check_writes_anything(caller.plugin)?;
         let name = policy::parse_relation_name(table).map_err(GateError::InvalidInput)?;
         let mut tx = self.db.begin(&Self::settings(caller.grant, false)).await?;
         let (schema, rel_name) = resolve_one(&mut tx, &name.regclass_text, &name.display).await?;
         facts.relations.push(format!("{schema}.{rel_name}"));
-        caller.grant.check_write(&schema, &rel_name)?;
+        caller
+            .grant
+            .check_write(caller.plugin, &schema, &rel_name)?;
         let relation = tx
             .relation(&schema, &rel_name)
             .await?
@@ -136,11 +163,15 @@ impl Gate {
         &self,
         caller: Caller<'_>,
         mut tx: Tx,
-        sql: String,
-        params: Vec<Value>,
+        write: HostWrite,
         cap: Option<WriteCap>,
         facts: &mut Facts,
     ) -> Result<Rows, GateError> {
+        let HostWrite {
+            sql,
+            params,
+            labels,
+        } = write;
         // Our own statement carries no values, so it is its own fingerprint.
         facts.fingerprint = Some(sql.clone());
         let limits = ResultLimits {
@@ -148,7 +179,15 @@ impl Gate {
             max_bytes: caller.grant.limits.max_result_bytes,
         };
         let rows = tx
-            .execute_returning(&self.db, &sql, &params, limits)
+            .execute_returning(
+                &self.db,
+                &sql,
+                Params {
+                    values: &params,
+                    labels: &labels,
+                },
+                limits,
+            )
             .await?;
         if rows.truncated
             && let Some(cap) = cap
@@ -189,7 +228,13 @@ impl Gate {
                     placeholders.join(", ")
                 );
                 let params = values.iter().map(|(_, v)| v.clone()).collect();
-                self.run_write(caller, tx, sql, params, None, facts).await
+                let labels = target.labels(values)?;
+                let write = HostWrite {
+                    sql,
+                    params,
+                    labels,
+                };
+                self.run_write(caller, tx, write, None, facts).await
             },
         )
         .await
@@ -221,7 +266,8 @@ impl Gate {
                     .enumerate()
                     .map(|(i, name)| format!("{name} = ${}", i + 1))
                     .collect();
-                let (conditions, filter_params) = target.conditions(filter, values.len() + 1)?;
+                let (conditions, filter_params, filter_labels) =
+                    target.conditions(filter, values.len() + 1)?;
                 let sql = format!(
                     "UPDATE {} SET {} WHERE {conditions} RETURNING *",
                     target.sql_name,
@@ -229,9 +275,15 @@ impl Gate {
                 );
                 let mut params: Vec<Value> = values.iter().map(|(_, v)| v.clone()).collect();
                 params.extend(filter_params);
+                let mut labels = target.labels(values)?;
+                labels.extend(filter_labels);
                 let cap = WriteCap::new("update", caller, max_rows);
-                self.run_write(caller, tx, sql, params, Some(cap), facts)
-                    .await
+                let write = HostWrite {
+                    sql,
+                    params,
+                    labels,
+                };
+                self.run_write(caller, tx, write, Some(cap), facts).await
             },
         )
         .await
@@ -254,14 +306,18 @@ impl Gate {
                 let (tx, target) = self
                     .write_target(caller, table, "deleted from", facts)
                     .await?;
-                let (conditions, params) = target.conditions(filter, 1)?;
+                let (conditions, params, labels) = target.conditions(filter, 1)?;
                 let sql = format!(
                     "DELETE FROM {} WHERE {conditions} RETURNING *",
                     target.sql_name
                 );
                 let cap = WriteCap::new("delete", caller, max_rows);
-                self.run_write(caller, tx, sql, params, Some(cap), facts)
-                    .await
+                let write = HostWrite {
+                    sql,
+                    params,
+                    labels,
+                };
+                self.run_write(caller, tx, write, Some(cap), facts).await
             },
         )
         .await

@@ -106,36 +106,131 @@ impl std::fmt::Display for Pattern {
     }
 }
 
-/// Access to `schema.name` needs both the operator's grant and the plugin's
-/// request; the denial says which one is missing.
-fn check_access(
+/// Which relations of a call a grant refuses, by why.
+#[derive(Debug, Default)]
+struct Refused {
+    /// Outside the operator's grant: the config could allow them.
+    ungranted: Vec<String>,
+    /// Granted, but outside what the plugin's manifest requests.
+    unrequested: Vec<String>,
+    /// Server internals no grant opens.
+    internal: Vec<String>,
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// `relation x` or `relations x and y`.
+fn relations_phrase(names: &[String]) -> String {
+    let noun = if names.len() == 1 {
+        "relation"
+    } else {
+        "relations"
+    };
+    format!("{noun} {}", and_list(names))
+}
+
+impl Refused {
+    /// One denial for everything refused, naming each relation, the plugin,
+    /// and what would allow them.
+    fn denial(self, what: &str, plugin: &str, granted: &[Pattern]) -> Option<Denial> {
+        if !self.internal.is_empty() {
+            return Some(Denial::new(
+                "server-internals",
+                format!(
+                    "{} {} the server's settings, files or credentials; no grant opens {}",
+                    relations_phrase(&self.internal),
+                    if self.internal.len() == 1 {
+                        "shows"
+                    } else {
+                        "show"
+                    },
+                    if self.internal.len() == 1 {
+                        "it"
+                    } else {
+                        "them"
+                    },
+                ),
+            ));
+        }
+        let rule = if what == "read" {
+            "read-grant"
+        } else {
+            "write-grant"
+        };
+        let mut parts = Vec::new();
+        if !self.ungranted.is_empty() {
+            let mut allowed: Vec<String> = granted.iter().map(|p| format!("\"{p}\"")).collect();
+            allowed.extend(self.ungranted.iter().map(|n| format!("{n:?}")));
+            let verb = if self.ungranted.len() == 1 {
+                "is"
+            } else {
+                "are"
+            };
+            parts.push(format!(
+                "{} {verb} not in plugin {plugin}'s {what} grant; the operator can allow \
+                 {} with {what} = [{}] in [plugins.grants.{plugin}]",
+                relations_phrase(&self.ungranted),
+                if self.ungranted.len() == 1 {
+                    "it"
+                } else {
+                    "them"
+                },
+                allowed.join(", ")
+            ));
+        }
+        if !self.unrequested.is_empty() {
+            parts.push(format!(
+                "{} {} outside what plugin {plugin}'s manifest requests to {what}; only the \
+                 plugin's author can widen that",
+                relations_phrase(&self.unrequested),
+                if self.unrequested.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                },
+            ));
+        }
+        (!parts.is_empty()).then(|| Denial::new(rule, parts.join("; ")))
+    }
+}
+
+/// Access to each of `relations` needs both the operator's grant and the
+/// plugin's request (and, for reads, a relation that is not a server
+/// internal); the denial names every relation refused and why.
+fn check_access<'a>(
     what: &'static str,
+    plugin: &str,
     granted: &[Pattern],
     requested: &[Pattern],
-    schema: &str,
-    name: &str,
+    relations: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<(), Denial> {
-    let rule = if what == "read" {
-        "read-grant"
-    } else {
-        "write-grant"
-    };
-    if !granted.iter().any(|p| p.matches(schema, name)) {
-        return Err(Denial::new(
-            rule,
-            format!("relation {schema}.{name} is not in this plugin's {what} grant"),
-        ));
+    let mut refused = Refused::default();
+    for (schema, name) in relations {
+        let qualified = format!("{schema}.{name}");
+        let list = if what == "read" && is_internal(schema, name) {
+            &mut refused.internal
+        } else if !granted.iter().any(|p| p.matches(schema, name)) {
+            &mut refused.ungranted
+        } else if !requested.iter().any(|p| p.matches(schema, name)) {
+            &mut refused.unrequested
+        } else {
+            continue;
+        };
+        if !list.contains(&qualified) {
+            list.push(qualified);
+        }
     }
-    if !requested.iter().any(|p| p.matches(schema, name)) {
-        return Err(Denial::new(
-            rule,
-            format!(
-                "relation {schema}.{name} is not among the relations this plugin's manifest \
-                 requests to {what}"
-            ),
-        ));
+    match refused.denial(what, plugin, granted) {
+        Some(denial) => Err(denial),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Catalog relations no grant opens, whatever its patterns: they show the
@@ -153,17 +248,8 @@ const INTERNAL_RELATIONS: &[&str] = &[
     "pg_user_mappings",
 ];
 
-fn check_not_internal(schema: &str, name: &str) -> Result<(), Denial> {
-    if schema == "pg_catalog" && INTERNAL_RELATIONS.contains(&name) {
-        return Err(Denial::new(
-            "server-internals",
-            format!(
-                "relation {schema}.{name} shows the server's settings, files or credentials; \
-                 no grant opens it"
-            ),
-        ));
-    }
-    Ok(())
+fn is_internal(schema: &str, name: &str) -> bool {
+    schema == "pg_catalog" && INTERNAL_RELATIONS.contains(&name)
 }
 
 fn effective(granted: &[Pattern], requested: &[Pattern]) -> Vec<String> {
@@ -312,7 +398,7 @@ impl Grant {
     pub fn may_read(&self, schema: &str, name: &str) -> bool {
         self.read.iter().any(|p| p.matches(schema, name))
             && self.requested_read.iter().any(|p| p.matches(schema, name))
-            && check_not_internal(schema, name).is_ok()
+            && !is_internal(schema, name)
     }
 
     pub fn may_write(&self, schema: &str, name: &str) -> bool {
@@ -402,25 +488,56 @@ impl Grant {
         Ok((self, unmet))
     }
 
-    /// Reading is allowed for `schema.name`, or the denial that says why not.
-    pub fn check_read(&self, schema: &str, name: &str) -> Result<(), Denial> {
-        check_access("read", &self.read, &self.requested_read, schema, name)?;
-        check_not_internal(schema, name)
+    /// Reading every one of `relations` (`(schema, name)`) is allowed for
+    /// `plugin`, or one denial naming each refused relation and what would
+    /// allow it.
+    pub fn check_reads<'a>(
+        &self,
+        plugin: &str,
+        relations: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), Denial> {
+        check_access("read", plugin, &self.read, &self.requested_read, relations)
     }
 
     /// Writing is allowed for `schema.name`, or the denial that says why not.
-    pub fn check_write(&self, schema: &str, name: &str) -> Result<(), Denial> {
-        check_access("write", &self.write, &self.requested_write, schema, name)
+    pub fn check_write(&self, plugin: &str, schema: &str, name: &str) -> Result<(), Denial> {
+        check_access(
+            "write",
+            plugin,
+            &self.write,
+            &self.requested_write,
+            [(schema, name)],
+        )
     }
 
-    /// Catalog access is allowed, or the denial.
-    pub fn check_catalog(&self) -> Result<(), Denial> {
+    /// Whether `plugin` may write at all, or the denial that says how to
+    /// grant it.
+    pub fn check_writes_anything(&self, plugin: &str) -> Result<(), Denial> {
+        if self.writes_anything() {
+            return Ok(());
+        }
+        Err(Denial::new(
+            "write-grant",
+            format!(
+                "plugin {plugin} has no write grant; the operator can allow writes with \
+                 write = [\"schema.table\"] in [plugins.grants.{plugin}]"
+            ),
+        ))
+    }
+
+    /// Catalog access is allowed for `plugin`, or the denial naming the key
+    /// that grants it.
+    pub fn check_catalog(&self, plugin: &str) -> Result<(), Denial> {
         if self.catalog {
             Ok(())
         } else {
             Err(Denial::new(
                 "catalog-grant",
-                "this plugin may not list or describe relations",
+                format!(
+                    "plugin {plugin} may not list or describe relations; that needs \
+                     catalog = true in [plugins.grants.{plugin}] (and catalog access \
+                     requested by the plugin's manifest)"
+                ),
             ))
         }
     }
@@ -434,6 +551,55 @@ impl Grant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_denial_names_every_relation_and_the_key() {
+        let (grant, _) = operator(&["public.film"])
+            .narrowed(&Requests {
+                read: vec!["public.*".into(), "secret.*".into()],
+                ..Requests::default()
+            })
+            .unwrap();
+        let denial = grant
+            .check_reads(
+                "sql-read",
+                [
+                    ("public", "film"),
+                    ("public", "rental"),
+                    ("secret", "keys"),
+                    ("public", "rental"),
+                ],
+            )
+            .unwrap_err();
+        assert_eq!(denial.rule, "read-grant");
+        assert_eq!(
+            denial.message,
+            "relations public.rental and secret.keys are not in plugin sql-read's read grant; \
+             the operator can allow them with read = [\"public.film\", \"public.rental\", \
+             \"secret.keys\"] in [plugins.grants.sql-read]"
+        );
+        let (narrow, _) = operator(&["*.*"])
+            .narrowed(&Requests {
+                read: vec!["public.film".into()],
+                ..Requests::default()
+            })
+            .unwrap();
+        let denial = narrow.check_reads("p", [("public", "rental")]).unwrap_err();
+        assert!(
+            denial
+                .message
+                .contains("outside what plugin p's manifest requests to read"),
+            "{}",
+            denial.message
+        );
+        assert!(
+            narrow
+                .check_catalog("p")
+                .unwrap_err()
+                .message
+                .contains("catalog = true in [plugins.grants.p]")
+        );
+    }
 
     #[test]
     fn patterns_match() {
@@ -500,7 +666,7 @@ mod tests {
         assert!(!everything.may_read("pg_catalog", "pg_settings"));
         assert_eq!(
             everything
-                .check_read("pg_catalog", "pg_authid")
+                .check_reads("p", [("pg_catalog", "pg_authid")])
                 .unwrap_err()
                 .rule,
             "server-internals"

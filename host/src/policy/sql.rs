@@ -158,10 +158,11 @@ fn parse_one(sql: &str, limits: StatementLimits) -> Result<Statement, Denial> {
         ));
     }
     let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, sql)
+    let mut tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| Denial::new("parse", format!("the SQL could not be parsed: {e}")))?;
     refuse_unicode_identifiers(&tokens)?;
+    expand_table_command(&mut tokens);
     let depth = nesting_bound(&tokens);
     if depth > limits.max_depth {
         return Err(Denial::new(
@@ -189,6 +190,63 @@ fn parse_one(sql: &str, limits: StatementLimits) -> Result<Statement, Denial> {
         ));
     }
     Ok(statements.remove(0))
+}
+
+/// `TABLE name` is PostgreSQL's short form of `SELECT * FROM name`, but
+/// sqlparser reads it only inside a query (`… UNION TABLE name`), not as a
+/// statement of its own or under EXPLAIN. There it is read as the long form,
+/// which means exactly the same to PostgreSQL (the text PostgreSQL runs is
+/// the plugin's own).
+fn expand_table_command(tokens: &mut Vec<TokenWithSpan>) {
+    use sqlparser::keywords::Keyword as K;
+    let keyword = |t: &TokenWithSpan| match &t.token {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.keyword),
+        _ => None,
+    };
+    let significant = |from: usize, tokens: &[TokenWithSpan]| {
+        (from..tokens.len()).find(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+    };
+    let Some(mut at) = significant(0, tokens) else {
+        return;
+    };
+    if keyword(&tokens[at]) == Some(K::EXPLAIN) {
+        // EXPLAIN [ANALYZE] [VERBOSE] or EXPLAIN (options).
+        let Some(mut next) = significant(at + 1, tokens) else {
+            return;
+        };
+        if tokens[next].token == Token::LParen {
+            let Some(close) = (next..tokens.len()).find(|&i| tokens[i].token == Token::RParen)
+            else {
+                return;
+            };
+            next = match significant(close + 1, tokens) {
+                Some(i) => i,
+                None => return,
+            };
+        } else {
+            while matches!(keyword(&tokens[next]), Some(K::ANALYZE | K::VERBOSE)) {
+                next = match significant(next + 1, tokens) {
+                    Some(i) => i,
+                    None => return,
+                };
+            }
+        }
+        at = next;
+    }
+    if keyword(&tokens[at]) != Some(K::TABLE) {
+        return;
+    }
+    let space = || TokenWithSpan::wrap(Token::Whitespace(sqlparser::tokenizer::Whitespace::Space));
+    tokens.splice(
+        at..=at,
+        [
+            TokenWithSpan::wrap(Token::make_keyword("SELECT")),
+            space(),
+            TokenWithSpan::wrap(Token::Mul),
+            space(),
+            TokenWithSpan::wrap(Token::make_keyword("FROM")),
+        ],
+    );
 }
 
 /// An upper bound on how deeply a statement parsed from `tokens` nests,
@@ -704,6 +762,29 @@ mod tests {
             vec!["\"public\".\"e\""]
         );
         assert_eq!(rels("EXPLAIN (FORMAT JSON) SELECT * FROM g"), vec!["\"g\""]);
+    }
+
+    #[test]
+    fn table_commands_read_as_their_long_form() {
+        assert_eq!(rels("TABLE film"), vec!["\"film\""]);
+        assert_eq!(
+            rels("  /* hi */ table public.film ORDER BY 1 LIMIT 3"),
+            vec!["\"public\".\"film\""]
+        );
+        assert_eq!(rels("EXPLAIN TABLE film"), vec!["\"film\""]);
+        assert_eq!(rels("EXPLAIN (FORMAT JSON) TABLE film"), vec!["\"film\""]);
+        assert_eq!(rels("TABLE a UNION TABLE b").len(), 2);
+        let a = analyze_read(
+            "TABLE film",
+            &FunctionRules::default(),
+            StatementLimits::default(),
+        )
+        .unwrap();
+        assert!(a.is_query);
+        assert_eq!(a.rendered, "SELECT * FROM film");
+        // A quoted "TABLE" is a name, not the command.
+        assert_eq!(rule("\"TABLE\" film"), "parse");
+        assert_eq!(rule("TABLE film; DROP TABLE film"), "single-statement");
     }
 
     #[test]

@@ -14,9 +14,10 @@ use sluice_sdk::prelude::*;
 /// Tables described in full in `generate_report_query`; beyond it, names only.
 const REPORT_SCHEMA_TABLES: usize = 40;
 
-/// Run one read-only SQL query (SELECT, WITH, VALUES, TABLE) and return its rows
-/// as JSON. Use $1, $2, ... placeholders with `params` for values. Rows beyond the
-/// server's row cap are dropped and `truncated` is set.
+/// Run one read-only SQL statement (SELECT, WITH ... SELECT, VALUES, TABLE name,
+/// or EXPLAIN of one of those, without ANALYZE) and return its rows as JSON. Use
+/// $1, $2, ... placeholders with `params` for values. Rows beyond the server's
+/// row cap are dropped and `truncated` is set.
 #[derive(Deserialize, JsonSchema)]
 struct QueryArgs {
     /// The SQL statement: exactly one, read-only.
@@ -68,8 +69,22 @@ fn rows_out(rows: &db::Rows) -> QueryOut {
 
 fn query(args: QueryArgs) -> Result<Json<QueryOut>> {
     let params: Vec<Value> = args.params.iter().map(Value::from_json).collect();
-    let rows = db::query(&args.sql, &params)?;
+    let rows = db::query(&args.sql, &params).map_err(readable_hint)?;
     Ok(Json(rows_out(&rows)))
+}
+
+/// A read refused for the relations it names: the model learns where to
+/// find the ones it may read.
+fn readable_hint(error: Error) -> Error {
+    match error {
+        Error::Denied(mut denial) if denial.rule == "read-grant" => {
+            denial
+                .message
+                .push_str("; call list_tables to see the relations this plugin may read");
+            Error::Denied(denial)
+        }
+        other => other,
+    }
 }
 
 /// List the tables and views you may query, with row estimates and column
@@ -232,7 +247,8 @@ fn describe_out(d: RelationDescription) -> DescribeOut {
 }
 
 fn describe_table(args: DescribeArgs) -> Result<Json<DescribeOut>> {
-    Ok(Json(describe_out(db::describe_relation(&args.table)?)))
+    let description = db::describe_relation(&args.table).map_err(readable_hint)?;
+    Ok(Json(describe_out(description)))
 }
 
 /// Show PostgreSQL's plan for a query (EXPLAIN in JSON format, without ANALYZE:
@@ -259,7 +275,7 @@ fn explain_query(args: ExplainArgs) -> Result<Json<ExplainOut>> {
     }
     // The host parses the whole statement again and refuses anything but
     // EXPLAIN of a read-only query, so this concatenation cannot widen access.
-    let rows = db::query(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])?;
+    let rows = db::query(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[]).map_err(readable_hint)?;
     let plan = rows
         .rows
         .first()
@@ -304,11 +320,9 @@ fn table_schema(uri: &str, params: &UriParams) -> Result<Vec<ResourceContents>> 
     let table = params
         .get("table")
         .ok_or_else(|| Error::invalid_input("the URI names no table"))?;
-    let desc = match db::describe_relation(table) {
-        // A table that is missing or hidden reads as a missing resource.
-        Err(Error::Denied(_)) => return Err(Error::not_found(format!("no table {table:?}"))),
-        other => other?,
-    };
+    // A missing table is a missing resource; one that exists but is outside
+    // the grant says so, as `query` does when it names the relation.
+    let desc = db::describe_relation(table).map_err(readable_hint)?;
     Ok(vec![ResourceContents::json(uri, &describe_out(desc))?])
 }
 
