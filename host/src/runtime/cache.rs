@@ -74,6 +74,12 @@ impl CompiledCache {
         self.dir.join(format!("{name}{SUFFIX}"))
     }
 
+    /// Whether `wasm` has an entry for `engine` (it may still prove
+    /// unusable when loaded).
+    pub fn contains(&self, engine: &Engine, wasm: &[u8]) -> bool {
+        self.entry(engine, wasm).is_file()
+    }
+
     /// The component for `wasm`: from the cache, or compiled and stored.
     /// Blocking; a broken or unwritable entry only costs a compile.
     pub fn load_or_compile(

@@ -208,17 +208,35 @@ impl Runtime {
         let compile_err = |message: String| LoadError::Compile { message };
         let engine = self.engine.clone();
         let cache = self.cache.clone();
-        let (component, origin) = tokio::task::spawn_blocking(move || match cache {
-            Some(cache) => cache.load_or_compile(&engine, &wasm),
-            None => Component::new(&engine, &wasm).map(|c| (c, Origin::Uncached)),
+        let name = source.to_string();
+        let (component, origin, took) = tokio::task::spawn_blocking(move || {
+            let cached = cache.as_ref().is_some_and(|c| c.contains(&engine, &wasm));
+            if !cached {
+                // Seconds for a large plugin (an interpreter compiled to
+                // wasm): say so before, not only after.
+                tracing::info!(source = %name, "compiling {name} ({})…", size_text(wasm.len()));
+            }
+            let started = Instant::now();
+            let loaded = match cache {
+                Some(cache) => cache.load_or_compile(&engine, &wasm),
+                None => Component::new(&engine, &wasm).map(|c| (c, Origin::Uncached)),
+            };
+            loaded.map(|(component, origin)| (component, origin, started.elapsed()))
         })
         .await
         .map_err(|e| compile_err(e.to_string()))?
         .map_err(|e| compile_err(format!("{e:#}")))?;
+        let ms = took.as_millis() as u64;
         match origin {
-            Origin::CacheHit => tracing::info!(%source, "loaded compiled plugin from the cache"),
-            Origin::CacheMiss => tracing::info!(%source, "compiled plugin (cache miss)"),
-            Origin::Uncached => tracing::info!(%source, "compiled plugin (no cache)"),
+            Origin::CacheHit => {
+                tracing::info!(%source, ms, "loaded compiled plugin from the cache")
+            }
+            Origin::CacheMiss => {
+                tracing::info!(%source, ms, "compiled {source} in {ms} ms (now cached)")
+            }
+            Origin::Uncached => {
+                tracing::info!(%source, ms, "compiled {source} in {ms} ms (no cache)")
+            }
         }
         let instance_pre = self
             .linker
@@ -472,6 +490,16 @@ impl Plugin {
             })
             .await?;
         result.map(convert::completion).map_err(convert::call_error)
+    }
+}
+
+/// A byte count for people: `18.5 MB`, `940 KB`.
+fn size_text(bytes: usize) -> String {
+    let b = bytes as f64;
+    if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.0} KB", (b / 1e3).max(1.0))
     }
 }
 
