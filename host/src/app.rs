@@ -97,6 +97,11 @@ pub async fn assemble(config: &Config) -> anyhow::Result<Assembled> {
 /// [`assemble`]s the host and watches the plugin directory.
 pub async fn start(config: &Config) -> anyhow::Result<Serving> {
     let Assembled { db, loader, .. } = assemble(config).await?;
+    // A grant or scope for a plugin that is not there never applies: refuse
+    // to start rather than serve without the operator's restriction.
+    let names = loader.check_config_names();
+    names.log_awaited();
+    names.into_result()?;
     let (registry, _) = loader.registry();
     let names: Vec<&str> = registry.plugins().map(|p| p.name()).collect();
     tracing::info!(plugins = names.len(), "sluice ready: {}", names.join(", "));
@@ -132,9 +137,16 @@ fn compiled_cache(config: &Config) -> Option<CompiledCache> {
     }
 }
 
+/// What `sluice plugins list/check` reports: each plugin, and the config's
+/// plugin names checked against them.
+pub struct Inspection {
+    pub reports: Vec<registry::LoadReport>,
+    pub names: registry::NameCheck,
+}
+
 /// Loads every plugin as `serve` would, without connecting to the database,
 /// and reports what each one is, asks for and gets.
-pub async fn inspect(config: &Config) -> anyhow::Result<Vec<registry::LoadReport>> {
+pub async fn inspect(config: &Config) -> anyhow::Result<Inspection> {
     let db = Database::lazy(config.database.url.as_deref())?;
     let gate = Arc::new(
         Gate::new(Arc::new(db), AuditLog::log_only(), statement_limits(config))
@@ -143,8 +155,12 @@ pub async fn inspect(config: &Config) -> anyhow::Result<Vec<registry::LoadReport
     let runtime = Arc::new(
         Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?,
     );
-    let (_, reports) = registry::load(runtime, config).await?;
-    Ok(reports)
+    let loader = Loader::new(runtime, config).await?;
+    let (_, reports) = loader.registry();
+    Ok(Inspection {
+        reports,
+        names: loader.check_config_names(),
+    })
 }
 
 /// The URL without its password, for messages.

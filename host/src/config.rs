@@ -23,10 +23,12 @@ pub const DEFAULT_CONFIG_FILE: &str = "sluice.toml";
 /// A configuration problem, phrased as what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    // The I/O error is part of the message, not a `source`: printing the
+    // chain would show it twice.
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {path} is invalid: {message}")]
     Parse { path: PathBuf, message: String },
@@ -381,6 +383,11 @@ pub struct PluginsConfig {
     /// Plugins, by name, that are described but not served.
     #[serde(default)]
     pub disabled: Vec<String>,
+    /// Plugins, by name, that may be absent at start and arrive later by
+    /// hot reload: the only names a grant, config table, `disabled` entry
+    /// or key scope may use without a loaded plugin of that name.
+    #[serde(default)]
+    pub expected: Vec<String>,
     /// Wall-clock limit of one plugin call, wasm and database time together,
     /// unless a grant sets its own `timeout_ms`.
     pub timeout_ms: Option<u64>,
@@ -421,6 +428,7 @@ impl Default for PluginsConfig {
             dir: None,
             first_party: true,
             disabled: Vec::new(),
+            expected: Vec::new(),
             timeout_ms: None,
             memory_mb: None,
             max_write_rows: None,
@@ -442,6 +450,28 @@ impl PluginsConfig {
             .get(plugin)
             .and_then(|g| g.prefix.as_deref())
             .unwrap_or("")
+    }
+}
+
+impl PluginsConfig {
+    /// `expected` is the one list that may name absent plugins, so each
+    /// entry must at least be a name a plugin can have: a typo such as
+    /// `sql_read` must not pass as a plugin to come.
+    fn validate_expected(&self) -> Result<(), ConfigError> {
+        for name in &self.expected {
+            let valid = name.len() <= 64
+                && name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid {
+                return Err(ConfigError::Invalid(format!(
+                    "[plugins] expected: {name:?} cannot be a plugin name \
+                     (lower-case letters, digits and `-`, starting with a letter)"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -561,7 +591,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim().replace('\n', " "),
+            message: toml_error_message(&e, text, path),
         })?;
         config.validate()?;
         Ok(config)
@@ -584,9 +614,9 @@ impl Config {
         };
         let mut config = match &path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
                     path: path.clone(),
-                    source,
+                    error,
                 })?;
                 let mut config = Config::parse(&text, path)?;
                 // Relative paths in the file are relative to the file.
@@ -728,6 +758,7 @@ impl Config {
             &self.policy.deny_functions,
         )
         .map_err(|e| ConfigError::Invalid(format!("[policy]: {e}")))?;
+        self.plugins.validate_expected()?;
         Ok(())
     }
 
@@ -735,6 +766,44 @@ impl Config {
     pub fn database_url(&self) -> Result<&str, ConfigError> {
         self.database.url.as_deref().ok_or(ConfigError::NoDatabase)
     }
+}
+
+/// A TOML error as the operator needs it: what is wrong first, then where,
+/// with the offending line and a caret under the column (line breaks kept,
+/// so the caret lines up).
+fn toml_error_message(error: &toml::de::Error, text: &str, path: &Path) -> String {
+    let plain = || error.to_string().trim_end().to_string();
+    let Some(span) = error.span() else {
+        return plain();
+    };
+    // Spans are byte offsets; anything that is not a char boundary in the
+    // text falls back to toml's own rendering rather than panic.
+    let Some(head) = text.get(..span.start) else {
+        return plain();
+    };
+    let line_start = head.rfind('\n').map_or(0, |at| at + 1);
+    let rest = &text[line_start..];
+    let line = rest[..rest.find('\n').unwrap_or(rest.len())].trim_end_matches('\r');
+    let line_end = line_start + line.len();
+    let number = head[..line_start].matches('\n').count() + 1;
+    // A span may start past the end of its line (at the end of input).
+    let before = &head[line_start..span.start.min(line_end)];
+    let column = before.chars().count() + 1;
+    let from = span.start.min(line_end);
+    let to = span.end.min(line_end).max(from);
+    let width = text.get(from..to).map_or(0, |s| s.chars().count()).max(1);
+    // Tabs stay tabs under the line, so the caret lands where the text is.
+    let pad: String = before
+        .chars()
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let gutter = " ".repeat(number.to_string().len());
+    format!(
+        "{}\n{gutter}--> {}:{number}:{column}\n{gutter} |\n{number} | {line}\n{gutter} | {pad}{}",
+        error.message().trim_end(),
+        path.display(),
+        "^".repeat(width)
+    )
 }
 
 /// Expands `${NAME}` from the environment in a plugin config value, so
@@ -866,6 +935,44 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("plugins.grants.x"), "{e}");
+    }
+
+    #[test]
+    fn toml_errors_say_what_then_where_with_the_caret_under_the_column() {
+        let e = Config::parse("[database]\nurl = postgres://x\n", Path::new("s.toml")).unwrap_err();
+        let text = e.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("config file s.toml is invalid: "),
+            "{text}"
+        );
+        assert_eq!(lines[1], " --> s.toml:2:7", "{text}");
+        assert_eq!(lines[3], "2 | url = postgres://x", "{text}");
+        let caret = lines[4].find('^').unwrap();
+        assert_eq!(&lines[3][caret..caret + 1], "p", "{text}");
+
+        // At the end of the input, after a tab.
+        let e = Config::parse("[plugins]\n\tdisabled = [", Path::new("s.toml")).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.ends_with("2 | \tdisabled = [\n  | \t            ^"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn expected_plugins_must_be_plugin_names() {
+        let e = Config::parse("[plugins]\nexpected = [\"geo_tools\"]", Path::new("f.toml"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("[plugins] expected: \"geo_tools\""),
+            "{e}"
+        );
+        let c = Config::parse(
+            "[plugins]\nexpected = [\"geo-tools2\"]",
+            Path::new("f.toml"),
+        );
+        assert_eq!(c.unwrap().plugins.expected, ["geo-tools2"]);
     }
 
     #[test]

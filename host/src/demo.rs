@@ -33,15 +33,19 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             .context("loading the sample schema")?;
         config.database.url = Some(url);
         // The sample data is disposable, so the demo lets the write plugin
-        // write to it unless the operator's config says otherwise.
-        config
-            .plugins
-            .grants
-            .entry("sql-write".into())
-            .or_insert_with(|| GrantConfig {
-                write: Some(vec!["public.*".into()]),
-                ..GrantConfig::default()
-            });
+        // write to it unless the operator's config says otherwise (and not
+        // at all without the first-party plugins: a grant for a plugin
+        // that is not loaded would stop the start).
+        if config.plugins.first_party {
+            config
+                .plugins
+                .grants
+                .entry("sql-write".into())
+                .or_insert_with(|| GrantConfig {
+                    write: Some(vec!["public.*".into()]),
+                    ..GrantConfig::default()
+                });
+        }
         tracing::info!("demo database ready on port {}", cluster.port());
         let serving = crate::app::start(&config).await?;
         serving.serve_stdio(&config).await

@@ -53,15 +53,28 @@ enum KeysCommand {
     },
 }
 
+#[derive(clap::Args, Clone, Default)]
+struct PluginsArgs {
+    #[command(flatten)]
+    common: ServeArgs,
+    /// Also fail when a served plugin is not granted everything it
+    /// requests (idle and disabled plugins never fail).
+    #[arg(long)]
+    strict: bool,
+}
+
 #[derive(Subcommand)]
 enum PluginsCommand {
     /// One line per plugin: name, version, what it offers, whether it got
-    /// everything it asked for.
-    List(ServeArgs),
+    /// everything it asked for; how to serve idle plugins. Exits 1 as
+    /// `check` does.
+    List(PluginsArgs),
     /// Per plugin: requested, granted and effective access and limits, and
     /// every tool, resource, template and prompt. Exits 1 when a plugin
-    /// fails to load or asks for something not granted.
-    Check(ServeArgs),
+    /// fails to load or clashes, or a config entry names a plugin that is
+    /// not loaded; with --strict, also when a served plugin is not granted
+    /// all it requests.
+    Check(PluginsArgs),
 }
 
 #[derive(Subcommand)]
@@ -110,7 +123,7 @@ enum Command {
 /// A command that ran to the end but has a verdict to report.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct Verdict(&'static str);
+struct Verdict(String);
 
 fn main() -> ExitCode {
     // stdout carries the MCP protocol; every log line goes to stderr.
@@ -145,11 +158,26 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(e) => {
-            // One line that says what to fix.
-            eprintln!("sluice: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("sluice: {}", error_text(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, `what: why: why`, each said once: many errors
+/// already end with their cause's text, which printing the chain would
+/// repeat. Line breaks are kept, so a config error's caret stays under
+/// the column it points at.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+    }
+    out
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -209,7 +237,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugins(command) => {
-            let (args, long) = match command {
+            let (
+                PluginsArgs {
+                    common: args,
+                    strict,
+                },
+                long,
+            ) = match command {
                 PluginsCommand::List(args) => (args, false),
                 PluginsCommand::Check(args) => (args, true),
             };
@@ -218,20 +252,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 database_url: args.database_url,
                 plugin_dir: args.plugins,
             })?;
-            let reports = sluice::app::inspect(&config).await?;
+            let found = sluice::app::inspect(&config).await?;
             let text = if long {
-                sluice::plugins_cmd::check(&reports)
+                sluice::plugins_cmd::check(&found.reports, &found.names)
             } else {
-                sluice::plugins_cmd::list(&reports)
+                sluice::plugins_cmd::list(&found.reports, &found.names)
             };
             print!("{text}");
-            if sluice::plugins_cmd::all_ok(&reports) {
-                Ok(())
-            } else {
-                Err(
-                    Verdict("some plugins failed to load or were not granted what they request")
-                        .into(),
-                )
+            match sluice::plugins_cmd::verdict(&found.reports, &found.names, strict) {
+                None => Ok(()),
+                Some(problems) => Err(Verdict(problems).into()),
             }
         }
         Command::New(NewCommand::Plugin {

@@ -1,26 +1,104 @@
 //! `sluice plugins list` and `sluice plugins check`: what each plugin is,
 //! offers, asks for and is granted, with an exit status fit to gate a deploy.
+//!
+//! Failures (exit 1): a plugin that does not load or clashes with another,
+//! and a config entry that names a plugin that is not loaded; with
+//! `--strict`, also a served plugin short of something it requests. Idle
+//! and disabled plugins are the operator's choice, so they are reported,
+//! never failures.
 
 use crate::policy::Grant;
-use crate::registry::{LoadReport, Loaded};
+use crate::registry::{LoadReport, Loaded, NameCheck};
 use std::fmt::Write as _;
 
-/// Whether every plugin loaded and got everything it asked for.
-pub fn all_ok(reports: &[LoadReport]) -> bool {
-    reports.iter().all(|r| match &r.outcome {
-        Ok(l) => l.disabled || l.unmet.is_empty(),
-        Err(_) => false,
-    })
+/// Why the command should exit non-zero, in one line, or `None`.
+pub fn verdict(reports: &[LoadReport], names: &NameCheck, strict: bool) -> Option<String> {
+    let failed = reports.iter().filter(|r| r.outcome.is_err()).count();
+    let short = reports
+        .iter()
+        .filter(|r| {
+            r.outcome
+                .as_ref()
+                .is_ok_and(|l| l.serving() && !l.unmet.is_empty())
+        })
+        .count();
+    let mut problems = Vec::new();
+    if failed > 0 {
+        problems.push(plural(failed, "plugin", "plugins") + " FAILED (not loaded, or clashing)");
+    }
+    if !names.unknown.is_empty() {
+        let n = names.unknown.len();
+        problems.push(format!(
+            "{} {} not loaded",
+            plural(
+                n,
+                "config entry names a plugin",
+                "config entries name plugins"
+            ),
+            if n == 1 { "that is" } else { "that are" }
+        ));
+    }
+    if strict && short > 0 {
+        problems.push(format!(
+            "{} not granted everything requested (--strict)",
+            plural(short, "plugin", "plugins")
+        ));
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 fn status(l: &Loaded) -> String {
     if l.disabled {
         "disabled".to_string()
+    } else if l.idle {
+        "idle".to_string()
     } else if l.unmet.is_empty() {
         "ok".to_string()
     } else {
         format!("NOT GRANTED: {}", l.unmet.join("; "))
     }
+}
+
+/// Why an idle plugin is not served and the config that would serve it,
+/// each line after the first indented by `indent`.
+fn idle_note(l: &Loaded, indent: &str) -> String {
+    let mut out = format!(
+        "nothing grants what it requests ({}), so it is not served; to serve it, add:",
+        l.requested().join(", ")
+    );
+    for line in l.enabling_config() {
+        let _ = write!(out, "\n{indent}{line}");
+    }
+    out
+}
+
+/// The config's plugin names that match no plugin, and those expected
+/// later; empty when there is nothing to say.
+fn names_section(names: &NameCheck) -> String {
+    let mut out = String::new();
+    if !names.unknown.is_empty() {
+        out.push_str("config errors:\n");
+        for problem in &names.unknown {
+            let _ = writeln!(out, "  {problem}");
+        }
+        out.push('\n');
+    }
+    if !names.awaited.is_empty() {
+        let _ = writeln!(
+            out,
+            "expected, not loaded yet ([plugins] expected): {}\n",
+            names.awaited.join(", ")
+        );
+    }
+    out
 }
 
 fn count(n: usize, one: &str) -> Option<String> {
@@ -31,9 +109,11 @@ fn count(n: usize, one: &str) -> Option<String> {
     }
 }
 
-/// One line per plugin.
-pub fn list(reports: &[LoadReport]) -> String {
+/// One line per plugin, then how to serve the idle ones and what is wrong
+/// with the config's plugin names.
+pub fn list(reports: &[LoadReport], names: &NameCheck) -> String {
     let mut out = String::new();
+    let mut notes = String::new();
     for r in reports {
         match &r.outcome {
             Ok(l) => {
@@ -54,11 +134,24 @@ pub fn list(reports: &[LoadReport]) -> String {
                     offers.join(", "),
                     status(l)
                 );
+                if l.idle && !l.disabled {
+                    let _ = writeln!(notes, "{} is idle: {}", l.manifest.name, idle_note(l, "  "));
+                }
             }
             Err(e) => {
                 let _ = writeln!(out, "{:<20} FAILED: {e}", r.source);
             }
         }
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes);
+    }
+    let names = names_section(names);
+    if !names.is_empty() {
+        out.push('\n');
+        out.push_str(names.trim_end());
+        out.push('\n');
     }
     out
 }
@@ -81,8 +174,9 @@ fn patterns(grant: &Grant, write: bool) -> Vec<String> {
 }
 
 /// Everything about each plugin: requested vs granted vs effective, and all
-/// it offers. Plugin config values are never shown.
-pub fn check(reports: &[LoadReport]) -> String {
+/// it offers, then what is wrong with the config's plugin names. Plugin
+/// config values are never shown.
+pub fn check(reports: &[LoadReport], names: &NameCheck) -> String {
     let mut out = String::new();
     for r in reports {
         let l = match &r.outcome {
@@ -147,7 +241,16 @@ pub fn check(reports: &[LoadReport]) -> String {
                 l.config_keys.join(", ")
             );
         }
-        let _ = writeln!(out, "  status    {}\n", status(l));
+        if l.idle && !l.disabled {
+            let _ = writeln!(
+                out,
+                "  status    idle: {}\n",
+                idle_note(l, "              ")
+            );
+        } else {
+            let _ = writeln!(out, "  status    {}\n", status(l));
+        }
     }
+    out.push_str(&names_section(names));
     out
 }

@@ -183,7 +183,9 @@ async fn a_plugin_cannot_leave_its_sandbox() {
 async fn an_array_of_100000_dimensions_is_refused_and_the_server_carries_on() {
     let db = fresh_db().await;
     let dir = plugin_dir_with(&["test-fuzzer"]);
-    let server = spawn(&db, "", Some(dir.path())).await;
+    // Any grant: a plugin granted nothing it requests is not served.
+    let config = "[plugins.grants.test-fuzzer]\nread = [\"public.books\"]\n";
+    let server = spawn(&db, config, Some(dir.path())).await;
     for _ in 0..2 {
         let r = server
             .call("probe", json!({"case": "deep-array", "n": 100_000}))

@@ -6,6 +6,7 @@ mod support;
 // test modules are added below
 mod audit;
 mod cli;
+mod config_errors;
 mod denials;
 mod host_fuzz;
 mod hostile;

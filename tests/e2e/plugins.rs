@@ -1,9 +1,10 @@
 //! Manifests and grants: `sluice plugins list/check` show requested, granted
-//! and effective access, exit non-zero when a plugin is short of what it
-//! asked for or fails to load, and a served plugin gets only what both its
-//! manifest and the operator allow.
+//! and effective access, exit non-zero when a plugin fails to load (or,
+//! with `--strict`, is short of what it asked for), report idle plugins
+//! with the config that would serve them, and a served plugin gets only
+//! what both its manifest and the operator allow.
 
-use crate::support::{fresh_db, plugin_dir_with, spawn, text_of};
+use crate::support::{fresh_db, plugin_dir_with, spawn, spawn_at, text_of};
 use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,10 +17,19 @@ fn plugins(sub: &str, config: &str, dir: Option<&Path>) -> (i32, String) {
 
 /// As [`plugins`], with stderr (the log) too.
 fn plugins_logged(sub: &str, config: &str, dir: Option<&Path>) -> (i32, String, String) {
+    plugins_with(&[sub], Some(config), dir)
+}
+
+/// Runs `sluice plugins <args…>` in an empty directory, with `config` as
+/// its `sluice.toml` (none at all when `None`); (exit code, stdout, stderr).
+fn plugins_with(args: &[&str], config: Option<&str>, dir: Option<&Path>) -> (i32, String, String) {
     let work = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("sluice.toml"), config).unwrap();
+    if let Some(config) = config {
+        std::fs::write(work.path().join("sluice.toml"), config).unwrap();
+    }
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(["plugins", sub])
+    cmd.arg("plugins")
+        .args(args)
         .current_dir(work.path())
         .stdin(Stdio::null())
         .env_remove("DATABASE_URL");
@@ -44,12 +54,13 @@ fn block<'a>(text: &'a str, plugin: &str) -> &'a str {
 }
 
 #[test]
-fn check_shows_requested_granted_and_effective_and_gates_on_shortfalls() {
+fn check_shows_requested_granted_and_effective_and_how_to_serve_idle_plugins() {
     let dir = plugin_dir_with(&["test-reporter", "hello"]);
-    // Defaults: sql-write asks to write and is granted nothing; the reporter
-    // asks for a longer timeout than the default.
+    // Defaults: sql-write asks to write and the reporter to read two
+    // tables; nothing grants them any of it, so both are idle: reported
+    // with the config that would serve them, and no failure.
     let (code, text) = plugins("check", "", Some(dir.path()));
-    assert_eq!(code, 1, "{text}");
+    assert_eq!(code, 0, "{text}");
     let reporter = block(&text, "test-reporter");
     assert!(reporter.starts_with("test-reporter 1.2.3 ("), "{reporter}");
     assert!(
@@ -60,20 +71,32 @@ fn check_shows_requested_granted_and_effective_and_gates_on_shortfalls() {
     );
     assert!(reporter.contains("tools     count_rows"), "{reporter}");
     assert!(
-        reporter.contains(
-            "NOT GRANTED: read public.books; read public.authors; catalog; timeout_ms 30000 (granted 5000)"
+        reporter.ends_with(
+            "  status    idle: nothing grants what it requests (read public.books, read public.authors, \
+             catalog), so it is not served; to serve it, add:\n\
+             \x20             [plugins.grants.test-reporter]\n\
+             \x20             read = [\"public.books\", \"public.authors\"]\n\
+             \x20             catalog = true"
         ),
         "{reporter}"
     );
     let write = block(&text, "sql-write");
-    assert!(write.contains("NOT GRANTED: write *.*"), "{write}");
+    assert!(
+        write.ends_with(
+            "  status    idle: nothing grants what it requests (write *.*), so it is not served; \
+             to serve it, add:\n\
+             \x20             [plugins.grants.sql-write]\n\
+             \x20             write = [\"public.*\"]"
+        ),
+        "{write}"
+    );
     assert!(
         write.contains("tools     insert_record, update_records, delete_records"),
         "{write}"
     );
     assert!(block(&text, "hello").contains("status    ok"));
 
-    // Granted what they ask (more, for the reporter): exit 0, narrowed.
+    // Granted what they ask (more, for the reporter): narrowed.
     let config = "[plugins]\ndisabled = [\"sql-write\"]\n\n\
                   [plugins.grants.test-reporter]\nread = [\"public.*\"]\ncatalog = true\ntimeout_ms = 60000\n";
     let (code, text) = plugins("check", config, Some(dir.path()));
@@ -94,6 +117,131 @@ fn check_shows_requested_granted_and_effective_and_gates_on_shortfalls() {
             .any(|l| l.starts_with("test-reporter") && l.contains("1 tool") && l.ends_with("ok")),
         "{text}"
     );
+}
+
+#[test]
+fn a_default_install_passes_its_own_check_and_lists_sql_write_as_idle() {
+    // No config file, no plugin directory: what a first run sees.
+    for sub in ["check", "list"] {
+        let (code, text, log) = plugins_with(&[sub], None, None);
+        assert_eq!(code, 0, "plugins {sub}:\n{text}\n{log}");
+        assert!(!log.contains("WARN"), "plugins {sub} warned:\n{log}");
+        assert!(!log.contains("sluice: "), "plugins {sub} failed:\n{log}");
+        assert!(
+            text.contains("[plugins.grants.sql-write]\n")
+                && text.contains("write = [\"public.*\"]\n"),
+            "plugins {sub} does not say how to serve sql-write:\n{text}"
+        );
+    }
+    let (_, text, _) = plugins_with(&["list"], None, None);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("sql-write ") && l.ends_with(" idle")),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "\nsql-write is idle: nothing grants what it requests (write *.*), so it is not served; \
+             to serve it, add:\n  [plugins.grants.sql-write]\n  write = [\"public.*\"]\n"
+        ),
+        "{text}"
+    );
+    // With --strict too: an idle plugin is the operator's choice.
+    let (code, text, log) = plugins_with(&["check", "--strict"], None, None);
+    assert_eq!(code, 0, "{text}\n{log}");
+}
+
+#[test]
+fn strict_fails_a_served_plugin_short_of_what_it_requests() {
+    let dir = plugin_dir_with(&["test-reporter"]);
+    // One of its two tables, and a shorter timeout than it asks for.
+    let config = "[plugins.grants.test-reporter]\nread = [\"public.books\"]\ncatalog = true\n";
+    let (code, text, log) = plugins_with(&["check"], Some(config), Some(dir.path()));
+    assert_eq!(code, 0, "{text}\n{log}");
+    let status = "status    NOT GRANTED: read public.authors; timeout_ms 30000 (granted 5000)";
+    assert!(block(&text, "test-reporter").contains(status), "{text}");
+    assert!(
+        log.contains("WARN") && log.contains("requested but not granted: read public.authors"),
+        "{log}"
+    );
+
+    for sub in ["check", "list"] {
+        let (code, text, log) = plugins_with(&[sub, "--strict"], Some(config), Some(dir.path()));
+        assert_eq!(code, 1, "plugins {sub} --strict:\n{text}\n{log}");
+        let verdict: Vec<&str> = log.lines().filter(|l| l.starts_with("sluice: ")).collect();
+        assert_eq!(
+            verdict,
+            ["sluice: 1 plugin not granted everything requested (--strict)"],
+            "{log}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_default_install_offers_no_write_tools_and_warns_of_nothing() {
+    let db = fresh_db().await;
+    let tool_names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
+        tools.into_iter().map(|t| t.name.to_string()).collect()
+    };
+    let writes = ["insert_record", "update_records", "delete_records"];
+
+    // No grant: sql-write is idle, its tools are not offered, and the log
+    // says so once, at info, with the config that would serve it.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = spawn_at(&db.url, "", None, Stdio::from(log.reopen().unwrap())).await;
+    let names = tool_names(server.list_tools().await);
+    assert!(names.contains(&"query".to_string()), "{names:?}");
+    assert!(
+        !names.iter().any(|n| writes.contains(&n.as_str())),
+        "{names:?}"
+    );
+    // The start is logged before the server answers; read it before the
+    // call below, whose refusal rmcp logs as a warning.
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let gone = server
+        .try_call("insert_record", json!({"table": "authors", "data": {}}))
+        .await;
+    assert!(gone.is_err(), "an idle plugin's tool answered: {gone:?}");
+    server.shutdown().await;
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    let idle: Vec<&str> = text.lines().filter(|l| l.contains("idle:")).collect();
+    assert_eq!(idle.len(), 1, "{text}");
+    assert!(
+        idle[0].contains(
+            "INFO sluice::registry::load: idle: nothing grants what it requests (write *.*), so its \
+             tools, resources and prompts are not offered; to serve it, grant it: \
+             [plugins.grants.sql-write] write = [\"public.*\"] plugin=sql-write"
+        ),
+        "{}",
+        idle[0]
+    );
+
+    // Granted: the write tools appear.
+    let granted = "[plugins.grants.sql-write]\nwrite = [\"public.*\"]\n";
+    let server = spawn(&db, granted, None).await;
+    let names = tool_names(server.list_tools().await);
+    for name in writes {
+        assert!(names.contains(&name.to_string()), "{names:?}");
+    }
+    server.shutdown().await;
+
+    // Disabled: not a word about its grants.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let disabled = "[plugins]\ndisabled = [\"sql-write\"]\n";
+    let server = spawn_at(&db.url, disabled, None, Stdio::from(log.reopen().unwrap())).await;
+    let names = tool_names(server.list_tools().await);
+    assert!(
+        !names.iter().any(|n| writes.contains(&n.as_str())),
+        "{names:?}"
+    );
+    server.shutdown().await;
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let about: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("idle:") || l.contains("not granted"))
+        .collect();
+    assert!(about.is_empty(), "{about:#?}");
 }
 
 #[test]

@@ -14,7 +14,9 @@ fn tool<'a>(tools: &'a Value, name: &str) -> &'a Value {
 #[tokio::test]
 async fn lists_first_party_tools_with_schemas_and_annotations() {
     let db = fresh_db().await;
-    let server = spawn(&db, "", None).await;
+    // sql-write's tools are offered only with a write grant.
+    let config = "[plugins.grants.sql-write]\nwrite = [\"public.*\"]\n";
+    let server = spawn(&db, config, None).await;
     let tools = support::json(&server.list_tools().await);
     let mut names: Vec<&str> = tools
         .as_array()

@@ -169,6 +169,7 @@ pub fn watch(
         })?;
     watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
     tracing::info!(dir = %dir.display(), "watching the plugin directory");
+    let mut names = loader.plugin_names();
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
             // Wait for the directory to settle, then rescan once.
@@ -178,6 +179,18 @@ pub fn watch(
                     let (registry, _) = loader.registry();
                     let changes = live.replace(registry);
                     tracing::info!(?changes, "plugins reloaded");
+                    // The config was checked against the plugins at start;
+                    // a plugin gone (or come) can make one of its names
+                    // point nowhere. Serving goes on: the log says it.
+                    let now = loader.plugin_names();
+                    if now != names {
+                        let check = loader.check_config_names();
+                        for problem in &check.unknown {
+                            tracing::error!("after the plugin change: {problem}");
+                        }
+                        check.log_awaited();
+                        names = now;
+                    }
                 }
                 Ok(false) => {}
                 Err(e) => tracing::error!("rescanning the plugin directory: {e:#}"),

@@ -2,13 +2,14 @@
 //! plugin directory, each granted what both its manifest requests and the
 //! operator allows. The same pass serves `sluice serve` and `sluice plugins`.
 
+use super::names::{NameCheck, check_names};
 use super::{FIRST_PARTY, Registry};
 use crate::config::Config;
-use crate::policy::{FunctionRules, Grant, Limits};
+use crate::policy::{FunctionRules, Grant, Limits, Pattern, Requests};
 use crate::registry::model::Manifest;
 use crate::runtime::{Plugin, Runtime};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -52,6 +53,86 @@ pub struct Loaded {
     pub config_keys: Vec<String>,
     /// Listed in `[plugins] disabled`: described, but not serving.
     pub disabled: bool,
+    /// Granted none of the database access it requests (see [`is_idle`]):
+    /// described, but not serving, since none of its calls could succeed.
+    pub idle: bool,
+}
+
+impl Loaded {
+    /// Whether clients are offered its tools, resources and prompts.
+    pub fn serving(&self) -> bool {
+        !self.disabled && !self.idle
+    }
+
+    /// The capabilities it requests, one item each (`read public.*`,
+    /// `write *.*`, `catalog`).
+    pub fn requested(&self) -> Vec<String> {
+        let q = &self.manifest.requests;
+        let read = q.read.iter().map(|p| format!("read {p}"));
+        let write = q.write.iter().map(|p| format!("write {p}"));
+        read.chain(write)
+            .chain(q.catalog.then(|| "catalog".to_string()))
+            .collect()
+    }
+
+    /// The config table that would grant what it requests, one TOML line
+    /// each, for an idle plugin's report. A pattern on every schema
+    /// (`*.*`) is narrowed to `public`: a safe start the operator widens.
+    pub fn enabling_config(&self) -> Vec<String> {
+        let q = &self.manifest.requests;
+        let list = |patterns: &[String]| {
+            let mut out: Vec<String> = Vec::new();
+            for p in patterns {
+                let text = Pattern::parse(p).map_or_else(|_| p.clone(), |p| p.to_string());
+                let text = match text.strip_prefix("*.") {
+                    Some(name) => format!("\"public.{name}\""),
+                    None => format!("{text:?}"),
+                };
+                if !out.contains(&text) {
+                    out.push(text);
+                }
+            }
+            out.join(", ")
+        };
+        let mut lines = vec![format!("[plugins.grants.{}]", self.manifest.name)];
+        if !q.read.is_empty() {
+            lines.push(format!("read = [{}]", list(&q.read)));
+        }
+        if !q.write.is_empty() {
+            lines.push(format!("write = [{}]", list(&q.write)));
+        }
+        if q.catalog {
+            lines.push("catalog = true".to_string());
+        }
+        lines
+    }
+}
+
+/// Whether a plugin is idle: its manifest requests database access (a
+/// read or write pattern, or catalog) and `granted` meets none of it, by
+/// the same rule as the NOT GRANTED lines of `plugins check`. A plugin that
+/// requests no access (pure computation; limits do not count) is never
+/// idle; one granted part of what it requests is served, short of the rest.
+fn is_idle(granted: &Grant, requests: &Requests) -> bool {
+    let met = |request: Requests| {
+        granted
+            .clone()
+            .narrowed(&request)
+            .is_ok_and(|(_, unmet)| unmet.is_empty())
+    };
+    let asks = !requests.read.is_empty() || !requests.write.is_empty() || requests.catalog;
+    let gets = requests.read.iter().any(|p| {
+        met(Requests {
+            read: vec![p.clone()],
+            ..Requests::default()
+        })
+    }) || requests.write.iter().any(|p| {
+        met(Requests {
+            write: vec![p.clone()],
+            ..Requests::default()
+        })
+    }) || (requests.catalog && granted.catalog);
+    asks && !gets
 }
 
 /// What happened to one plugin source at load.
@@ -67,9 +148,9 @@ pub struct LoadReport {
 struct FileState {
     /// SHA-256 of its bytes: an unchanged file is not loaded again.
     hash: [u8; 32],
-    /// The version serving: the file's, or the previous one when the file
-    /// became unloadable.
-    plugin: Option<Arc<Plugin>>,
+    /// The version in use, and what it was when loaded: the file's, or the
+    /// previous one when the file became unloadable.
+    plugin: Option<(Arc<Plugin>, Loaded)>,
     /// What happened when the current bytes were loaded.
     outcome: Result<Loaded, String>,
 }
@@ -149,7 +230,7 @@ impl Loader {
                     match self.load_one(&source, wasm).await {
                         Ok((plugin, loaded)) => FileState {
                             hash,
-                            plugin: Some(Arc::new(plugin)),
+                            plugin: Some((Arc::new(plugin), loaded.clone())),
                             outcome: Ok(loaded),
                         },
                         Err(e) => {
@@ -183,6 +264,29 @@ impl Loader {
         self.config.plugins.dir.as_deref()
     }
 
+    /// The name of every plugin loaded, served or not (disabled, idle, or
+    /// clashing): the names the config may use.
+    pub fn plugin_names(&self) -> BTreeSet<String> {
+        let first_party = self.first_party.iter().map(|(_, p, _)| p.name());
+        let files = self
+            .files
+            .values()
+            .filter_map(|f| f.plugin.as_ref().map(|(p, _)| p.name()));
+        first_party.chain(files).map(str::to_string).collect()
+    }
+
+    /// The config's plugin names checked against the plugins loaded now.
+    pub fn check_config_names(&self) -> NameCheck {
+        let dir = self.config.plugins.dir.as_deref().unwrap_or(Path::new(""));
+        let failed: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(_, f)| f.plugin.is_none())
+            .map(|(file, _)| dir.join(file).display().to_string())
+            .collect();
+        check_names(&self.config, &self.plugin_names(), &failed)
+    }
+
     /// The registry of what serves now, and a report per plugin source. A
     /// plugin whose names collide with one before it is left out.
     pub fn registry(&self) -> (Registry, Vec<LoadReport>) {
@@ -190,7 +294,11 @@ impl Loader {
         let mut registry = Registry::default();
         let mut reports = Vec::new();
         let first_party = self.first_party.iter().map(|(source, plugin, loaded)| {
-            (source.clone(), Some(plugin.clone()), Ok(loaded.clone()))
+            (
+                source.clone(),
+                Some((plugin.clone(), loaded.clone())),
+                Ok(loaded.clone()),
+            )
         });
         let files = self.files.iter().map(|(file, state)| {
             (
@@ -201,18 +309,10 @@ impl Loader {
         });
         for (source, plugin, outcome) in first_party.chain(files) {
             let outcome = match (plugin, outcome) {
-                (Some(plugin), outcome) => {
-                    let serving = match &outcome {
-                        Ok(loaded) => !loaded.disabled,
-                        // The previous version of a file that broke.
-                        Err(_) => !self
-                            .config
-                            .plugins
-                            .disabled
-                            .iter()
-                            .any(|n| n == plugin.name()),
-                    };
-                    if serving {
+                // `in_use` is the outcome's plugin, or the previous version
+                // of a file that broke.
+                (Some((plugin, in_use)), outcome) => {
+                    if in_use.serving() {
                         let prefix = self.config.plugins.prefix_for(plugin.name());
                         match registry.add(plugin, prefix) {
                             Ok(()) => outcome,
@@ -252,6 +352,7 @@ impl Loader {
             .clone()
             .narrowed(&manifest.requests)
             .map_err(|e| format!("plugin {name} requests an invalid pattern: {e}"))?;
+        let idle = is_idle(&granted, &manifest.requests);
         let prefix = config.plugins.prefix_for(name);
         let summary = Loaded {
             granted,
@@ -280,6 +381,7 @@ impl Loader {
                 .map(|c| c.keys().cloned().collect())
                 .unwrap_or_default(),
             disabled: config.plugins.disabled.iter().any(|n| n == name),
+            idle,
             manifest: manifest.clone(),
         };
         let mut plugin_config = BTreeMap::new();
@@ -289,20 +391,23 @@ impl Loader {
             plugin_config.insert(key.clone(), value);
         }
         tracing::info!(plugin = %name, version = %manifest.version, %source, "loaded plugin");
-        if !summary.unmet.is_empty() {
-            tracing::warn!(plugin = %name, "requested but not granted: {}", summary.unmet.join("; "));
+        // A disabled plugin is the operator's choice, and so is an idle
+        // one: neither is worth a warning about its grants.
+        if !summary.disabled {
+            if summary.idle {
+                tracing::info!(
+                    plugin = %name,
+                    "idle: nothing grants what it requests ({}), so its tools, resources and \
+                     prompts are not offered; to serve it, grant it: {}",
+                    summary.requested().join(", "),
+                    summary.enabling_config().join(" ")
+                );
+            } else if !summary.unmet.is_empty() {
+                tracing::warn!(plugin = %name, "requested but not granted: {}", summary.unmet.join("; "));
+            }
         }
         Ok((runtime.activate(loaded, effective, plugin_config), summary))
     }
-}
-
-/// Loads every plugin once, as `serve` would at start: the registry and a
-/// report per plugin source.
-pub async fn load(
-    runtime: Arc<Runtime>,
-    config: &Config,
-) -> anyhow::Result<(Registry, Vec<LoadReport>)> {
-    Ok(Loader::new(runtime, config).await?.registry())
 }
 
 /// A `*.wasm` file of the plugin directory, as read.

@@ -4,9 +4,11 @@
 mod live;
 mod load;
 pub mod model;
+mod names;
 
 pub use live::{LiveRegistry, watch};
-pub use load::{LoadReport, Loaded, Loader, default_limits, load};
+pub use load::{LoadReport, Loaded, Loader, default_limits};
+pub use names::{NameCheck, UnknownName, UnknownNames, check_names};
 
 use crate::runtime::Plugin;
 use model::{
