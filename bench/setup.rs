@@ -157,12 +157,15 @@ fn quoted(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// The configuration every server of the run shares: grants for sql-read
-/// and the generated plugins, and the compiled cache in `cache_dir`.
+/// The configuration every server of the run shares: grants for the
+/// first-party and the generated plugins (sql-write would otherwise be idle
+/// and not served; the bench never calls it), and the compiled cache in
+/// `cache_dir`.
 pub fn config_toml(plugin_dir: &Path, cache_dir: &Path, generated: &[String]) -> String {
     let mut toml = format!(
         "[plugins]\ndir = {}\n\n[plugins.cache]\ndir = {}\n\n\
-         [plugins.grants.sql-read]\nread = [\"public.*\"]\ncatalog = true\n",
+         [plugins.grants.sql-read]\nread = [\"public.*\"]\ncatalog = true\n\n\
+         [plugins.grants.sql-write]\nwrite = [\"public.*\"]\n",
         quoted(&plugin_dir.display().to_string()),
         quoted(&cache_dir.display().to_string()),
     );
