@@ -30,6 +30,9 @@ COPY --from=build /usr/local/bin/sluice /usr/local/bin/sluice
 USER sluice
 # Compiled plugins are cached here; mount a volume to keep them across runs.
 ENV SLUICE_CACHE_DIR=/var/cache/sluice
+# The first-party plugins compiled ahead of time, so that a container starts
+# without compiling (a host with another CPU recompiles them once).
+RUN ["sluice", "plugins", "compile"]
 EXPOSE 8080
 ENTRYPOINT ["sluice"]
 CMD ["serve", "--http", "0.0.0.0:8080", "--config", "/etc/sluice/sluice.toml", "--plugins", "/var/lib/sluice/plugins"]

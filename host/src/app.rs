@@ -59,6 +59,18 @@ pub struct Assembled {
 
 /// Connects to the database, starts the runtime and loads every plugin.
 pub async fn assemble(config: &Config) -> anyhow::Result<Assembled> {
+    let (db, gate, runtime) = connect(config).await?;
+    let loader = Loader::new(runtime.clone(), config).await?;
+    Ok(Assembled {
+        db,
+        gate,
+        runtime,
+        loader,
+    })
+}
+
+/// The database pool, the gate and the wasm runtime, without plugins.
+async fn connect(config: &Config) -> anyhow::Result<(Arc<Database>, Arc<Gate>, Arc<Runtime>)> {
     let url = config.database_url()?;
     let settings = PoolSettings {
         min_connections: config.database.min_connections,
@@ -85,29 +97,43 @@ pub async fn assemble(config: &Config) -> anyhow::Result<Assembled> {
         Runtime::new(gate.clone(), compiled_cache(config))
             .context("cannot start the wasm runtime")?,
     );
-    let loader = Loader::new(runtime.clone(), config).await?;
-    Ok(Assembled {
-        db,
-        gate,
-        runtime,
-        loader,
-    })
+    Ok((db, gate, runtime))
 }
 
-/// [`assemble`]s the host and watches the plugin directory.
+/// Connects, loads the plugins that are ready and watches the plugin
+/// directory. Plugins that need a compile first (a large one takes many
+/// seconds) are compiled in the background and added when they are ready,
+/// with `list_changed`, so that clients are answered at once.
 pub async fn start(config: &Config) -> anyhow::Result<Serving> {
-    let Assembled { db, loader, .. } = assemble(config).await?;
+    let (db, _, runtime) = connect(config).await?;
+    let (loader, compiling) = Loader::new_ready(runtime, config).await?;
     // A grant or scope for a plugin that is not there never applies: refuse
-    // to start rather than serve without the operator's restriction.
+    // to start rather than serve without the operator's restriction. While
+    // plugins are still compiling, their names are not known yet: the check
+    // waits for them (see `registry::watch`).
     let names = loader.check_config_names();
-    names.log_awaited();
-    names.into_result()?;
+    if !compiling {
+        names.log_awaited();
+        names.into_result()?;
+    }
     let (registry, _) = loader.registry();
-    let names: Vec<&str> = registry.plugins().map(|p| p.name()).collect();
-    tracing::info!(plugins = names.len(), "sluice ready: {}", names.join(", "));
+    let served: Vec<&str> = registry.plugins().map(|p| p.name()).collect();
+    if compiling {
+        tracing::info!(
+            plugins = served.len(),
+            "sluice ready, more plugins compiling: {}",
+            served.join(", ")
+        );
+    } else {
+        tracing::info!(
+            plugins = served.len(),
+            "sluice ready: {}",
+            served.join(", ")
+        );
+    }
     let host = Arc::new(LiveRegistry::new(registry));
-    let watcher =
-        registry::watch(host.clone(), loader).context("cannot watch the plugin directory")?;
+    let watcher = registry::watch(host.clone(), loader, compiling)
+        .context("cannot watch the plugin directory")?;
     Ok(Serving {
         host,
         db,
@@ -160,6 +186,37 @@ pub async fn inspect(config: &Config) -> anyhow::Result<Inspection> {
     Ok(Inspection {
         reports,
         names: loader.check_config_names(),
+    })
+}
+
+/// What [`compile`] did.
+pub struct Compiled {
+    /// Where the compiled plugins are.
+    pub cache_dir: std::path::PathBuf,
+    /// Each plugin source and whether it loaded.
+    pub reports: Vec<registry::LoadReport>,
+}
+
+/// Compiles every plugin into the compiled cache (loading each as `serve`
+/// would, without a database), so that the next start compiles nothing:
+/// `sluice plugins compile`, for images and deploys.
+pub async fn compile(config: &Config) -> anyhow::Result<Compiled> {
+    let cache_dir = config.plugins.cache.dir().ok_or_else(|| {
+        anyhow::anyhow!(
+            "the compiled cache is disabled ([plugins.cache] enabled = false, or no home \
+             directory to put it in: set [plugins.cache] dir or SLUICE_CACHE_DIR)"
+        )
+    })?;
+    if compiled_cache(config).is_none() {
+        anyhow::bail!(
+            "cannot open the compiled cache at {} (see the log)",
+            cache_dir.display()
+        );
+    }
+    let found = inspect(config).await?;
+    Ok(Compiled {
+        cache_dir,
+        reports: found.reports,
     })
 }
 

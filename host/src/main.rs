@@ -75,6 +75,10 @@ enum PluginsCommand {
     /// not loaded; with --strict, also when a served plugin is not granted
     /// all it requests.
     Check(PluginsArgs),
+    /// Compile every plugin (first-party and the plugin directory's) into
+    /// the compiled cache, so that the next start compiles nothing. Exits 1
+    /// when a plugin fails to load or the cache is disabled.
+    Compile(ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -236,34 +240,38 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Plugins(command) => {
-            let (
-                PluginsArgs {
-                    common: args,
-                    strict,
-                },
-                long,
-            ) = match command {
-                PluginsCommand::List(args) => (args, false),
-                PluginsCommand::Check(args) => (args, true),
-            };
+        Command::Plugins(PluginsCommand::Compile(args)) => {
             let config = Config::load(&Overrides {
                 config_file: args.config,
                 database_url: args.database_url,
                 plugin_dir: args.plugins,
             })?;
-            let found = sluice::app::inspect(&config).await?;
-            let text = if long {
-                sluice::plugins_cmd::check(&found.reports, &found.names)
-            } else {
-                sluice::plugins_cmd::list(&found.reports, &found.names)
-            };
-            print!("{text}");
-            match sluice::plugins_cmd::verdict(&found.reports, &found.names, strict) {
-                None => Ok(()),
-                Some(problems) => Err(Verdict(problems).into()),
+            let compiled = sluice::app::compile(&config).await?;
+            for report in &compiled.reports {
+                match &report.outcome {
+                    Ok(loaded) => println!(
+                        "{}: {} {}",
+                        report.source, loaded.manifest.name, loaded.manifest.version
+                    ),
+                    Err(e) => println!("{}: FAILED: {e}", report.source),
+                }
             }
+            println!(
+                "compiled plugins are cached in {}",
+                compiled.cache_dir.display()
+            );
+            let failed = compiled
+                .reports
+                .iter()
+                .filter(|r| r.outcome.is_err())
+                .count();
+            if failed > 0 {
+                return Err(Verdict(format!("{failed} plugin(s) failed to load")).into());
+            }
+            Ok(())
         }
+        Command::Plugins(PluginsCommand::List(args)) => plugins_report(args, false).await,
+        Command::Plugins(PluginsCommand::Check(args)) => plugins_report(args, true).await,
         Command::New(NewCommand::Plugin {
             name,
             lang,
@@ -290,5 +298,29 @@ async fn run(command: Command) -> anyhow::Result<()> {
             })?;
             sluice::demo::run(config).await.context("demo")
         }
+    }
+}
+
+/// `sluice plugins list` (or `check`, the long form).
+async fn plugins_report(args: PluginsArgs, long: bool) -> anyhow::Result<()> {
+    let PluginsArgs {
+        common: args,
+        strict,
+    } = args;
+    let config = Config::load(&Overrides {
+        config_file: args.config,
+        database_url: args.database_url,
+        plugin_dir: args.plugins,
+    })?;
+    let found = sluice::app::inspect(&config).await?;
+    let text = if long {
+        sluice::plugins_cmd::check(&found.reports, &found.names)
+    } else {
+        sluice::plugins_cmd::list(&found.reports, &found.names)
+    };
+    print!("{text}");
+    match sluice::plugins_cmd::verdict(&found.reports, &found.names, strict) {
+        None => Ok(()),
+        Some(problems) => Err(Verdict(problems).into()),
     }
 }

@@ -22,6 +22,7 @@ mod roles;
 mod scaffold;
 mod security;
 mod security_corpus;
+mod startup;
 mod tools;
 mod types;
 mod writes;

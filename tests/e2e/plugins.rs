@@ -292,7 +292,7 @@ fn a_second_start_compiles_nothing() {
         "[plugins]\ndisabled = [\"sql-write\"]\n\n[plugins.cache]\ndir = \"{}\"\n",
         cache.path().display()
     );
-    let compiled = |log: &str| log.matches("compiled plugin (cache miss)").count();
+    let compiled = |log: &str| log.matches("(now cached)").count();
     let cached = |log: &str| log.matches("loaded compiled plugin from the cache").count();
 
     let (_, _, cold) = plugins_logged("list", &config, Some(dir.path()));

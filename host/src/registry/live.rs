@@ -149,10 +149,16 @@ impl PluginHost for LiveRegistry {
 }
 
 /// Watches the plugin directory and swaps in a new registry after each
-/// change. Runs until the returned watcher is dropped.
+/// change. With `compiling`, it first loads the directory's plugins that
+/// [`Loader::new_ready`] left for later, then checks the config's plugin
+/// names as a start without them could not: an entry naming no plugin
+/// makes sluice serve nothing (fail closed), with the reason logged, until
+/// a change of the directory or a restart sets it right. Runs until the
+/// returned watcher is dropped.
 pub fn watch(
     live: Arc<LiveRegistry>,
     mut loader: Loader,
+    compiling: bool,
 ) -> anyhow::Result<Option<notify::RecommendedWatcher>> {
     use notify::Watcher as _;
     let Some(dir) = loader.plugin_dir().map(Path::to_path_buf) else {
@@ -171,30 +177,65 @@ pub fn watch(
     tracing::info!(dir = %dir.display(), "watching the plugin directory");
     let mut names = loader.plugin_names();
     tokio::spawn(async move {
-        while rx.recv().await.is_some() {
-            // Wait for the directory to settle, then rescan once.
-            while let Ok(Some(())) = tokio::time::timeout(SETTLE, rx.recv()).await {}
-            match loader.rescan().await {
-                Ok(true) => {
-                    let (registry, _) = loader.registry();
-                    let changes = live.replace(registry);
-                    tracing::info!(?changes, "plugins reloaded");
-                    // The config was checked against the plugins at start;
-                    // a plugin gone (or come) can make one of its names
-                    // point nowhere. Serving goes on: the log says it.
-                    let now = loader.plugin_names();
-                    if now != names {
-                        let check = loader.check_config_names();
-                        for problem in &check.unknown {
-                            tracing::error!("after the plugin change: {problem}");
-                        }
-                        check.log_awaited();
-                        names = now;
-                    }
+        // The first pass loads what the start left to compile, without
+        // waiting for a change of the directory.
+        let mut first = compiling;
+        // Whether the config names a plugin that is not there, found when
+        // the plugins the start could not wait for were loaded: then
+        // nothing is served until that is set right.
+        let mut closed = false;
+        loop {
+            let initial = std::mem::take(&mut first);
+            if !initial {
+                if rx.recv().await.is_none() {
+                    break;
                 }
-                Ok(false) => {}
-                Err(e) => tracing::error!("rescanning the plugin directory: {e:#}"),
+                // Wait for the directory to settle, then rescan once.
+                while let Ok(Some(())) = tokio::time::timeout(SETTLE, rx.recv()).await {}
             }
+            let changed = match loader.rescan().await {
+                Ok(changed) => changed,
+                Err(e) => {
+                    tracing::error!("rescanning the plugin directory: {e:#}");
+                    continue;
+                }
+            };
+            if !(changed || initial || closed) {
+                continue;
+            }
+            let check = loader.check_config_names();
+            if (initial || closed) && !check.unknown.is_empty() {
+                for problem in &check.unknown {
+                    tracing::error!(
+                        "{problem}; sluice serves no plugin until the config or the plugin \
+                         directory is fixed"
+                    );
+                }
+                live.replace(Registry::default());
+                closed = true;
+                names = loader.plugin_names();
+                continue;
+            }
+            let (registry, _) = loader.registry();
+            let changes = live.replace(registry);
+            if initial || closed {
+                check.log_awaited();
+                tracing::info!(?changes, "all plugins loaded");
+            } else {
+                tracing::info!(?changes, "plugins reloaded");
+                // The config was checked against the plugins at start; a
+                // plugin gone (or come) can make one of its names point
+                // nowhere. Serving goes on: the log says it.
+                let now = loader.plugin_names();
+                if now != names {
+                    for problem in &check.unknown {
+                        tracing::error!("after the plugin change: {problem}");
+                    }
+                    check.log_awaited();
+                }
+            }
+            closed = false;
+            names = loader.plugin_names();
         }
     });
     Ok(Some(watcher))

@@ -171,6 +171,26 @@ impl Loader {
     /// `*.wasm` in the plugin directory. A first-party plugin failing is a
     /// bug and an error; a directory plugin failing is reported and skipped.
     pub async fn new(runtime: Arc<Runtime>, config: &Config) -> anyhow::Result<Loader> {
+        let mut loader = Loader::first_party(runtime, config).await?;
+        loader.rescan().await?;
+        Ok(loader)
+    }
+
+    /// As [`Loader::new`], but leaves the directory's plugins that would
+    /// need a compile (those not in the compiled cache) for a later
+    /// [`Loader::rescan`], so that serving can start at once. Returns
+    /// whether any were left.
+    pub async fn new_ready(
+        runtime: Arc<Runtime>,
+        config: &Config,
+    ) -> anyhow::Result<(Loader, bool)> {
+        let mut loader = Loader::first_party(runtime, config).await?;
+        let deferred = loader.scan(true).await?.1;
+        Ok((loader, deferred))
+    }
+
+    /// The first-party plugins alone.
+    async fn first_party(runtime: Arc<Runtime>, config: &Config) -> anyhow::Result<Loader> {
         let functions = Arc::new(
             FunctionRules::new(
                 config.policy.allow_functions.as_deref(),
@@ -196,7 +216,6 @@ impl Loader {
                 loader.first_party.push((source, Arc::new(plugin), loaded));
             }
         }
-        loader.rescan().await?;
         Ok(loader)
     }
 
@@ -204,8 +223,16 @@ impl Loader {
     /// Returns whether anything changed. A file that no longer loads keeps
     /// its previous version serving.
     pub async fn rescan(&mut self) -> anyhow::Result<bool> {
+        Ok(self.scan(false).await?.0)
+    }
+
+    /// [`Loader::rescan`]; with `defer_compiles`, files not in the compiled
+    /// cache are left unread (so the next scan loads them). Returns whether
+    /// anything changed and whether anything was deferred. The files that
+    /// need loading are loaded side by side: compiles run in parallel.
+    async fn scan(&mut self, defer_compiles: bool) -> anyhow::Result<(bool, bool)> {
         let Some(dir) = self.config.plugins.dir.clone() else {
-            return Ok(false);
+            return Ok((false, false));
         };
         let max_bytes = self.config.plugins.max_file_mb.saturating_mul(1024 * 1024);
         let listing = dir.clone();
@@ -215,48 +242,59 @@ impl Loader {
             .map_err(|e| anyhow::anyhow!("reading the plugin directory: {e}"))??;
         let mut seen = BTreeMap::new();
         let mut changed = false;
-        for PluginFile {
-            name: file,
-            bytes: wasm,
-            hash,
-        } in files
-        {
-            let previous = self.files.remove(&file);
-            let state = match previous {
-                Some(state) if state.hash == hash => state,
-                previous => {
-                    changed = true;
-                    let source = dir.join(&file).display().to_string();
-                    match self.load_one(&source, wasm).await {
-                        Ok((plugin, loaded)) => FileState {
-                            hash,
-                            plugin: Some((Arc::new(plugin), loaded.clone())),
-                            outcome: Ok(loaded),
-                        },
-                        Err(e) => {
-                            let kept = previous.and_then(|p| p.plugin);
-                            if kept.is_some() {
-                                tracing::error!(%source, "plugin not reloaded, the previous version keeps serving: {e}");
-                            } else {
-                                tracing::error!(%source, "plugin not loaded: {e}");
-                            }
-                            FileState {
-                                hash,
-                                plugin: kept,
-                                outcome: Err(e),
-                            }
-                        }
+        let mut deferred = false;
+        let mut to_load = Vec::new();
+        for file in files {
+            match self.files.remove(&file.name) {
+                Some(state) if state.hash == file.hash => {
+                    seen.insert(file.name, state);
+                }
+                _ if defer_compiles && !self.runtime.is_cached(&file.bytes) => {
+                    tracing::info!(file = %file.name, "not compiled yet: served once it is");
+                    deferred = true;
+                }
+                previous => to_load.push((file, previous)),
+            }
+        }
+        let this = &*self;
+        let loads = to_load.into_iter().map(|(file, previous)| {
+            let source = dir.join(&file.name).display().to_string();
+            async move {
+                let loaded = this.load_one(&source, file.bytes).await;
+                (file.name, file.hash, source, previous, loaded)
+            }
+        });
+        let results = futures::future::join_all(loads).await;
+        for (name, hash, source, previous, loaded) in results {
+            changed = true;
+            let state = match loaded {
+                Ok((plugin, loaded)) => FileState {
+                    hash,
+                    plugin: Some((Arc::new(plugin), loaded.clone())),
+                    outcome: Ok(loaded),
+                },
+                Err(e) => {
+                    let kept = previous.and_then(|p| p.plugin);
+                    if kept.is_some() {
+                        tracing::error!(%source, "plugin not reloaded, the previous version keeps serving: {e}");
+                    } else {
+                        tracing::error!(%source, "plugin not loaded: {e}");
+                    }
+                    FileState {
+                        hash,
+                        plugin: kept,
+                        outcome: Err(e),
                     }
                 }
             };
-            seen.insert(file, state);
+            seen.insert(name, state);
         }
         changed |= !self.files.is_empty();
         for file in self.files.keys() {
             tracing::info!(%file, "plugin file removed");
         }
         self.files = seen;
-        Ok(changed)
+        Ok((changed, deferred))
     }
 
     /// The directory it loads plugins from, if any.

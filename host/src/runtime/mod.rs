@@ -196,6 +196,14 @@ impl Runtime {
         &self.engine
     }
 
+    /// Whether `wasm` is compiled already, in the on-disk cache: loading it
+    /// then takes milliseconds rather than a compile.
+    pub fn is_cached(&self, wasm: &[u8]) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|cache| cache.contains(&self.engine, wasm))
+    }
+
     /// Compiles `wasm` (off the async threads) and instantiates it once to
     /// read its description, with no grant at all and `limits` for the call.
     /// `source` names the plugin in its logs until its manifest does.

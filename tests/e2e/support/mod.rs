@@ -459,7 +459,7 @@ pub async fn spawn_at(
     plugin_dir: Option<&Path>,
     stderr: Stdio,
 ) -> Server {
-    let (command, config) = serve_command(url, config_toml, plugin_dir, "info,sluice=debug");
+    let (command, config) = serve_command(url, config_toml, plugin_dir, "info,sluice=debug", true);
     let (transport, _) = TokioChildProcess::builder(command)
         .stderr(stderr)
         .spawn()
@@ -477,13 +477,15 @@ pub async fn spawn_at(
 /// `sluice serve` over stdio against `url`, with `config_toml` written to
 /// the returned file (keep it while the child runs), plugins from
 /// `plugin_dir`, and `RUST_LOG` at `log` unless the environment sets it.
-/// The child is killed when the command's child is dropped, so a test that
-/// panics does not leave it running.
+/// With `warm`, its plugins are compiled into the cache first (see
+/// [`precompile`]). The child is killed when the command's child is
+/// dropped, so a test that panics does not leave it running.
 pub fn serve_command(
     url: &str,
     config_toml: &str,
     plugin_dir: Option<&Path>,
     log: &str,
+    warm: bool,
 ) -> (tokio::process::Command, tempfile::NamedTempFile) {
     let config = tempfile::Builder::new()
         .prefix("sluice-e2e-")
@@ -491,6 +493,9 @@ pub fn serve_command(
         .tempfile()
         .expect("creating the config file");
     std::fs::write(config.path(), config_toml).expect("writing the config file");
+    if warm {
+        precompile(config.path(), url, plugin_dir, config_toml);
+    }
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
     command
         .arg("serve")
@@ -506,6 +511,29 @@ pub fn serve_command(
     }
     command.kill_on_drop(true);
     (command, config)
+}
+
+/// Fills the compiled cache for a server's plugins (`sluice plugins
+/// compile`), so that the server loads them all before it answers rather
+/// than adding the ones it must compile later: tests expect a plugin's
+/// tools from the start. Best effort: a config a test means to fail fails
+/// here too, and the server under test then says why.
+fn precompile(config: &Path, url: &str, plugin_dir: Option<&Path>, config_toml: &str) {
+    if plugin_dir.is_none() && !config_toml.contains("dir =") {
+        return;
+    }
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
+        .args(["plugins", "compile", "--config"])
+        .arg(config)
+        .arg("--database-url")
+        .arg(url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(dir) = plugin_dir {
+        command.arg("--plugins").arg(dir);
+    }
+    let _ = command.status();
 }
 
 /// A `sluice serve --http` child on a free loopback port, with one key.
@@ -602,6 +630,7 @@ async fn start_http(
         format!("{config_toml}\n{entry}{key_settings}"),
     )
     .unwrap();
+    precompile(config.path(), url, None, config_toml);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--http", "127.0.0.1:0", "--config"])
         .arg(config.path())

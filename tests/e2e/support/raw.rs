@@ -22,13 +22,35 @@ pub struct RawServer {
 
 impl RawServer {
     /// Starts `sluice serve` on `db` with `config_toml` (and plugins from
-    /// `plugin_dir`), not yet initialized.
+    /// `plugin_dir`, compiled beforehand), not yet initialized.
     pub async fn spawn(db: &TestDb, config_toml: &str, plugin_dir: Option<&Path>) -> RawServer {
-        let (mut command, config) = super::serve_command(&db.url, config_toml, plugin_dir, "info");
+        let (command, config) =
+            super::serve_command(&db.url, config_toml, plugin_dir, "info", true);
+        RawServer::start(command, config, Stdio::inherit())
+    }
+
+    /// As [`RawServer::spawn`], without compiling the plugins first, and
+    /// with the server's log going to `log`.
+    pub fn spawn_cold(
+        db: &TestDb,
+        config_toml: &str,
+        plugin_dir: Option<&Path>,
+        log: Stdio,
+    ) -> RawServer {
+        let (command, config) =
+            super::serve_command(&db.url, config_toml, plugin_dir, "info", false);
+        RawServer::start(command, config, log)
+    }
+
+    fn start(
+        mut command: tokio::process::Command,
+        config: tempfile::NamedTempFile,
+        log: Stdio,
+    ) -> RawServer {
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(log);
         let mut child = command.spawn().expect("spawning sluice");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
