@@ -1,8 +1,10 @@
 //! The `sluice` command line.
 
+mod config_init;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use sluice::config::{Config, Overrides};
+use sluice::config::{self, Config, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -83,6 +85,20 @@ enum NewCommand {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Write a commented config file with the defaults and a grant for each
+    /// first-party plugin.
+    Init {
+        /// Where to write it.
+        #[arg(value_name = "PATH", default_value = config::DEFAULT_CONFIG_FILE)]
+        path: PathBuf,
+        /// Overwrite the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Serve MCP over stdio (the default), or over HTTP with --http.
     Serve(ServeCommand),
@@ -96,6 +112,9 @@ enum Command {
     /// Create something new.
     #[command(subcommand)]
     New(NewCommand),
+    /// Write a starting config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Start a private PostgreSQL with a sample database and serve it over stdio.
     Demo {
         /// Config file for grants and limits (its database URL is ignored).
@@ -145,11 +164,27 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(e) => {
-            // One line that says what to fix.
-            eprintln!("sluice: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("sluice: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes as one line that says what to fix, each cause
+/// once: some errors quote their cause in their own message already.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -252,6 +287,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Config(ConfigCommand::Init { path, force }) => {
+            config_init::write(&path, force)?;
+            let shown = path.display();
+            println!(
+                "wrote {shown}\ncheck it: sluice plugins check --config {shown}\n\
+                 serve with it: sluice serve --config {shown}"
+            );
+            Ok(())
+        }
         Command::Demo { config, plugins } => {
             let config = Config::load(&Overrides {
                 config_file: config,
@@ -260,5 +304,31 @@ async fn run(command: Command) -> anyhow::Result<()> {
             })?;
             sluice::demo::run(config).await.context("demo")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read config file x.toml: {source}")]
+    struct Quoting {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_is_printed_once() {
+        let quoting = anyhow::Error::new(Quoting {
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file"),
+        });
+        assert_eq!(
+            one_line(&quoting),
+            "cannot read config file x.toml: No such file"
+        );
+        let chained = anyhow::Error::new(std::io::Error::other("refused\non two lines"))
+            .context("cannot connect");
+        assert_eq!(one_line(&chained), "cannot connect: refused on two lines");
     }
 }
