@@ -1,8 +1,10 @@
 //! The `sluice` command line.
 
+mod config_init;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use sluice::config::{Config, Overrides};
+use sluice::config::{self, Config, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -100,6 +102,20 @@ enum NewCommand {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Write a commented config file with the defaults and a grant for each
+    /// first-party plugin.
+    Init {
+        /// Where to write it.
+        #[arg(value_name = "PATH", default_value = config::DEFAULT_CONFIG_FILE)]
+        path: PathBuf,
+        /// Overwrite the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Serve MCP over stdio (the default), or over HTTP with --http.
     Serve(ServeCommand),
@@ -113,6 +129,9 @@ enum Command {
     /// Create something new.
     #[command(subcommand)]
     New(NewCommand),
+    /// Write a starting config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Start a private PostgreSQL with a sample database and serve it over stdio.
     Demo {
         /// Config file for grants and limits (its database URL is ignored).
@@ -290,6 +309,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Config(ConfigCommand::Init { path, force }) => {
+            config_init::write(&path, force)?;
+            let shown = path.display();
+            println!(
+                "wrote {shown}\ncheck it: sluice plugins check --config {shown}\n\
+                 serve with it: sluice serve --config {shown}"
+            );
+            Ok(())
+        }
         Command::Demo { config, plugins } => {
             let config = Config::load(&Overrides {
                 config_file: config,
@@ -322,5 +350,35 @@ async fn plugins_report(args: PluginsArgs, long: bool) -> anyhow::Result<()> {
     match sluice::plugins_cmd::verdict(&found.reports, &found.names, strict) {
         None => Ok(()),
         Some(problems) => Err(Verdict(problems).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read config file x.toml: {source}")]
+    struct Quoting {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_is_printed_once() {
+        let quoting = anyhow::Error::new(Quoting {
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file"),
+        });
+        assert_eq!(
+            error_text(&quoting),
+            "cannot read config file x.toml: No such file"
+        );
+        let chained = anyhow::Error::new(std::io::Error::other("refused\non two lines"))
+            .context("cannot connect");
+        // Line breaks stay, so that a config error's caret lines up.
+        assert_eq!(
+            error_text(&chained),
+            "cannot connect: refused\non two lines"
+        );
     }
 }

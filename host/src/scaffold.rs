@@ -19,6 +19,12 @@ pub enum Lang {
 pub enum ScaffoldError {
     #[error("plugin name {0:?} must be lower-case letters, digits and `-`, starting with a letter")]
     Name(String),
+    #[error(
+        "plugin name {0:?} is taken by the first-party plugin built into sluice; plugin names \
+         must be unique (sluice would not load yours beside it, and it would share its \
+         [plugins.grants.{0}]), so choose another, e.g. \"my-{0}\""
+    )]
+    FirstParty(String),
     #[error("{0} already exists; choose another name or directory")]
     Exists(PathBuf),
     #[error(
@@ -95,6 +101,12 @@ pub fn new_plugin(
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !valid {
         return Err(ScaffoldError::Name(name.to_string()));
+    }
+    if crate::registry::FIRST_PARTY
+        .iter()
+        .any(|(taken, _)| *taken == name)
+    {
+        return Err(ScaffoldError::FirstParty(name.to_string()));
     }
     let root = dir.join(name);
     if root.exists() {
@@ -173,5 +185,22 @@ mod tests {
             new_plugin("film-stats", Lang::Rust, dir.path(), None),
             Err(ScaffoldError::Exists(_))
         ));
+    }
+
+    #[test]
+    fn refuses_the_names_of_first_party_plugins() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["sql-read", "sql-write"] {
+            for lang in [Lang::Rust, Lang::Python] {
+                let error = new_plugin(name, lang, dir.path(), None).unwrap_err();
+                assert!(matches!(error, ScaffoldError::FirstParty(_)), "{error}");
+                let message = error.to_string();
+                assert!(
+                    message.contains(name) && message.contains("built into sluice"),
+                    "{message}"
+                );
+            }
+            assert!(!dir.path().join(name).exists(), "{name} was created");
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The target every plugin is built for.
-pub const TARGET: &str = "wasm32-wasip2";
+pub const TARGET: &str = sluice_preflight::TARGET;
 
 /// The cargo profile plugins are built with (defined in the workspace manifest).
 pub const PROFILE: &str = "plugin";
@@ -59,6 +59,9 @@ impl Build {
 
     /// Runs the build and returns `(package, path to its .wasm)` per package.
     pub fn run(&self) -> Result<Vec<(String, PathBuf)>, String> {
+        // `sluice-preflight`'s build script checked this long before, but the
+        // target may have been removed since it last ran.
+        sluice_preflight::ensure().map_err(|e| e.to_string())?;
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(&self.workspace)
@@ -82,8 +85,7 @@ impl Build {
             .map_err(|e| format!("could not run cargo to build the plugins: {e}"))?;
         if !output.status.success() {
             return Err(format!(
-                "building the plugins for {TARGET} failed (is the target installed? \
-                 `rustup target add {TARGET}`):\n{}",
+                "building the plugins for {TARGET} failed:\n{}",
                 String::from_utf8_lossy(&output.stderr)
             ));
         }

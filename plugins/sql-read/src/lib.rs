@@ -406,20 +406,13 @@ fn generate_report_query(args: &PromptArgs) -> Result<PromptResult> {
         .get("report_type")
         .ok_or_else(|| Error::invalid_input("report_type is required"))?;
     let relations = db::list_relations(None)?;
-    let mut schema = String::new();
-    for (i, r) in relations.iter().enumerate() {
-        if i < REPORT_SCHEMA_TABLES {
-            let desc = db::describe_relation(&format!(
-                "{}.{}",
-                quote_ident(&r.schema),
-                quote_ident(&r.name)
-            ))?;
-            schema.push_str(&schema_text(&desc));
-            schema.push('\n');
-        } else {
-            schema.push_str(&format!("{} {}\n", kind_name(r.kind), display_name(r)));
-        }
-    }
+    let schema = report_schema(&relations, |r| {
+        db::describe_relation(&format!(
+            "{}.{}",
+            quote_ident(&r.schema),
+            quote_ident(&r.name)
+        ))
+    })?;
     let text = format!(
         "Write one read-only PostgreSQL query for this report: {report_type}.\n\n\
          The database's live schema (only what you may read):\n\n{schema}\
@@ -430,6 +423,36 @@ fn generate_report_query(args: &PromptArgs) -> Result<PromptResult> {
     );
     Ok(PromptResult::new([PromptMessage::user(text)])
         .description(format!("A {report_type} report query")))
+}
+
+/// The schema part of `generate_report_query`: the first
+/// [`REPORT_SCHEMA_TABLES`] relations described in full, the rest by name.
+///
+/// Listing and describing are separate host calls, so a relation can be
+/// dropped in between; one that is gone by the time it is described is left
+/// out. Any other failure fails the prompt.
+fn report_schema(
+    relations: &[Relation],
+    mut describe: impl FnMut(&Relation) -> Result<RelationDescription>,
+) -> Result<String> {
+    let mut schema = String::new();
+    let mut described = 0;
+    for r in relations {
+        if described < REPORT_SCHEMA_TABLES {
+            match describe(r) {
+                Ok(desc) => {
+                    schema.push_str(&schema_text(&desc));
+                    schema.push('\n');
+                    described += 1;
+                }
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        } else {
+            schema.push_str(&format!("{} {}\n", kind_name(r.kind), display_name(r)));
+        }
+    }
+    Ok(schema)
 }
 
 fn quote_ident(s: &str) -> String {
@@ -503,3 +526,87 @@ fn build() -> Plugin {
 }
 
 sluice_sdk::plugin!(build);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relation(name: &str) -> Relation {
+        Relation {
+            schema: "public".into(),
+            name: name.into(),
+            kind: RelationKind::Table,
+            estimated_rows: Some(3),
+            column_count: 1,
+            comment: None,
+        }
+    }
+
+    fn description(r: &Relation) -> RelationDescription {
+        RelationDescription {
+            relation: r.clone(),
+            columns: vec![db::ColumnInfo {
+                name: format!("{}_id", r.name),
+                type_name: "integer".into(),
+                nullable: false,
+                default: None,
+                comment: None,
+            }],
+            primary_key: vec![format!("{}_id", r.name)],
+            foreign_keys: Vec::new(),
+            indexes: Vec::new(),
+            constraints: Vec::new(),
+        }
+    }
+
+    /// Describes every relation but the ones named in `gone`, which were
+    /// dropped after the listing (what the host answers then).
+    fn describe_except<'a>(
+        gone: &'a [&'a str],
+    ) -> impl FnMut(&Relation) -> Result<RelationDescription> + 'a {
+        move |r| {
+            if gone.contains(&r.name.as_str()) {
+                Err(Error::not_found(format!(
+                    "no relation named public.{}",
+                    r.name
+                )))
+            } else {
+                Ok(description(r))
+            }
+        }
+    }
+
+    #[test]
+    fn a_relation_dropped_after_the_listing_is_left_out() {
+        let relations = [relation("authors"), relation("gone"), relation("orders")];
+        let schema = report_schema(&relations, describe_except(&["gone"])).unwrap();
+        assert!(schema.contains("table public.authors"), "{schema}");
+        assert!(schema.contains("table public.orders"), "{schema}");
+        assert!(!schema.contains("gone"), "{schema}");
+    }
+
+    #[test]
+    fn relations_left_out_do_not_count_against_the_described_ones() {
+        let mut relations = vec![relation("gone")];
+        relations.extend((0..REPORT_SCHEMA_TABLES + 1).map(|i| relation(&format!("t{i}"))));
+        let schema = report_schema(&relations, describe_except(&["gone"])).unwrap();
+        let described = schema.matches("PRIMARY KEY").count();
+        assert_eq!(described, REPORT_SCHEMA_TABLES, "{schema}");
+        let last = format!("t{REPORT_SCHEMA_TABLES}");
+        assert!(schema.ends_with(&format!("table {last}\n")), "{schema}");
+    }
+
+    #[test]
+    fn other_failures_still_fail_the_prompt() {
+        let relations = [relation("authors")];
+        let denied = report_schema(&relations, |_| {
+            Err(Error::Denied(
+                sluice_sdk::bindings::sluice::plugin::types::Denial {
+                    rule: "read-grant".into(),
+                    message: "relation public.authors is not in this plugin's read grant".into(),
+                },
+            ))
+        });
+        assert!(matches!(denied, Err(Error::Denied(_))));
+    }
+}
