@@ -6,12 +6,14 @@ mod support;
 // test modules are added below
 mod audit;
 mod cli;
+mod connect;
 mod denials;
 mod host_fuzz;
 mod hostile;
 mod http;
 mod http_robustness;
 mod limits;
+mod outage;
 mod plugins;
 mod reload;
 mod resources;
