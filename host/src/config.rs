@@ -809,25 +809,20 @@ fn url_from_seed_env() -> Option<String> {
     let port = or_seed_default(env_nonempty("DB_PORT"), "PGPORT", "5432");
     let name = or_seed_default(name, "PGDATABASE", "postgres");
     let user = or_seed_default(env_nonempty("DB_USER"), "PGUSER", "postgres");
+    let user = user.as_deref().map(encode_component).unwrap_or_default();
+    let password = env_nonempty("DB_PASSWORD")
+        .map(|pw| format!(":{}", encode_component(&pw)))
+        .unwrap_or_default();
     let mut url = String::from("postgres://");
-    if let Some(user) = &user {
-        url.push_str(&encode_component(user));
-        if let Some(pw) = env_nonempty("DB_PASSWORD") {
-            url.push(':');
-            url.push_str(&encode_component(&pw));
-        }
-        url.push('@');
-    } else if let Some(pw) = env_nonempty("DB_PASSWORD") {
-        url.push(':');
-        url.push_str(&encode_component(&pw));
-        url.push('@');
+    if !user.is_empty() || !password.is_empty() {
+        url.push_str(&format!("{user}{password}@"));
     }
     if let Some(host) = &host {
         url.push_str(&encode_component(host));
     }
     if let Some(port) = &port {
         url.push(':');
-        url.push_str(port);
+        url.push_str(&encode_component(port));
     }
     url.push('/');
     if let Some(name) = &name {

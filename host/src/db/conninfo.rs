@@ -468,7 +468,7 @@ impl std::fmt::Display for Endpoint {
 }
 
 /// A connection string with the environment and files applied.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     pub options: PgConnectOptions,
     pub endpoint: Endpoint,
@@ -478,6 +478,32 @@ pub struct Target {
     pub connect_timeout: Duration,
     /// Whether any password was found (string, `PGPASSWORD`, password file).
     pub has_password: bool,
+}
+
+impl std::fmt::Debug for Target {
+    // Not derived: the options hold the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("endpoint", &self.endpoint)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("has_password", &self.has_password)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Target {
+    /// libpq's plain defaults (`localhost:5432`, the `PG*` variables sqlx
+    /// reads itself), for a pool that may never connect.
+    pub fn fallback() -> Target {
+        let options = PgConnectOptions::new_without_pgpass().application_name(APPLICATION_NAME);
+        Target {
+            endpoint: Endpoint(format!("{}:{}", options.get_host(), options.get_port())),
+            host: options.get_host().to_string(),
+            options,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            has_password: false,
+        }
+    }
 }
 
 /// What [`resolve`] reads besides the string: the environment, the OS user

@@ -240,7 +240,16 @@ impl Database {
     /// plugin's description asks the database something. Without a
     /// connection string, the `PG*` variables and libpq's defaults apply.
     pub async fn lazy(conninfo: Option<&str>) -> Result<Database, DbError> {
-        let target = resolve_off_thread(conninfo.unwrap_or_default()).await?;
+        let target = match conninfo {
+            Some(conninfo) => resolve_off_thread(conninfo).await?,
+            // Nothing configured: libpq's defaults, or plain ones when even
+            // those cannot be had (no OS user name), since this pool may
+            // never be used.
+            None => resolve_off_thread("").await.unwrap_or_else(|e| {
+                tracing::debug!("no default database connection: {e}");
+                Target::fallback()
+            }),
+        };
         Ok(Database::with_pool(
             target,
             &PoolSettings {
