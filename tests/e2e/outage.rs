@@ -146,3 +146,27 @@ async fn all_connections_in_use_is_a_busy_pool_not_an_outage() {
     assert!(!text.contains("unreachable"), "{text}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_unreachable_after_connect_timeout() {
+    // Connections complete in the kernel's backlog, and then nothing is ever
+    // said on them: a hung host, as far as a client can tell.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let port = silent.local_addr().expect("its address").port();
+    let home = tempfile::tempdir().unwrap();
+    let (status, log, took) = Sluice::serve("", home.path())
+        .database_url(&format!("host=127.0.0.1 port={port} user=app dbname=shop"))
+        .run_to_exit()
+        .await;
+    assert!(!status.success());
+    assert!(log.contains("database unreachable: "), "{log}");
+    assert!(
+        log.contains(&format!(
+            "no answer from 127.0.0.1:{port} within 2 s (connect_timeout)"
+        )),
+        "{log}"
+    );
+    // The default connect_timeout is 2 s; the bound is generous.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    drop(silent);
+}
