@@ -78,10 +78,11 @@ async fn connect(config: &Config) -> anyhow::Result<(Arc<Database>, Arc<Gate>, A
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_s),
     };
     let db = Database::connect(url, &settings).await.with_context(|| {
-        format!(
-            "cannot connect to the database at {} (check that PostgreSQL is running and the URL, user and password are right)",
-            redact(url)
-        )
+        if url.trim().is_empty() {
+            "cannot connect to the database the PG* environment variables name".to_string()
+        } else {
+            format!("cannot connect to the database at {}", redact(url))
+        }
     })?;
     let audit = match &config.audit.file {
         Some(path) => AuditLog::to_file(path)
@@ -173,7 +174,7 @@ pub struct Inspection {
 /// Loads every plugin as `serve` would, without connecting to the database,
 /// and reports what each one is, asks for and gets.
 pub async fn inspect(config: &Config) -> anyhow::Result<Inspection> {
-    let db = Database::lazy(config.database.url.as_deref())?;
+    let db = Database::lazy(config.database.url.as_deref()).await?;
     let gate = Arc::new(
         Gate::new(Arc::new(db), AuditLog::log_only(), statement_limits(config))
             .context("cannot start the SQL analysis threads")?,
@@ -220,16 +221,10 @@ pub async fn compile(config: &Config) -> anyhow::Result<Compiled> {
     })
 }
 
-/// The URL without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}@{}", &url[..scheme_end + 3], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
+/// The connection string (a URL or key=value pairs) without its password,
+/// for messages.
+pub fn redact(conninfo: &str) -> String {
+    crate::db::conninfo::redact(conninfo)
 }
 
 #[cfg(test)]
@@ -241,5 +236,9 @@ mod tests {
             "postgres://u@h:5432/d"
         );
         assert_eq!(super::redact("postgres://h/d"), "postgres://h/d");
+        assert_eq!(
+            super::redact("host=h user=u password='s e\\'cret'"),
+            "host=h user=u"
+        );
     }
 }

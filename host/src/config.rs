@@ -1,10 +1,13 @@
 //! The operator's configuration: `sluice.toml`, command-line flags and the
 //! environment, merged into one [`Config`].
 //!
-//! Precedence for the database URL: `--database-url`, then `DATABASE_URL`, then
-//! the seed-style `DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD`, then
-//! `[database] url` in the file. A `.env` file in the working directory is read
-//! first (without overriding variables already set).
+//! Precedence for the database connection string (a URL or libpq key=value
+//! pairs): `--database-url`, then `DATABASE_URL`, then the seed-style
+//! `DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD`, then `[database] url` in the
+//! file, then none (when `PGHOST`, `PGHOSTADDR` or `PGDATABASE` is set). In
+//! every case libpq's `PG*` variables fill in what the chosen string leaves
+//! out (see [`crate::db::conninfo`]). A `.env` file in the working directory
+//! is read first (without overriding variables already set).
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -35,8 +38,10 @@ pub enum ConfigError {
     #[error("{0}")]
     Invalid(String),
     #[error(
-        "no database configured: pass --database-url, set DATABASE_URL (or DB_HOST/DB_NAME/DB_USER), \
-         or set [database] url in sluice.toml; `sluice demo` runs against a private sample database"
+        "no database configured: pass --database-url (a postgresql:// URL or key=value conninfo), \
+         set DATABASE_URL, DB_HOST/DB_NAME/DB_USER, or libpq's PGHOST/PGDATABASE (with PGPORT, \
+         PGUSER, PGPASSWORD… as needed), or set [database] url in sluice.toml; `sluice demo` runs \
+         against a private sample database"
     )]
     NoDatabase,
 }
@@ -325,7 +330,8 @@ pub struct AuditConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `postgres://user:password@host:port/dbname`
+    /// A libpq connection string: `postgresql://user:password@host:port/dbname`
+    /// or `host=… dbname=… user=…`.
     pub url: Option<String>,
     #[serde(default = "default_min_connections")]
     pub min_connections: u32,
@@ -762,9 +768,15 @@ impl Config {
         Ok(())
     }
 
-    /// The database URL, or the error that says how to give one.
+    /// The connection string, or the error that says how to give one. With
+    /// none given, `PGHOST`, `PGHOSTADDR` or `PGDATABASE` is enough: the
+    /// string is then empty and the `PG*` variables say everything.
     pub fn database_url(&self) -> Result<&str, ConfigError> {
-        self.database.url.as_deref().ok_or(ConfigError::NoDatabase)
+        match self.database.url.as_deref() {
+            Some(url) => Ok(url),
+            None if PG_CHOOSERS.iter().any(|v| env_nonempty(v).is_some()) => Ok(""),
+            None => Err(ConfigError::NoDatabase),
+        }
     }
 }
 
@@ -845,25 +857,47 @@ fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Builds a URL from the seed's `DB_*` variables, when `DB_HOST` or `DB_NAME` is set.
+/// The `PG*` variables that choose a database without a connection string.
+const PG_CHOOSERS: &[&str] = &["PGHOST", "PGHOSTADDR", "PGDATABASE"];
+
+/// Builds a URL from the seed's `DB_*` variables, when `DB_HOST` or `DB_NAME`
+/// is set. What they leave out is left to the `PG*` variable that gives it,
+/// else the seed's default (`localhost`, `5432`, `postgres`, `postgres`).
 fn url_from_seed_env() -> Option<String> {
     let host = env_nonempty("DB_HOST");
     let name = env_nonempty("DB_NAME");
     if host.is_none() && name.is_none() {
         return None;
     }
-    let host = host.unwrap_or_else(|| "localhost".into());
-    let port = env_nonempty("DB_PORT").unwrap_or_else(|| "5432".into());
-    let name = name.unwrap_or_else(|| "postgres".into());
-    let user = env_nonempty("DB_USER").unwrap_or_else(|| "postgres".into());
-    let auth = match env_nonempty("DB_PASSWORD") {
-        Some(pw) => format!("{}:{}", encode_component(&user), encode_component(&pw)),
-        None => encode_component(&user),
+    let or_seed_default = |given: Option<String>, pg: &str, default: &str| match given {
+        Some(v) => Some(v),
+        None if env_nonempty(pg).is_some() => None,
+        None => Some(default.to_string()),
     };
-    Some(format!(
-        "postgres://{auth}@{host}:{port}/{}",
-        encode_component(&name)
-    ))
+    let host = or_seed_default(host, "PGHOST", "localhost");
+    let port = or_seed_default(env_nonempty("DB_PORT"), "PGPORT", "5432");
+    let name = or_seed_default(name, "PGDATABASE", "postgres");
+    let user = or_seed_default(env_nonempty("DB_USER"), "PGUSER", "postgres");
+    let user = user.as_deref().map(encode_component).unwrap_or_default();
+    let password = env_nonempty("DB_PASSWORD")
+        .map(|pw| format!(":{}", encode_component(&pw)))
+        .unwrap_or_default();
+    let mut url = String::from("postgres://");
+    if !user.is_empty() || !password.is_empty() {
+        url.push_str(&format!("{user}{password}@"));
+    }
+    if let Some(host) = &host {
+        url.push_str(&encode_component(host));
+    }
+    if let Some(port) = &port {
+        url.push(':');
+        url.push_str(&encode_component(port));
+    }
+    url.push('/');
+    if let Some(name) = &name {
+        url.push_str(&encode_component(name));
+    }
+    Some(url)
 }
 
 /// Percent-encodes everything outside RFC 3986's unreserved set.

@@ -27,7 +27,9 @@ struct ServeArgs {
     /// Directory of extra *.wasm plugins.
     #[arg(long, value_name = "DIR")]
     plugins: Option<PathBuf>,
-    /// PostgreSQL URL (else DATABASE_URL, DB_HOST/DB_NAME/…, or the config file).
+    /// PostgreSQL connection string, a postgresql:// URL or key=value conninfo
+    /// (else DATABASE_URL, DB_HOST/DB_NAME/…, the config file; PG* variables
+    /// fill in what it leaves out).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
 }

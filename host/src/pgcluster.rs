@@ -132,6 +132,10 @@ pub enum ClusterError {
         timeout: Duration,
     },
 
+    /// A setting for the cluster is unusable (a file name with a path in it).
+    #[error("invalid cluster setup: {0}")]
+    Setup(String),
+
     /// Talking SQL to the cluster failed.
     #[error("SQL on the private cluster failed: {0}")]
     Sql(#[from] sqlx::Error),
@@ -394,12 +398,32 @@ impl fmt::Debug for PgCluster {
     }
 }
 
+/// What a cluster gets beyond the defaults (for tests of connection
+/// handling: TLS, authentication methods).
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSetup {
+    /// Lines appended to `postgresql.conf` after sluice's own settings.
+    pub settings: Vec<String>,
+    /// The whole `pg_hba.conf`, replacing initdb's (which trusts every
+    /// local connection).
+    pub hba: Option<String>,
+    /// Files written into the data directory, readable by the server's OS
+    /// user only (TLS certificates and keys): `(file name, contents)`.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
 impl PgCluster {
     /// Starts a new private cluster in a fresh temporary directory (under
     /// `$TMPDIR`, or `/tmp` when running as root and the `postgres` user
     /// cannot reach `$TMPDIR`). The directory is removed when the cluster is
     /// stopped or dropped.
     pub async fn start() -> Result<PgCluster, ClusterError> {
+        Self::start_configured(&ClusterSetup::default()).await
+    }
+
+    /// As [`PgCluster::start`], with `setup` applied before the server first
+    /// starts.
+    pub async fn start_configured(setup: &ClusterSetup) -> Result<PgCluster, ClusterError> {
         let bin = PgBin::find()?;
         let run_as = RunAs::detect()?;
         let mut base = std::env::temp_dir();
@@ -415,13 +439,14 @@ impl PgCluster {
                     e,
                 )
             })?;
-        Self::start_with(bin, run_as, dir).await
+        Self::start_with(bin, run_as, dir, setup).await
     }
 
     async fn start_with(
         bin: PgBin,
         run_as: RunAs,
         data: tempfile::TempDir,
+        setup: &ClusterSetup,
     ) -> Result<PgCluster, ClusterError> {
         let dir = data.path().to_path_buf();
         run_as.check_reachable(&dir)?;
@@ -438,7 +463,7 @@ impl PgCluster {
         };
         tracing::info!(bin = %cluster.bin.dir.display(), data_dir = %dir.display(), "creating a private PostgreSQL cluster");
         cluster.initdb(&dir).await?;
-        cluster.configure(&dir)?;
+        cluster.configure(&dir, setup)?;
 
         let mut attempt = 0;
         loop {
@@ -495,20 +520,100 @@ impl PgCluster {
         result
     }
 
-    /// Appends our settings to `postgresql.conf`.
-    fn configure(&self, dir: &Path) -> Result<(), ClusterError> {
+    /// Appends our settings (and `setup`'s) to `postgresql.conf`, and writes
+    /// `setup`'s `pg_hba.conf` and files.
+    fn configure(&self, dir: &Path, setup: &ClusterSetup) -> Result<(), ClusterError> {
+        for (name, contents) in &setup.files {
+            if name.is_empty() || name.contains('/') || name.starts_with('.') {
+                return Err(ClusterError::Setup(format!(
+                    "{name:?} is not a plain file name"
+                )));
+            }
+            self.write_private(&dir.join(name), contents)?;
+        }
+        if let Some(hba) = &setup.hba {
+            self.write_private(&dir.join("pg_hba.conf"), hba.as_bytes())?;
+        }
         let conf = dir.join("postgresql.conf");
         let mut settings = String::from(SETTINGS);
         settings.push_str(&format!(
             "unix_socket_directories = '{}'\n",
             socket_directory(dir)
         ));
+        for line in &setup.settings {
+            settings.push_str(line);
+            settings.push('\n');
+        }
         let mut file = std::fs::OpenOptions::new()
             .append(true)
             .open(&conf)
             .map_err(|e| ClusterError::io(format!("cannot open {}", conf.display()), e))?;
         io::Write::write_all(&mut file, settings.as_bytes())
             .map_err(|e| ClusterError::io(format!("cannot write {}", conf.display()), e))
+    }
+
+    /// Writes `path` readable by the server's OS user only (PostgreSQL
+    /// refuses a private key others can read).
+    fn write_private(&self, path: &Path, contents: &[u8]) -> Result<(), ClusterError> {
+        std::fs::write(path, contents)
+            .map_err(|e| ClusterError::io(format!("cannot write {}", path.display()), e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| ClusterError::io(format!("cannot restrict {}", path.display()), e))?;
+        self.run_as.give(path)
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`) but keeps the cluster, so
+    /// that [`PgCluster::restart`] can start it again on the same port.
+    pub async fn stop_server(&mut self) -> Result<(), ClusterError> {
+        if !self.running {
+            return Ok(());
+        }
+        let Some(dir) = self.data.as_ref().map(|d| d.path().to_path_buf()) else {
+            return Ok(());
+        };
+        self.pg_ctl_stop(&dir).await?;
+        self.running = false;
+        tracing::info!(
+            port = self.port,
+            "private PostgreSQL server stopped (cluster kept)"
+        );
+        Ok(())
+    }
+
+    /// Starts the server again after [`PgCluster::stop_server`], on the same
+    /// port and data directory.
+    pub async fn restart(&mut self) -> Result<(), ClusterError> {
+        if self.running {
+            return Ok(());
+        }
+        let Some(dir) = self.data.as_ref().map(|d| d.path().to_path_buf()) else {
+            return Err(ClusterError::Setup("the cluster was removed".into()));
+        };
+        let port = self.port;
+        self.pg_ctl_start(&dir, port).await?;
+        tracing::info!(port, "private PostgreSQL server restarted");
+        Ok(())
+    }
+
+    async fn pg_ctl_stop(&self, dir: &Path) -> Result<(), ClusterError> {
+        let mut command = self.command("pg_ctl");
+        command.arg("stop").arg("-D").arg(dir).args([
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            &STOP_TIMEOUT_SECS.to_string(),
+        ]);
+        let timeout = Duration::from_secs(STOP_TIMEOUT_SECS + 15);
+        match run(command, "pg_ctl stop", timeout).await {
+            Ok(output) if output.status.success() => Ok(()),
+            Ok(output) => Err(ClusterError::Command {
+                program: "pg_ctl stop".into(),
+                status: output.status,
+                output: output_text(&output),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     async fn pg_ctl_start(&mut self, dir: &Path, port: u16) -> Result<(), ClusterError> {
@@ -572,6 +677,43 @@ impl PgCluster {
         self.port
     }
 
+    /// The directory of the server's Unix socket (`.s.PGSQL.PORT`), unless
+    /// the data directory's path was unfit for one (TCP only then).
+    pub fn socket_dir(&self) -> Option<&Path> {
+        (!socket_directory(&self.dir).is_empty()).then_some(self.dir.as_path())
+    }
+
+    /// Runs `sql` (one or more statements, simple protocol) as the superuser
+    /// in the `postgres` database: to create roles and the like.
+    pub async fn execute(&self, sql: &str) -> Result<(), ClusterError> {
+        let mut connection = self.superuser_connection().await?;
+        let result = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut connection)
+            .await;
+        let _ = connection.close().await;
+        result?;
+        Ok(())
+    }
+
+    /// A connection to the `postgres` database as the superuser, over TCP
+    /// without TLS (whatever `ssl` the cluster was given).
+    async fn superuser_connection(&self) -> Result<sqlx::PgConnection, ClusterError> {
+        use sqlx::ConnectOptions as _;
+        let options = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+            .host("127.0.0.1")
+            .port(self.port)
+            .username("postgres")
+            .database("postgres")
+            .ssl_mode(sqlx::postgres::PgSslMode::Disable);
+        tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+            .await
+            .map_err(|_| ClusterError::Timeout {
+                program: "connect".into(),
+                timeout: CONNECT_TIMEOUT,
+            })?
+            .map_err(ClusterError::from)
+    }
+
     /// The cluster's data directory; the server log is `server.log` in it.
     pub fn data_dir(&self) -> &Path {
         &self.dir
@@ -580,14 +722,7 @@ impl PgCluster {
     /// Creates an empty database called `name` (quoted as an identifier, so
     /// it is taken literally), connecting to the `postgres` database.
     pub async fn create_database(&self, name: &str) -> Result<(), ClusterError> {
-        let url = self.url("postgres");
-        let mut connection =
-            tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect(&url))
-                .await
-                .map_err(|_| ClusterError::Timeout {
-                    program: "connect".into(),
-                    timeout: CONNECT_TIMEOUT,
-                })??;
+        let mut connection = self.superuser_connection().await?;
         let statement = format!("CREATE DATABASE {}", quote_identifier(name));
         let result = sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
             .execute(&mut connection)
@@ -606,26 +741,7 @@ impl PgCluster {
             return Ok(());
         };
         if self.running {
-            let mut command = self.command("pg_ctl");
-            command.arg("stop").arg("-D").arg(data.path()).args([
-                "-m",
-                "fast",
-                "-w",
-                "-t",
-                &STOP_TIMEOUT_SECS.to_string(),
-            ]);
-            let timeout = Duration::from_secs(STOP_TIMEOUT_SECS + 15);
-            let result = run(command, "pg_ctl stop", timeout).await;
-            let failure = match result {
-                Ok(output) if output.status.success() => None,
-                Ok(output) => Some(ClusterError::Command {
-                    program: "pg_ctl stop".into(),
-                    status: output.status,
-                    output: output_text(&output),
-                }),
-                Err(e) => Some(e),
-            };
-            if let Some(error) = failure {
+            if let Err(error) = self.pg_ctl_stop(data.path()).await {
                 // Put the data back so that Drop still tries an immediate stop.
                 self.data = Some(data);
                 return Err(error);

@@ -25,6 +25,11 @@ fn run_failing(args: &[&str], config: Option<&str>) -> (bool, String) {
         "DB_NAME",
         "DB_USER",
         "DB_PASSWORD",
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGDATABASE",
+        "PGUSER",
+        "PGPORT",
     ] {
         cmd.env_remove(var);
     }

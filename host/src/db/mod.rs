@@ -5,16 +5,18 @@
 
 pub mod catalog;
 pub mod codec;
+pub mod conninfo;
 pub mod value;
 
 use codec::RawParam;
+use conninfo::{Endpoint, Target};
 use futures::TryStreamExt;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow, PgTypeInfo};
 use sqlx::{Arguments, Column, Executor, PgPool, Postgres, Row, Statement, Transaction, TypeInfo};
 use std::collections::{HashMap, VecDeque};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use value::Value;
 
 /// A database failure.
@@ -31,7 +33,9 @@ pub enum DbError {
     /// A value could not be converted to or from the wire format.
     #[error("{0}")]
     Value(String),
-    /// Connection, pool or protocol trouble.
+    /// Connection, pool or protocol trouble. The text is complete as it
+    /// stands (`database unreachable: …`, `all … connections are in use …`),
+    /// since layers above pass it on.
     #[error("{0}")]
     Connection(String),
     /// The result grew past [`ResultLimits::max_bytes`].
@@ -54,6 +58,10 @@ impl From<sqlx::Error> for DbError {
             sqlx::Error::PoolTimedOut => {
                 DbError::Connection("timed out waiting for a database connection".into())
             }
+            // The server went away in the middle of a call.
+            sqlx::Error::Io(e) => DbError::Connection(format!(
+                "database unreachable: the connection was lost ({e})"
+            )),
             other => DbError::Connection(other.to_string()),
         }
     }
@@ -147,6 +155,67 @@ pub struct Database {
     type_names: Mutex<HashMap<u32, String>>,
     /// The pool's server processes, newest last.
     backends: Arc<Mutex<VecDeque<Backend>>>,
+    /// Whether the server could be reached, as last seen.
+    health: Health,
+    /// Where the pool connects, for messages.
+    endpoint: Endpoint,
+    /// Whether a password was given, for the message when one is asked for.
+    has_password: bool,
+    /// How long one connection attempt may take.
+    connect_timeout: Duration,
+    /// How long a call waits for a pooled connection.
+    acquire_timeout: Duration,
+    max_connections: u32,
+}
+
+/// After this long without a pooled connection, a call asks the server
+/// directly whether it can be reached, rather than waiting out the pool's
+/// `acquire_timeout` (sqlx retries refused connections silently until then).
+const PROBE_AFTER: Duration = Duration::from_millis(500);
+
+/// How long one probe's answer stands for every call that asks: during an
+/// outage, calls fail at once instead of each trying to connect.
+const PROBE_VALID: Duration = Duration::from_millis(500);
+
+/// The reachability of the server, shared by every call.
+#[derive(Default)]
+struct Health {
+    /// Since when and why the server cannot be reached; `None` while it can.
+    down: Mutex<Option<(Instant, String)>>,
+    /// The last probe's time and outcome; held while a probe runs, so that
+    /// concurrent callers wait for one probe instead of starting their own.
+    probe: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+impl Health {
+    fn is_down(&self) -> bool {
+        self.down
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Records an outage; logged once, when it starts.
+    fn mark_down(&self, cause: &str) {
+        let mut down = self.down.lock().unwrap_or_else(PoisonError::into_inner);
+        if down.is_none() {
+            tracing::error!("database unreachable: {cause}");
+            *down = Some((Instant::now(), cause.to_string()));
+        } else {
+            tracing::debug!("database still unreachable: {cause}");
+        }
+    }
+
+    /// Records that the server answers; logged when that ends an outage.
+    fn mark_up(&self) {
+        let mut down = self.down.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((since, _)) = down.take() {
+            tracing::info!(
+                "database reachable again after {:.1} s",
+                since.elapsed().as_secs_f64()
+            );
+        }
+    }
 }
 
 /// One server process the pool connected to: its pid and start time,
@@ -172,22 +241,45 @@ pub fn quote_ident(ident: &str) -> String {
 }
 
 impl Database {
-    /// Connects once to check the server answers (so a wrong URL fails fast
-    /// with PostgreSQL's own reason), then sets up the pool.
-    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Database, DbError> {
-        use sqlx::ConnectOptions;
-        if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
-            return Err(DbError::Connection(
-                "invalid database URL: it must start with postgres:// or postgresql://".into(),
-            ));
-        }
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| DbError::Connection(format!("invalid database URL: {e}")))?
-            .application_name("sluice");
-        let probe = tokio::time::timeout(settings.acquire_timeout, options.connect())
-            .await
-            .map_err(|_| DbError::Connection("timed out connecting to the database".into()))??;
-        sqlx::Connection::close(probe).await?;
+    /// Resolves `conninfo` (a URL or key=value string; see [`conninfo`])
+    /// against the environment, connects once to check the server answers
+    /// (so that a wrong setting fails fast with the reason), then sets up the
+    /// pool.
+    pub async fn connect(conninfo: &str, settings: &PoolSettings) -> Result<Database, DbError> {
+        let target = resolve_off_thread(conninfo).await?;
+        let db = Database::with_pool(target, settings);
+        // Not recorded as an outage: failing here stops the server, with
+        // this reason.
+        db.attempt().await.map_err(unreachable_error)?;
+        Ok(db)
+    }
+
+    /// A pool that connects on first use, for commands that load plugins
+    /// without serving them (`sluice plugins`): nothing connects unless a
+    /// plugin's description asks the database something. Without a
+    /// connection string, the `PG*` variables and libpq's defaults apply.
+    pub async fn lazy(conninfo: Option<&str>) -> Result<Database, DbError> {
+        let target = match conninfo {
+            Some(conninfo) => resolve_off_thread(conninfo).await?,
+            // Nothing configured: libpq's defaults, or plain ones when even
+            // those cannot be had (no OS user name), since this pool may
+            // never be used.
+            None => resolve_off_thread("").await.unwrap_or_else(|e| {
+                tracing::debug!("no default database connection: {e}");
+                Target::fallback()
+            }),
+        };
+        Ok(Database::with_pool(
+            target,
+            &PoolSettings {
+                min_connections: 0,
+                max_connections: 1,
+                acquire_timeout: Duration::from_secs(2),
+            },
+        ))
+    }
+
+    fn with_pool(target: Target, settings: &PoolSettings) -> Database {
         let backends: Arc<Mutex<VecDeque<Backend>>> = Arc::default();
         let known = backends.clone();
         let pool = PgPoolOptions::new()
@@ -212,13 +304,120 @@ impl Database {
                     Ok(())
                 })
             })
-            .connect_lazy_with(options.clone());
-        Ok(Database {
+            .connect_lazy_with(target.options.clone());
+        Database {
             pool,
-            options,
+            options: target.options,
             type_names: Mutex::new(HashMap::new()),
             backends,
-        })
+            health: Health::default(),
+            endpoint: target.endpoint,
+            has_password: target.has_password,
+            connect_timeout: target.connect_timeout,
+            acquire_timeout: settings.acquire_timeout,
+            max_connections: settings.max_connections,
+        }
+    }
+
+    /// A pooled connection, or why there is none: the server cannot be
+    /// reached (found out within about [`PROBE_AFTER`] plus one connection
+    /// attempt), or every connection stayed in use for `acquire_timeout`.
+    async fn acquire(&self) -> Result<PoolConnection<Postgres>, DbError> {
+        if self.health.is_down() {
+            // Fails at once while the outage lasts; the first probe that
+            // gets through ends it.
+            self.probe().await.map_err(unreachable_error)?;
+        }
+        let acquire = self.pool.acquire();
+        tokio::pin!(acquire);
+        tokio::select! {
+            acquired = &mut acquire => return self.acquired(acquired),
+            () = tokio::time::sleep(PROBE_AFTER) => {}
+        }
+        // Slow: all connections are busy, or a new one cannot be opened.
+        // The server itself tells which, while the wait goes on.
+        let probe = self.probe();
+        tokio::pin!(probe);
+        tokio::select! {
+            acquired = &mut acquire => return self.acquired(acquired),
+            probed = &mut probe => probed.map_err(unreachable_error)?,
+        }
+        self.acquired(acquire.await)
+    }
+
+    fn acquired(
+        &self,
+        acquired: Result<PoolConnection<Postgres>, sqlx::Error>,
+    ) -> Result<PoolConnection<Postgres>, DbError> {
+        match acquired {
+            Ok(conn) => {
+                self.health.mark_up();
+                Ok(conn)
+            }
+            Err(sqlx::Error::PoolTimedOut) => Err(DbError::Connection(format!(
+                "all {} database connections are in use: none came free within {} s \
+                 ([database] acquire_timeout_s); raise [database] max_connections or try again",
+                self.max_connections,
+                self.acquire_timeout.as_secs_f64()
+            ))),
+            Err(sqlx::Error::PoolClosed) => {
+                Err(DbError::Connection("the connection pool is closed".into()))
+            }
+            // Anything else failed while opening a connection.
+            Err(e) => {
+                let cause = self.connect_cause(&e);
+                self.health.mark_down(&cause);
+                Err(unreachable_error(cause))
+            }
+        }
+    }
+
+    /// Whether the server can be reached, from a connection of its own; one
+    /// probe at a time, its answer shared for [`PROBE_VALID`].
+    async fn probe(&self) -> Result<(), String> {
+        let mut last = self.health.probe.lock().await;
+        if let Some((at, outcome)) = last.as_ref()
+            && at.elapsed() < PROBE_VALID
+        {
+            return outcome.clone();
+        }
+        let outcome = self.probe_now().await;
+        *last = Some((Instant::now(), outcome.clone()));
+        outcome
+    }
+
+    /// One connection attempt, its outcome recorded in the health state.
+    async fn probe_now(&self) -> Result<(), String> {
+        let outcome = self.attempt().await;
+        match &outcome {
+            Ok(()) => self.health.mark_up(),
+            Err(cause) => self.health.mark_down(cause),
+        }
+        outcome
+    }
+
+    /// One connection attempt outside the pool, bounded by `connect_timeout`.
+    async fn attempt(&self) -> Result<(), String> {
+        use sqlx::ConnectOptions as _;
+        match tokio::time::timeout(self.connect_timeout, self.options.connect()).await {
+            Ok(Ok(conn)) => {
+                // Closing politely must not hold up the caller.
+                tokio::spawn(sqlx::Connection::close(conn));
+                Ok(())
+            }
+            Ok(Err(e)) => Err(self.connect_cause(&e)),
+            Err(_) => Err(format!(
+                "no answer from {} within {} s (connect_timeout)",
+                self.endpoint,
+                self.connect_timeout.as_secs()
+            )),
+        }
+    }
+
+    /// Why connecting failed, in words, naming where it tried and never the
+    /// password.
+    fn connect_cause(&self, e: &sqlx::Error) -> String {
+        connect_cause(e, &self.endpoint, self.has_password)
     }
 
     /// Cancels the statements the pool's connections are running, over a
@@ -252,30 +451,10 @@ impl Database {
         Ok(u64::try_from(cancelled).unwrap_or(0))
     }
 
-    /// A pool that connects on first use, for commands that load plugins
-    /// without serving them (`sluice plugins`): nothing connects unless a
-    /// plugin's description asks the database something.
-    pub fn lazy(url: Option<&str>) -> Result<Database, DbError> {
-        let options = match url {
-            Some(url) => PgConnectOptions::from_str(url)
-                .map_err(|e| DbError::Connection(format!("invalid database URL: {e}")))?,
-            None => PgConnectOptions::new(),
-        };
-        let options = options.application_name("sluice");
-        Ok(Database {
-            pool: PgPoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(Duration::from_secs(2))
-                .connect_lazy_with(options.clone()),
-            options,
-            type_names: Mutex::new(HashMap::new()),
-            backends: Arc::default(),
-        })
-    }
-
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let mut conn = self.acquire().await?;
+        sqlx::query("SELECT 1").execute(&mut *conn).await?;
         Ok(())
     }
 
@@ -300,7 +479,12 @@ impl Database {
         );
         // Our own fixed statements, sent in one simple-protocol round trip.
         // Nothing from a plugin is ever sent this way.
-        let mut tx = self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await?;
+        let conn = self.acquire().await?;
+        let mut tx = Transaction::begin(
+            conn,
+            Some(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql))),
+        )
+        .await?;
         if let Some(role) = &settings.role {
             // Separate, so that a missing or forbidden role fails right here
             // with PostgreSQL's own error.
@@ -638,6 +822,58 @@ fn value_error(label: &str, e: codec::CodecError) -> DbError {
         codec::CodecError::OutOfRange { value, .. } => format!("{label}: {value} is out of range"),
         other => format!("{label}: {other}"),
     })
+}
+
+/// The error a call gets when the server cannot be reached.
+fn unreachable_error(cause: String) -> DbError {
+    DbError::Connection(format!("database unreachable: {cause}"))
+}
+
+/// Resolves a connection string on a blocking thread (it may read the
+/// password file and look for sockets and certificates).
+async fn resolve_off_thread(conninfo: &str) -> Result<Target, DbError> {
+    let conninfo = conninfo.to_string();
+    tokio::task::spawn_blocking(move || {
+        conninfo::resolve(&conninfo::parse(&conninfo)?, &conninfo::ProcessEnvironment)
+    })
+    .await
+    .map_err(|e| DbError::Connection(format!("resolving the connection string: {e}")))?
+    .map_err(|e| DbError::Connection(e.to_string()))
+}
+
+/// Why a connection attempt to `endpoint` failed, in words.
+fn connect_cause(e: &sqlx::Error, endpoint: &Endpoint, has_password: bool) -> String {
+    use std::io::ErrorKind;
+    match e {
+        sqlx::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused => format!("connection refused at {endpoint}"),
+            ErrorKind::NotFound => format!("no server socket at {endpoint}"),
+            ErrorKind::PermissionDenied => format!("permission denied for {endpoint}"),
+            ErrorKind::TimedOut => format!("connecting to {endpoint} timed out"),
+            // rustls reports a failed handshake (an untrusted certificate, a
+            // wrong name) this way.
+            ErrorKind::InvalidData => format!("TLS with {endpoint} failed: {io}"),
+            _ if io.to_string().contains("lookup address") => {
+                format!("no such host: cannot resolve {endpoint} ({io})")
+            }
+            _ => format!("cannot connect to {endpoint}: {io}"),
+        },
+        sqlx::Error::Tls(tls) => format!("TLS with {endpoint} failed: {tls}"),
+        sqlx::Error::Database(db) => {
+            let message = db.message();
+            match db.code().as_deref() {
+                Some("28P01") if !has_password => format!(
+                    "authentication failed at {endpoint}: {message} (no password was given: \
+                     set one in the connection string, PGPASSWORD or ~/.pgpass)"
+                ),
+                Some("28P01") => format!("authentication failed at {endpoint}: {message}"),
+                Some("28000") => format!("connection rejected by {endpoint}: {message}"),
+                Some("57P03") => format!("{endpoint} is not accepting connections: {message}"),
+                _ => format!("{endpoint}: {message}"),
+            }
+        }
+        other => format!("{endpoint}: {other}"),
+    }
 }
 
 fn statement_param_types(

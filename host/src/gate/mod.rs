@@ -59,7 +59,8 @@ impl From<DbError> for GateError {
                 hint,
             },
             DbError::Value(m) => GateError::InvalidInput(m),
-            DbError::Connection(m) => GateError::Internal(format!("database connection: {m}")),
+            // Says itself what it is: `database unreachable: …`, a busy pool.
+            DbError::Connection(m) => GateError::Internal(m),
             DbError::ResultTooLarge { limit } => GateError::Denied(Denial::new(
                 "max_result_bytes",
                 format!(

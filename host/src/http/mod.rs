@@ -236,8 +236,11 @@ async fn readyz<P: PluginHost>(State(health): State<Arc<Health<P>>>) -> Response
     if health.host.tools(&Scope::All).is_empty() {
         return (StatusCode::SERVICE_UNAVAILABLE, "no plugins loaded\n").into_response();
     }
+    // The pool fails fast while the database cannot be reached; the cause
+    // is in the log, not told to whoever asks.
     match tokio::time::timeout(Duration::from_secs(2), health.db.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response(),
+        Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database not answering\n").into_response(),
     }
 }

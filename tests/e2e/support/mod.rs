@@ -10,6 +10,7 @@
 // Each test module uses a different subset of the harness.
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod raw;
 pub mod sse;
 
