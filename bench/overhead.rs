@@ -33,7 +33,7 @@ impl InProcess {
         let (registry, _) = host.loader.registry();
         Ok(InProcess {
             gate: host.gate,
-            limits: sluice::registry::default_limits(config),
+            limits: config.plugin_limits(),
             runtime: host.runtime,
             registry,
         })

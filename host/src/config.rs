@@ -9,18 +9,12 @@
 //! out (see [`crate::db::conninfo`]). A `.env` file in the working directory
 //! is read first (without overriding variables already set).
 
+use crate::policy::{GrantSettings, LimitSettings, Limits, Pattern, each_limit};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Defaults used when the config says nothing.
-pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 5_000;
-pub const DEFAULT_MAX_ROWS: u32 = 1_000;
-pub const DEFAULT_MEMORY_MB: u64 = 64;
-pub const DEFAULT_MAX_WRITE_ROWS: u32 = 100;
-pub const DEFAULT_MAX_RESULT_BYTES: u64 = 8 * 1024 * 1024;
-pub const DEFAULT_MAX_HOST_CALLS: u32 = 10_000;
-pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 64;
+/// The config file read when none is named and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "sluice.toml";
 
 /// A configuration problem, phrased as what to fix.
@@ -103,76 +97,42 @@ impl McpConfig {
 
 /// `[http]`: the remote transport (`sluice serve --http ADDR`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// `Host` header values accepted on every MCP route, against DNS
     /// rebinding: a name (with any numeric port) or `name:port` (that port
     /// only), compared without case. Default: loopback names only; list
     /// your public name. Others get 403.
-    #[serde(default = "default_allowed_hosts")]
     pub allowed_hosts: Vec<String>,
     /// Browser `Origin`s accepted: `scheme://host` (its default port),
     /// `scheme://host:port`, `scheme://host:*` (any port) or `null`;
     /// requests without an Origin always pass. Default: none, so any
     /// present Origin is refused (403).
-    #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// Largest request body, in bytes; `[mcp] max_message_bytes` applies
     /// too, whichever is lower. A larger message gets 413 and a JSON-RPC
     /// error.
-    #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
     /// Open MCP sessions (Streamable HTTP and legacy SSE) across all keys;
     /// a new session beyond it is refused with 503 and a JSON-RPC error.
-    #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
     /// Open sessions per key; a new one beyond it is refused with 429 and a
     /// JSON-RPC error.
-    #[serde(default = "default_max_sessions_per_key")]
     pub max_sessions_per_key: usize,
     /// A session with no request for this long (and none in flight) is
     /// closed, and its memory returned to the system.
-    #[serde(default = "default_session_idle_timeout_s")]
     pub session_idle_timeout_s: u64,
     /// Time a client has to send a request's headers; a connection that
     /// takes longer, or stays idle between requests longer, is closed.
-    #[serde(default = "default_header_timeout_ms")]
     pub header_timeout_ms: u64,
     /// Connections open at once; more wait to be accepted. Each open event
     /// stream holds one, so keep this above `max_sessions`.
-    #[serde(default = "default_max_http_connections")]
     pub max_connections: usize,
-    #[serde(default)]
     pub auth: AuthConfig,
-    #[serde(default)]
     pub rate_limit: RateLimitConfig,
     /// `[http.failed_auth]`: refused credentials per client address (IPv6:
     /// per /64).
-    #[serde(default)]
     pub failed_auth: FailedAuthConfig,
-}
-
-fn default_allowed_hosts() -> Vec<String> {
-    ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec()
-}
-
-fn default_max_body_bytes() -> usize {
-    1024 * 1024
-}
-fn default_max_sessions() -> usize {
-    1000
-}
-fn default_max_sessions_per_key() -> usize {
-    100
-}
-fn default_session_idle_timeout_s() -> u64 {
-    600
-}
-fn default_header_timeout_ms() -> u64 {
-    10_000
-}
-fn default_max_http_connections() -> usize {
-    1024
 }
 
 /// `[http.failed_auth]`: how many refused credentials one client address
@@ -198,14 +158,14 @@ impl Default for FailedAuthConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
-            allowed_hosts: default_allowed_hosts(),
+            allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
             allowed_origins: Vec::new(),
-            max_body_bytes: default_max_body_bytes(),
-            max_sessions: default_max_sessions(),
-            max_sessions_per_key: default_max_sessions_per_key(),
-            session_idle_timeout_s: default_session_idle_timeout_s(),
-            header_timeout_ms: default_header_timeout_ms(),
-            max_connections: default_max_http_connections(),
+            max_body_bytes: 1024 * 1024,
+            max_sessions: 1000,
+            max_sessions_per_key: 100,
+            session_idle_timeout_s: 600,
+            header_timeout_ms: 10_000,
+            max_connections: 1024,
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
             failed_auth: FailedAuthConfig::default(),
@@ -215,26 +175,20 @@ impl Default for HttpConfig {
 
 /// `[http.auth]`
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// `[[http.auth.keys]]`: API keys, stored as hashes, and signing keys
     /// (`sluice keys new`).
-    #[serde(default)]
     pub keys: Vec<ApiKeyConfig>,
     /// How far a signed request's timestamp may be from the server's clock.
-    #[serde(default = "default_max_skew_s")]
     pub max_skew_s: u64,
-}
-
-fn default_max_skew_s() -> u64 {
-    300
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             keys: Vec::new(),
-            max_skew_s: default_max_skew_s(),
+            max_skew_s: 300,
         }
     }
 }
@@ -261,29 +215,19 @@ pub struct ApiKeyConfig {
 
 /// `[http.rate_limit]`: requests per key, unless a key sets its own.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Sustained requests per minute.
-    #[serde(default = "default_per_minute")]
     pub per_minute: u32,
     /// Requests that may arrive at once before the rate applies.
-    #[serde(default = "default_burst")]
     pub burst: u32,
-}
-
-fn default_per_minute() -> u32 {
-    1200
-}
-
-fn default_burst() -> u32 {
-    200
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
-            per_minute: default_per_minute(),
-            burst: default_burst(),
+            per_minute: 1200,
+            burst: 200,
         }
     }
 }
@@ -328,124 +272,118 @@ pub struct AuditConfig {
 
 /// `[database]`
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// A libpq connection string: `postgresql://user:password@host:port/dbname`
     /// or `host=… dbname=… user=…`.
     pub url: Option<String>,
-    #[serde(default = "default_min_connections")]
     pub min_connections: u32,
-    #[serde(default = "default_max_connections")]
     pub max_connections: u32,
-    /// Default statement timeout for plugins that set none.
-    #[serde(default = "default_statement_timeout_ms")]
-    pub statement_timeout_ms: u64,
-    /// Default row cap for plugins that set none.
-    #[serde(default = "default_max_rows")]
-    pub max_rows: u32,
+    /// Statement timeout of plugins that set none; `[plugins] timeout_ms`
+    /// takes precedence.
+    pub statement_timeout_ms: Option<u64>,
+    /// Row cap of plugins that set none; `[plugins] max_rows` takes
+    /// precedence.
+    pub max_rows: Option<u32>,
     /// Seconds to wait for a pooled connection.
-    #[serde(default = "default_acquire_timeout_s")]
     pub acquire_timeout_s: u64,
-}
-
-fn default_min_connections() -> u32 {
-    1
-}
-fn default_max_connections() -> u32 {
-    10
-}
-fn default_statement_timeout_ms() -> u64 {
-    DEFAULT_STATEMENT_TIMEOUT_MS
-}
-fn default_max_rows() -> u32 {
-    DEFAULT_MAX_ROWS
-}
-fn default_acquire_timeout_s() -> u64 {
-    10
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: None,
-            min_connections: default_min_connections(),
-            max_connections: default_max_connections(),
-            statement_timeout_ms: default_statement_timeout_ms(),
-            max_rows: default_max_rows(),
-            acquire_timeout_s: default_acquire_timeout_s(),
+            min_connections: 1,
+            max_connections: 10,
+            statement_timeout_ms: None,
+            max_rows: None,
+            acquire_timeout_s: 10,
         }
     }
 }
 
-/// `[plugins]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PluginsConfig {
-    /// Directory of extra `*.wasm` plugins.
-    pub dir: Option<PathBuf>,
-    /// Whether the embedded first-party plugins (`sql-read`, `sql-write`) load.
-    #[serde(default = "default_true")]
-    pub first_party: bool,
-    /// Plugins, by name, that are described but not served.
-    #[serde(default)]
-    pub disabled: Vec<String>,
-    /// Plugins, by name, that may be absent at start and arrive later by
-    /// hot reload: the only names a grant, config table, `disabled` entry
-    /// or key scope may use without a loaded plugin of that name.
-    #[serde(default)]
-    pub expected: Vec<String>,
-    /// Wall-clock limit of one plugin call, wasm and database time together,
-    /// unless a grant sets its own `timeout_ms`.
-    pub timeout_ms: Option<u64>,
-    /// Linear-memory cap per call, unless a grant sets its own `memory_mb`.
-    pub memory_mb: Option<u64>,
-    /// Rows one update or delete may touch, unless a grant sets its own.
-    pub max_write_rows: Option<u32>,
-    /// Bytes of one statement's result, unless a grant sets its own.
-    pub max_result_bytes: Option<u64>,
-    /// Host calls per plugin call, unless a grant sets its own.
-    pub max_host_calls: Option<u32>,
-    /// Calls of one plugin running at once, unless a grant sets its own.
-    pub max_concurrent_calls: Option<u32>,
-    /// Largest plugin file read from the plugin directory, in MiB.
-    #[serde(default = "default_max_file_mb")]
-    pub max_file_mb: u64,
-    /// `[plugins.cache]`: compiled plugins on disk.
-    #[serde(default)]
-    pub cache: CacheConfig,
-    /// `[plugins.grants.<plugin>]`
-    #[serde(default)]
-    pub grants: BTreeMap<String, GrantConfig>,
-    /// `[plugins.config.<plugin>]`: values a plugin reads with `config::get`.
-    #[serde(default)]
-    pub config: BTreeMap<String, BTreeMap<String, String>>,
-}
-
-fn default_true() -> bool {
-    true
-}
-fn default_max_file_mb() -> u64 {
-    256
-}
-
-impl Default for PluginsConfig {
-    fn default() -> Self {
-        PluginsConfig {
-            dir: None,
-            first_party: true,
-            disabled: Vec::new(),
-            expected: Vec::new(),
-            timeout_ms: None,
-            memory_mb: None,
-            max_write_rows: None,
-            max_result_bytes: None,
-            max_host_calls: None,
-            max_concurrent_calls: None,
-            max_file_mb: default_max_file_mb(),
-            cache: CacheConfig::default(),
-            grants: BTreeMap::new(),
-            config: BTreeMap::new(),
+/// Declares a config table that also takes every limit key (see
+/// [`each_limit!`]) as an optional field of its own, so that they parse,
+/// and fail, exactly like the table's other keys, and a `limits()` method
+/// that collects them. Invoked through `each_limit!`, which passes the list.
+macro_rules! table_with_limits {
+    (
+        {
+            $(#[$meta:meta])*
+            pub struct $name:ident { $($fields:tt)* }
+            defaults { $($defaults:tt)* }
         }
+        $( $(#[doc = $doc:literal])* $key:ident : $ty:ty = $default:expr ; )*
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($fields)*
+            $( $(#[doc = $doc])* pub $key: Option<$ty>, )*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $($defaults)* $( $key: None, )* }
+            }
+        }
+
+        impl $name {
+            /// The limits this table sets.
+            pub fn limits(&self) -> LimitSettings {
+                LimitSettings { $( $key: self.$key, )* }
+            }
+        }
+    };
+}
+
+each_limit!(table_with_limits! {
+    /// `[plugins]`. A limit key set here applies to every plugin whose grant
+    /// does not set its own.
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct PluginsConfig {
+        /// Directory of extra `*.wasm` plugins.
+        pub dir: Option<PathBuf>,
+        /// Whether the embedded first-party plugins (`sql-read`, `sql-write`) load.
+        pub first_party: bool,
+        /// Plugins, by name, that are described but not served.
+        pub disabled: Vec<String>,
+        /// Plugins, by name, that may be absent at start and arrive later by
+        /// hot reload: the only names a grant, config table, `disabled` entry
+        /// or key scope may use without a loaded plugin of that name.
+        pub expected: Vec<String>,
+        /// Largest plugin file read from the plugin directory, in MiB.
+        pub max_file_mb: u64,
+        /// `[plugins.cache]`: compiled plugins on disk.
+        pub cache: CacheConfig,
+        /// `[plugins.grants.<plugin>]`
+        pub grants: BTreeMap<String, GrantConfig>,
+        /// `[plugins.config.<plugin>]`: values a plugin reads with `config::get`.
+        pub config: BTreeMap<String, BTreeMap<String, String>>,
+    }
+    defaults {
+        dir: None,
+        first_party: true,
+        disabled: Vec::new(),
+        expected: Vec::new(),
+        max_file_mb: 256,
+        cache: CacheConfig::default(),
+        grants: BTreeMap::new(),
+        config: BTreeMap::new(),
+    }
+});
+
+impl Config {
+    /// The limits of a plugin whose grant sets none: `[plugins]`, then the
+    /// older `[database] statement_timeout_ms` and `max_rows`, then the
+    /// built-in defaults.
+    pub fn plugin_limits(&self) -> Limits {
+        let legacy = LimitSettings {
+            timeout_ms: self.database.statement_timeout_ms,
+            max_rows: self.database.max_rows,
+            ..LimitSettings::default()
+        };
+        self.plugins.limits().or(legacy).over(Limits::default())
     }
 }
 
@@ -465,12 +403,7 @@ impl PluginsConfig {
     /// `sql_read` must not pass as a plugin to come.
     fn validate_expected(&self) -> Result<(), ConfigError> {
         for name in &self.expected {
-            let valid = name.len() <= 64
-                && name.starts_with(|c: char| c.is_ascii_lowercase())
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !valid {
+            if !crate::registry::model::valid_plugin_name(name) {
                 return Err(ConfigError::Invalid(format!(
                     "[plugins] expected: {name:?} cannot be a plugin name \
                      (lower-case letters, digits and `-`, starting with a letter)"
@@ -483,21 +416,15 @@ impl PluginsConfig {
 
 /// `[plugins.cache]`
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     /// Whether compiled plugins are kept on disk across restarts.
-    #[serde(default = "default_true")]
     pub enabled: bool,
     /// Where: default `$SLUICE_CACHE_DIR`, else `$XDG_CACHE_HOME/sluice`,
     /// else `~/.cache/sluice`.
     pub dir: Option<PathBuf>,
     /// Size cap in MiB; least recently used entries go first.
-    #[serde(default = "default_cache_max_mb")]
     pub max_mb: u64,
-}
-
-fn default_cache_max_mb() -> u64 {
-    1024
 }
 
 impl Default for CacheConfig {
@@ -505,7 +432,7 @@ impl Default for CacheConfig {
         CacheConfig {
             enabled: true,
             dir: None,
-            max_mb: default_cache_max_mb(),
+            max_mb: 1024,
         }
     }
 }
@@ -524,64 +451,48 @@ impl CacheConfig {
     }
 }
 
-/// What the operator grants one plugin.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct GrantConfig {
-    /// Relation patterns it may read (`public.*`, `public.film`).
-    pub read: Option<Vec<String>>,
-    /// Relation patterns it may write through the typed write calls.
-    pub write: Option<Vec<String>>,
-    /// Whether it may list and describe the relations it can read or write.
-    pub catalog: Option<bool>,
-    /// Database role its statements run as (`SET LOCAL ROLE`).
-    pub role: Option<String>,
-    /// Statement timeout and wasm deadline, in milliseconds.
-    pub timeout_ms: Option<u64>,
-    /// Row cap per statement.
-    pub max_rows: Option<u32>,
-    /// Linear-memory cap per call, in MiB.
-    pub memory_mb: Option<u64>,
-    /// Rows one update or delete may touch; more roll back.
-    pub max_write_rows: Option<u32>,
-    /// Bytes of one statement's result.
-    pub max_result_bytes: Option<u64>,
-    /// Host calls per plugin call.
-    pub max_host_calls: Option<u32>,
-    /// Calls of this plugin running at once.
-    pub max_concurrent_calls: Option<u32>,
-    /// Put before each of its tool and prompt names, to resolve a clash.
-    pub prefix: Option<String>,
-}
+each_limit!(table_with_limits! {
+    /// `[plugins.grants.<plugin>]`: what the operator grants one plugin. A
+    /// limit key set here is this plugin's own.
+    #[derive(Debug, Clone, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct GrantConfig {
+        /// Relation patterns it may read (`public.*`, `public.film`).
+        pub read: Option<Vec<String>>,
+        /// Relation patterns it may write through the typed write calls.
+        pub write: Option<Vec<String>>,
+        /// Whether it may list and describe the relations it can read or write.
+        pub catalog: Option<bool>,
+        /// Database role its statements run as (`SET LOCAL ROLE`).
+        pub role: Option<String>,
+        /// Put before each of its tool and prompt names, to resolve a clash.
+        pub prefix: Option<String>,
+    }
+    defaults {
+        read: None,
+        write: None,
+        catalog: None,
+        role: None,
+        prefix: None,
+    }
+});
 
 impl GrantConfig {
-    /// The limits it sets, by config key.
-    fn limit_values(&self) -> [(&'static str, Option<u64>); 7] {
-        [
-            ("timeout_ms", self.timeout_ms),
-            ("max_rows", self.max_rows.map(u64::from)),
-            ("memory_mb", self.memory_mb),
-            ("max_write_rows", self.max_write_rows.map(u64::from)),
-            ("max_result_bytes", self.max_result_bytes),
-            ("max_host_calls", self.max_host_calls.map(u64::from)),
-            (
-                "max_concurrent_calls",
-                self.max_concurrent_calls.map(u64::from),
-            ),
-        ]
-    }
-}
-
-/// Every limit must allow something: zero would refuse every call.
-fn check_limits(section: &str, limits: &[(&str, Option<u64>)]) -> Result<(), ConfigError> {
-    for (key, value) in limits {
-        if *value == Some(0) {
-            return Err(ConfigError::Invalid(format!(
-                "{section} {key} must be at least 1"
-            )));
+    /// What the policy takes from this table. Its patterns were checked
+    /// when the config was loaded (see [`Config::parse`]).
+    pub fn settings(&self) -> GrantSettings {
+        let patterns = |list: &Option<Vec<String>>| {
+            list.as_ref()
+                .map(|l| l.iter().filter_map(|t| Pattern::parse(t).ok()).collect())
+        };
+        GrantSettings {
+            read: patterns(&self.read),
+            write: patterns(&self.write),
+            catalog: self.catalog,
+            role: self.role.clone(),
+            limits: self.limits(),
         }
     }
-    Ok(())
 }
 
 /// Command-line and environment overrides of the file.
@@ -668,18 +579,26 @@ impl Config {
                 db.min_connections, db.max_connections
             )));
         }
-        if db.max_rows == 0 {
-            return Err(ConfigError::Invalid(
-                "[database] max_rows must be at least 1".into(),
-            ));
-        }
+        let legacy = LimitSettings {
+            timeout_ms: db.statement_timeout_ms,
+            max_rows: db.max_rows,
+            ..LimitSettings::default()
+        };
+        legacy.check("[database]").map_err(ConfigError::Invalid)?;
+        self.plugins
+            .limits()
+            .check("[plugins]")
+            .map_err(ConfigError::Invalid)?;
         for (plugin, grant) in &self.plugins.grants {
-            for pattern in grant.read.iter().chain(grant.write.iter()).flatten() {
-                crate::policy::Pattern::parse(pattern)
-                    .map_err(|e| ConfigError::Invalid(format!("[plugins.grants.{plugin}]: {e}")))?;
-            }
             let section = format!("[plugins.grants.{plugin}]");
-            check_limits(&section, &grant.limit_values())?;
+            for pattern in grant.read.iter().chain(grant.write.iter()).flatten() {
+                Pattern::parse(pattern)
+                    .map_err(|e| ConfigError::Invalid(format!("{section}: {e}")))?;
+            }
+            grant
+                .limits()
+                .check(&section)
+                .map_err(ConfigError::Invalid)?;
             if let Some(prefix) = &grant.prefix
                 && !(prefix.len() <= 64 && crate::registry::model::valid_name(prefix))
             {
@@ -688,21 +607,6 @@ impl Config {
                 )));
             }
         }
-        let p = &self.plugins;
-        check_limits(
-            "[plugins]",
-            &[
-                ("timeout_ms", p.timeout_ms),
-                ("memory_mb", p.memory_mb),
-                ("max_write_rows", p.max_write_rows.map(u64::from)),
-                ("max_result_bytes", p.max_result_bytes),
-                ("max_host_calls", p.max_host_calls.map(u64::from)),
-                (
-                    "max_concurrent_calls",
-                    p.max_concurrent_calls.map(u64::from),
-                ),
-            ],
-        )?;
         for (key, value) in [
             ("[plugins] max_file_mb", self.plugins.max_file_mb as u128),
             (
@@ -969,6 +873,54 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("plugins.grants.x"), "{e}");
+    }
+
+    #[test]
+    fn every_limit_key_is_taken_by_plugins_and_each_grant_and_layered() {
+        let mut text = String::from("[plugins]\n");
+        for (i, key) in LimitSettings::KEYS.iter().enumerate() {
+            text.push_str(&format!("{key} = {}\n", 10 + i));
+        }
+        text.push_str("[plugins.grants.p]\nmax_rows = 3\n");
+        let c = Config::parse(&text, Path::new("f.toml")).unwrap();
+        let set = c.plugins.limits().values();
+        assert_eq!(set.len(), LimitSettings::KEYS.len(), "{set:?}");
+        let grant = c.plugins.grants["p"]
+            .settings()
+            .limits
+            .over(c.plugin_limits());
+        assert_eq!(grant.max_rows, 3, "the grant's own");
+        assert_eq!(grant.timeout_ms, 10, "from [plugins]");
+
+        // [plugins] wins over the older [database] keys, which win over the defaults.
+        let c = Config::parse(
+            "[database]\nmax_rows = 7\nstatement_timeout_ms = 900\n[plugins]\nmax_rows = 8",
+            Path::new("f.toml"),
+        )
+        .unwrap();
+        let limits = c.plugin_limits();
+        assert_eq!((limits.max_rows, limits.timeout_ms), (8, 900));
+        assert_eq!(Config::default().plugin_limits(), Limits::default());
+
+        // A typo among them fails like any other key, naming the limit keys
+        // it might have meant, with the caret on it.
+        let e = Config::parse("[plugins.grants.p]\nmax_row = 3", Path::new("f.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `max_row`"), "{e}");
+        assert!(e.contains("`max_rows`") && e.contains("`read`"), "{e}");
+        assert!(e.contains("2 | max_row = 3"), "{e}");
+        let e = Config::parse("[plugins]\nmemory_mb = \"big\"", Path::new("f.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 | memory_mb"), "{e}");
+        for bad in [
+            "[plugins.grants.p]\nmax_host_calls = 0",
+            "[database]\nmax_rows = 0",
+            "[plugins]\nmemory_mb = 17592186044416",
+        ] {
+            assert!(Config::parse(bad, Path::new("f.toml")).is_err(), "{bad}");
+        }
     }
 
     #[test]

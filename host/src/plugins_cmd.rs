@@ -226,7 +226,7 @@ pub fn check(reports: &[LoadReport], names: &NameCheck) -> String {
             lim.max_rows,
             lim.max_write_rows,
             lim.max_result_bytes,
-            lim.memory_bytes / (1024 * 1024),
+            lim.memory_mb,
             lim.max_host_calls,
             lim.max_concurrent_calls
         );

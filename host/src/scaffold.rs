@@ -94,12 +94,7 @@ pub fn new_plugin(
     dir: &Path,
     sdk: Option<&Path>,
 ) -> Result<PathBuf, ScaffoldError> {
-    let valid = name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !valid {
+    if !crate::registry::model::valid_plugin_name(name) {
         return Err(ScaffoldError::Name(name.to_string()));
     }
     if crate::registry::FIRST_PARTY

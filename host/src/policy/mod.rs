@@ -5,15 +5,17 @@
 //! call. Analysis fails closed: SQL the parser cannot read is refused.
 
 mod functions;
+mod limits;
 mod sql;
 
 pub use functions::{FunctionRules, sensitive_setting};
+pub(crate) use limits::each_limit;
+pub use limits::{LimitSettings, Limits, MAX_MEMORY_MB};
 pub use sql::{
     ReadAnalysis, RelationRef, StatementLimits, TOO_COMPLEX, analyze_read, nesting_bound,
     parse_relation_name,
 };
 
-use crate::config::GrantConfig;
 use std::sync::Arc;
 
 /// Default for `[policy] max_statement_bytes`.
@@ -277,9 +279,8 @@ pub struct Requests {
     pub read: Vec<String>,
     pub write: Vec<String>,
     pub catalog: bool,
-    pub timeout_ms: Option<u64>,
-    pub memory_mb: Option<u32>,
-    pub max_rows: Option<u32>,
+    /// Limits it asks to run under; each lowers what the operator granted.
+    pub limits: LimitSettings,
 }
 
 /// `*` matches any run of characters; everything else matches itself exactly.
@@ -303,27 +304,6 @@ pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// Limits that apply to one plugin's calls. Each is named in the error a
-/// call gets when it reaches it, by its config key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    /// `timeout_ms`: statement timeout, and the deadline of a whole call.
-    pub timeout_ms: u64,
-    /// `max_rows`: rows a query returns; more are dropped and flagged.
-    pub max_rows: u32,
-    /// `max_write_rows`: rows one update or delete may touch; more roll back.
-    pub max_write_rows: u32,
-    /// `max_result_bytes`: size of one statement's result as it comes off
-    /// the wire; a bigger result is an error.
-    pub max_result_bytes: u64,
-    /// `memory_mb`: linear memory of one call.
-    pub memory_bytes: u64,
-    /// `max_host_calls`: host calls one plugin call may make.
-    pub max_host_calls: u32,
-    /// `max_concurrent_calls`: calls of one plugin running at once.
-    pub max_concurrent_calls: u32,
-}
-
 /// A plugin's grant: what the operator granted, narrowed (see
 /// [`Grant::narrowed`]) to what the plugin requested.
 #[derive(Debug, Clone, PartialEq)]
@@ -343,54 +323,48 @@ pub struct Grant {
     pub functions: Arc<FunctionRules>,
 }
 
+/// What the operator's config says of one plugin's grant; unset parts take
+/// the defaults (see [`Grant::new`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GrantSettings {
+    pub read: Option<Vec<Pattern>>,
+    pub write: Option<Vec<Pattern>>,
+    pub catalog: Option<bool>,
+    pub role: Option<String>,
+    pub limits: LimitSettings,
+}
+
 /// The first-party plugin that gets a read grant on `public` by default.
 pub const DEFAULT_READER: &str = "sql-read";
 
 impl Grant {
-    /// The grant for `plugin` from its config entry (if any) over the defaults:
-    /// the first-party reader reads `public.*` with catalog access; nothing else
-    /// may read, write or see the catalog unless granted.
-    pub fn from_config(
+    /// The grant for `plugin` from what the operator's config says of it
+    /// (`settings`) over the defaults: the first-party reader reads
+    /// `public.*` with catalog access; nothing else may read, write or see
+    /// the catalog unless granted. Limits not set come from `defaults`.
+    pub fn new(
         plugin: &str,
-        config: Option<&GrantConfig>,
-        defaults: &Limits,
+        settings: &GrantSettings,
+        defaults: Limits,
         functions: Arc<FunctionRules>,
     ) -> Grant {
-        let empty = GrantConfig::default();
-        let c = config.unwrap_or(&empty);
         let reader = plugin == DEFAULT_READER;
-        let patterns = |list: &Option<Vec<String>>, default: &[&str]| -> Vec<Pattern> {
-            let texts: Vec<String> = match list {
-                Some(list) => list.clone(),
-                None => default.iter().map(|s| s.to_string()).collect(),
-            };
-            // Patterns were validated when the config was loaded.
-            texts
-                .iter()
-                .filter_map(|t| Pattern::parse(t).ok())
-                .collect()
+        let default_read = if reader {
+            vec![Pattern {
+                schema: "public".into(),
+                name: "*".into(),
+            }]
+        } else {
+            Vec::new()
         };
         Grant {
-            read: patterns(&c.read, if reader { &["public.*"] } else { &[] }),
-            write: patterns(&c.write, &[]),
+            read: settings.read.clone().unwrap_or(default_read),
+            write: settings.write.clone().unwrap_or_default(),
             requested_read: vec![Pattern::any()],
             requested_write: vec![Pattern::any()],
-            catalog: c.catalog.unwrap_or(reader),
-            role: c.role.clone(),
-            limits: Limits {
-                timeout_ms: c.timeout_ms.unwrap_or(defaults.timeout_ms),
-                max_rows: c.max_rows.unwrap_or(defaults.max_rows),
-                max_write_rows: c.max_write_rows.unwrap_or(defaults.max_write_rows),
-                max_result_bytes: c.max_result_bytes.unwrap_or(defaults.max_result_bytes),
-                memory_bytes: c
-                    .memory_mb
-                    .map(|mb| mb * 1024 * 1024)
-                    .unwrap_or(defaults.memory_bytes),
-                max_host_calls: c.max_host_calls.unwrap_or(defaults.max_host_calls),
-                max_concurrent_calls: c
-                    .max_concurrent_calls
-                    .unwrap_or(defaults.max_concurrent_calls),
-            },
+            catalog: settings.catalog.unwrap_or(reader),
+            role: settings.role.clone(),
+            limits: settings.limits.over(defaults),
             functions,
         }
     }
@@ -465,26 +439,9 @@ impl Grant {
         self.requested_read = requested_read;
         self.requested_write = requested_write;
 
-        let limits = &mut self.limits;
-        let mut lower = |key: &str, requested: Option<u64>, granted: &mut u64| {
-            if let Some(requested) = requested {
-                if requested > *granted {
-                    unmet.push(format!("{key} {requested} (granted {granted})"));
-                }
-                *granted = (*granted).min(requested);
-            }
-        };
-        lower("timeout_ms", requests.timeout_ms, &mut limits.timeout_ms);
-        let mut memory_mb = limits.memory_bytes / (1024 * 1024);
-        lower(
-            "memory_mb",
-            requests.memory_mb.map(u64::from),
-            &mut memory_mb,
-        );
-        limits.memory_bytes = memory_mb * 1024 * 1024;
-        let mut max_rows = u64::from(limits.max_rows);
-        lower("max_rows", requests.max_rows.map(u64::from), &mut max_rows);
-        limits.max_rows = u32::try_from(max_rows).unwrap_or(u32::MAX);
+        let (limits, unmet_limits) = self.limits.lowered(requests.limits);
+        self.limits = limits;
+        unmet.extend(unmet_limits);
         Ok((self, unmet))
     }
 
@@ -616,29 +573,23 @@ mod tests {
     }
 
     fn operator(read: &[&str]) -> Grant {
-        let config = GrantConfig {
-            read: Some(read.iter().map(|s| s.to_string()).collect()),
+        let settings = GrantSettings {
+            read: Some(read.iter().map(|s| Pattern::parse(s).unwrap()).collect()),
             catalog: Some(true),
-            ..GrantConfig::default()
+            ..GrantSettings::default()
         };
-        let limits = Limits {
-            timeout_ms: 5000,
-            max_rows: 1000,
-            max_write_rows: 100,
-            max_result_bytes: 1 << 20,
-            memory_bytes: 64 << 20,
-            max_host_calls: 100,
-            max_concurrent_calls: 4,
-        };
-        Grant::from_config("p", Some(&config), &limits, Arc::default())
+        Grant::new("p", &settings, Limits::default(), Arc::default())
     }
 
     #[test]
     fn narrowing_grants_only_what_both_allow() {
         let requests = Requests {
             read: vec!["public.film".into(), "public.rental".into()],
-            timeout_ms: Some(30_000),
-            max_rows: Some(50),
+            limits: LimitSettings {
+                timeout_ms: Some(30_000),
+                max_rows: Some(50),
+                ..LimitSettings::default()
+            },
             ..Requests::default()
         };
         let (grant, unmet) = operator(&["public.*"]).narrowed(&requests).unwrap();

@@ -14,27 +14,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The default limits from the config.
-pub fn default_limits(config: &Config) -> Limits {
-    let p = &config.plugins;
-    Limits {
-        timeout_ms: p.timeout_ms.unwrap_or(config.database.statement_timeout_ms),
-        max_rows: config.database.max_rows,
-        max_write_rows: p
-            .max_write_rows
-            .unwrap_or(crate::config::DEFAULT_MAX_WRITE_ROWS),
-        max_result_bytes: p
-            .max_result_bytes
-            .unwrap_or(crate::config::DEFAULT_MAX_RESULT_BYTES),
-        memory_bytes: p.memory_mb.unwrap_or(crate::config::DEFAULT_MEMORY_MB) * 1024 * 1024,
-        max_host_calls: p
-            .max_host_calls
-            .unwrap_or(crate::config::DEFAULT_MAX_HOST_CALLS),
-        max_concurrent_calls: p
-            .max_concurrent_calls
-            .unwrap_or(crate::config::DEFAULT_MAX_CONCURRENT_CALLS),
-    }
-}
-
 /// One plugin as loaded: who it is, what it asked for, what it got.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -201,7 +180,7 @@ impl Loader {
         let mut loader = Loader {
             runtime,
             config: config.clone(),
-            limits: default_limits(config),
+            limits: config.plugin_limits(),
             functions,
             first_party: Vec::new(),
             files: BTreeMap::new(),
@@ -378,14 +357,16 @@ impl Loader {
             .await
             .map_err(|e| e.to_string())?;
         let d = loaded.description();
+        crate::registry::model::check_declared_names(&d.manifest.name, &d.tools, &d.prompts)?;
         let manifest = d.manifest.clone();
         let name = &manifest.name;
-        let granted = Grant::from_config(
-            name,
-            config.plugins.grants.get(name),
-            limits,
-            functions.clone(),
-        );
+        let settings = config
+            .plugins
+            .grants
+            .get(name)
+            .map(|g| g.settings())
+            .unwrap_or_default();
+        let granted = Grant::new(name, &settings, *limits, functions.clone());
         let (effective, unmet) = granted
             .clone()
             .narrowed(&manifest.requests)

@@ -7,7 +7,7 @@ pub mod model;
 mod names;
 
 pub use live::{LiveRegistry, watch};
-pub use load::{LoadReport, Loaded, Loader, default_limits};
+pub use load::{LoadReport, Loaded, Loader};
 pub use names::{NameCheck, UnknownName, UnknownNames, check_names};
 
 use crate::runtime::Plugin;

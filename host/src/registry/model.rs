@@ -15,6 +15,48 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// Whether `name` may name a plugin: 1 to 64 lower-case letters, digits
+/// and `-`, starting with a letter. The name keys config tables
+/// (`[plugins.grants.<name>]`), file names and log lines, so it is kept to
+/// what needs no quoting in any of them.
+pub fn valid_plugin_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The names a plugin declares follow the rules: its own name is a plugin
+/// name, each tool and prompt name an MCP name, and none declared twice.
+pub fn check_declared_names(
+    plugin: &str,
+    tools: &[ToolSpec],
+    prompts: &[PromptSpec],
+) -> Result<(), String> {
+    if !valid_plugin_name(plugin) {
+        return Err(format!(
+            "plugin name {plugin:?} must be lower-case letters, digits and `-`, starting with a letter"
+        ));
+    }
+    for (kind, names) in [
+        ("tool", tools.iter().map(|t| &t.name).collect::<Vec<_>>()),
+        ("prompt", prompts.iter().map(|p| &p.name).collect()),
+    ] {
+        for (i, name) in names.iter().enumerate() {
+            if !valid_name(name) {
+                return Err(format!(
+                    "{kind} name {name:?} is not a valid MCP name (1 to 128 of A-Z a-z 0-9 _ - .)"
+                ));
+            }
+            if names[..i].contains(name) {
+                return Err(format!("{kind} {name:?} is declared twice"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Which plugins a client may use: all of them (stdio, or a key without a
 /// restriction), or those named.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,7 +111,7 @@ pub struct ToolAnnotations {
 }
 
 /// A tool as listed to clients.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ToolSpec {
     pub name: String,
     pub title: Option<String>,
@@ -111,7 +153,7 @@ pub struct PromptArgumentSpec {
 }
 
 /// A prompt as listed to clients.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PromptSpec {
     pub name: String,
     pub title: Option<String>,
@@ -299,4 +341,43 @@ pub trait PluginHost: Send + Sync + 'static {
         scope: &Scope,
         request: CompletionRequest,
     ) -> impl Future<Output = Result<CompletionOutput, CallError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(name: &str) -> ToolSpec {
+        ToolSpec {
+            name: name.into(),
+            ..ToolSpec::default()
+        }
+    }
+
+    #[test]
+    fn declared_names_follow_the_rules() {
+        assert!(check_declared_names("geo-tools", &[tool("a"), tool("b.c")], &[]).is_ok());
+        for (plugin, tools, message) in [
+            ("Geo", vec![tool("a")], "plugin name \"Geo\""),
+            ("geo_tools", vec![], "plugin name \"geo_tools\""),
+            ("geo", vec![tool("a b")], "tool name \"a b\""),
+            ("geo", vec![tool("")], "tool name \"\""),
+            (
+                "geo",
+                vec![tool("a"), tool("a")],
+                "tool \"a\" is declared twice",
+            ),
+        ] {
+            let e = check_declared_names(plugin, &tools, &[]).unwrap_err();
+            assert!(e.starts_with(message), "{e}");
+        }
+        let twice = PromptSpec {
+            name: "p".into(),
+            ..PromptSpec::default()
+        };
+        let e = check_declared_names("geo", &[], &[twice.clone(), twice]).unwrap_err();
+        assert_eq!(e, "prompt \"p\" is declared twice");
+        assert!(!valid_plugin_name(&"a".repeat(65)));
+        assert!(valid_plugin_name("a1-b"));
+    }
 }

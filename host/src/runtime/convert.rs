@@ -227,25 +227,9 @@ fn object_schema(text: &str, what: &str) -> Result<Map<String, Json>, String> {
     }
 }
 
-/// A plugin's description, checked.
-/// Whether `name` may name a plugin: it keys config sections and file names.
-fn valid_plugin_name(name: &str) -> bool {
-    name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
-
-fn manifest(m: h::Manifest) -> Result<m::Manifest, String> {
-    if !valid_plugin_name(&m.name) {
-        return Err(format!(
-            "plugin name {:?} must be lower-case letters, digits and `-`, starting with a letter",
-            m.name
-        ));
-    }
+fn manifest(m: h::Manifest) -> m::Manifest {
     let r = m.requests;
-    Ok(m::Manifest {
+    m::Manifest {
         name: m.name,
         version: m.version,
         description: m.description,
@@ -253,26 +237,23 @@ fn manifest(m: h::Manifest) -> Result<m::Manifest, String> {
             read: r.read,
             write: r.write,
             catalog: r.catalog,
-            timeout_ms: r.timeout_ms,
-            memory_mb: r.memory_mb,
-            max_rows: r.max_rows,
+            limits: crate::policy::LimitSettings {
+                timeout_ms: r.timeout_ms,
+                memory_mb: r.memory_mb.map(u64::from),
+                max_rows: r.max_rows,
+                ..Default::default()
+            },
         },
-    })
+    }
 }
 
+/// A plugin's description in host terms. Its JSON schemas must parse; the
+/// names it declares are the registry's to check (see
+/// [`m::check_declared_names`]).
 pub fn description(d: h::Description) -> Result<Description, String> {
-    let manifest = manifest(d.manifest)?;
+    let manifest = manifest(d.manifest);
     let mut tools = Vec::with_capacity(d.tools.len());
     for t in d.tools {
-        if !m::valid_name(&t.name) {
-            return Err(format!(
-                "tool name {:?} is not a valid MCP tool name",
-                t.name
-            ));
-        }
-        if tools.iter().any(|x: &m::ToolSpec| x.name == t.name) {
-            return Err(format!("tool {:?} is declared twice", t.name));
-        }
         let input_schema = object_schema(&t.input_schema, &format!("input schema of {}", t.name))?;
         let output_schema = t
             .output_schema
@@ -295,12 +276,6 @@ pub fn description(d: h::Description) -> Result<Description, String> {
     }
     let mut prompts: Vec<m::PromptSpec> = Vec::with_capacity(d.prompts.len());
     for p in d.prompts {
-        if !m::valid_name(&p.name) {
-            return Err(format!("prompt name {:?} is not a valid MCP name", p.name));
-        }
-        if prompts.iter().any(|x| x.name == p.name) {
-            return Err(format!("prompt {:?} is declared twice", p.name));
-        }
         prompts.push(m::PromptSpec {
             name: p.name,
             title: p.title,

@@ -7,7 +7,7 @@
 use super::bindings::sluice::plugin::{config, database, log, types};
 use super::inputs::{self, InvalidInput, List};
 use super::{CallState, PluginContext, convert};
-use crate::gate::Caller;
+use crate::gate::{Caller, Gate};
 use std::sync::Arc;
 
 /// A plugin made more host calls in one call than it may.
@@ -28,10 +28,26 @@ impl PluginContext {
 }
 
 impl CallState {
-    /// Counts a database call and hands out the plugin's context for it.
-    fn begin_host_call(&mut self) -> wasmtime::Result<Arc<PluginContext>> {
+    /// Counts a database call and hands out the plugin's context and the
+    /// gate for it, or the refusal when the plugin has no database: while
+    /// it describes itself (see [`Runtime::load`](super::Runtime::load)).
+    fn begin_db_call(
+        &mut self,
+        call: &str,
+    ) -> wasmtime::Result<Result<(Arc<PluginContext>, Arc<Gate>), types::Error>> {
         self.count_host_call()?;
-        Ok(self.plugin.clone())
+        let ctx = self.plugin.clone();
+        let Some(gate) = ctx.gate.clone() else {
+            return Ok(Err(types::Error::Denied(types::Denial {
+                rule: "describe".into(),
+                message: format!(
+                    "plugin {} called database::{call} while describing itself; \
+                     describe runs with no database access",
+                    ctx.name
+                ),
+            })));
+        };
+        Ok(Ok((ctx, gate)))
     }
 
     /// The error for a call whose arguments failed the boundary checks,
@@ -66,14 +82,16 @@ impl database::Host for CallState {
         sql: String,
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
-        let ctx = self.begin_host_call()?;
+        let (ctx, gate) = match self.begin_db_call("query")? {
+            Ok(both) => both,
+            Err(e) => return Ok(Err(e)),
+        };
         if let Err(e) = inputs::query(&sql, &params) {
             return Ok(Err(self.refuse("query", &e)));
         }
         let caller = ctx.caller(self.tool.as_deref());
         let params: Vec<_> = params.into_iter().map(convert::value_in).collect();
-        Ok(ctx
-            .gate
+        Ok(gate
             .query(caller, &sql, &params)
             .await
             .map(convert::rows_out)
@@ -85,14 +103,16 @@ impl database::Host for CallState {
         table: String,
         values: Vec<(String, types::Value)>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
-        let ctx = self.begin_host_call()?;
+        let (ctx, gate) = match self.begin_db_call("insert")? {
+            Ok(both) => both,
+            Err(e) => return Ok(Err(e)),
+        };
         if let Err(e) = inputs::write(&table, &[(List::Values, &values)]) {
             return Ok(Err(self.refuse("insert", &e)));
         }
         let caller = ctx.caller(self.tool.as_deref());
         let values = convert::pairs_in(values);
-        Ok(ctx
-            .gate
+        Ok(gate
             .insert(caller, &table, &values)
             .await
             .map(convert::rows_out)
@@ -106,15 +126,17 @@ impl database::Host for CallState {
         values: Vec<(String, types::Value)>,
         max_rows: Option<u32>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
-        let ctx = self.begin_host_call()?;
+        let (ctx, gate) = match self.begin_db_call("update")? {
+            Ok(both) => both,
+            Err(e) => return Ok(Err(e)),
+        };
         if let Err(e) = inputs::write(&table, &[(List::Filter, &filter), (List::Values, &values)]) {
             return Ok(Err(self.refuse("update", &e)));
         }
         let caller = ctx.caller(self.tool.as_deref());
         let filter = convert::pairs_in(filter);
         let values = convert::pairs_in(values);
-        Ok(ctx
-            .gate
+        Ok(gate
             .update(caller, &table, &filter, &values, max_rows)
             .await
             .map(convert::rows_out)
@@ -127,14 +149,16 @@ impl database::Host for CallState {
         filter: Vec<(String, types::Value)>,
         max_rows: Option<u32>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
-        let ctx = self.begin_host_call()?;
+        let (ctx, gate) = match self.begin_db_call("delete")? {
+            Ok(both) => both,
+            Err(e) => return Ok(Err(e)),
+        };
         if let Err(e) = inputs::write(&table, &[(List::Filter, &filter)]) {
             return Ok(Err(self.refuse("delete", &e)));
         }
         let caller = ctx.caller(self.tool.as_deref());
         let filter = convert::pairs_in(filter);
-        Ok(ctx
-            .gate
+        Ok(gate
             .delete(caller, &table, &filter, max_rows)
             .await
             .map(convert::rows_out)
@@ -145,13 +169,15 @@ impl database::Host for CallState {
         &mut self,
         schema: Option<String>,
     ) -> wasmtime::Result<Result<Vec<database::Relation>, types::Error>> {
-        let ctx = self.begin_host_call()?;
+        let (ctx, gate) = match self.begin_db_call("list-relations")? {
+            Ok(both) => both,
+            Err(e) => return Ok(Err(e)),
+        };
         if let Err(e) = inputs::schema(schema.as_deref()) {
             return Ok(Err(self.refuse("list-relations", &e)));
         }
         let caller = ctx.caller(self.tool.as_deref());
-        Ok(ctx
-            .gate
+        Ok(gate
             .list_relations(caller, schema.as_deref())
             .await
             .map(|rels| rels.into_iter().map(convert::relation_out).collect())
@@ -162,13 +188,15 @@ impl database::Host for CallState {
         &mut self,
         name: String,
     ) -> wasmtime::Result<Result<database::RelationDescription, types::Error>> {
-        let ctx = self.begin_host_call()?;
+        let (ctx, gate) = match self.begin_db_call("describe-relation")? {
+            Ok(both) => both,
+            Err(e) => return Ok(Err(e)),
+        };
         if let Err(e) = inputs::relation(&name) {
             return Ok(Err(self.refuse("describe-relation", &e)));
         }
         let caller = ctx.caller(self.tool.as_deref());
-        Ok(ctx
-            .gate
+        Ok(gate
             .describe_relation(caller, &name)
             .await
             .map(convert::description_out)

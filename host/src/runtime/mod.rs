@@ -110,7 +110,8 @@ pub(crate) struct PluginContext {
     name: Arc<str>,
     grant: Grant,
     config: BTreeMap<String, String>,
-    gate: Arc<Gate>,
+    /// None while the plugin describes itself: no database access then.
+    gate: Option<Arc<Gate>>,
     /// One permit per call that may run at once (`max_concurrent_calls`).
     running: tokio::sync::Semaphore,
 }
@@ -255,7 +256,7 @@ impl Runtime {
         let describing = Plugin {
             pre,
             engine: self.engine.clone(),
-            ctx: self.context(source, Grant::nothing(limits.clone()), BTreeMap::new()),
+            ctx: self.context(source, Grant::nothing(*limits), BTreeMap::new(), None),
             description: Description::default(),
         };
         let describe_err = |message: String| LoadError::Describe { message };
@@ -282,7 +283,12 @@ impl Runtime {
         Plugin {
             pre: loaded.pre,
             engine: self.engine.clone(),
-            ctx: self.context(&loaded.description.manifest.name, grant, config),
+            ctx: self.context(
+                &loaded.description.manifest.name,
+                grant,
+                config,
+                Some(self.gate.clone()),
+            ),
             description: loaded.description,
         }
     }
@@ -292,13 +298,14 @@ impl Runtime {
         name: &str,
         grant: Grant,
         config: BTreeMap<String, String>,
+        gate: Option<Arc<Gate>>,
     ) -> Arc<PluginContext> {
         let running = tokio::sync::Semaphore::new(grant.limits.max_concurrent_calls as usize);
         Arc::new(PluginContext {
             name: Arc::from(name),
             grant,
             config,
-            gate: self.gate.clone(),
+            gate,
             running,
         })
     }
@@ -372,7 +379,7 @@ impl Plugin {
             wasi,
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
-                .memory_size(usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX))
+                .memory_size(usize::try_from(limits.memory_bytes()).unwrap_or(usize::MAX))
                 .instances(32)
                 .tables(64)
                 .memories(16)
@@ -537,10 +544,7 @@ fn describe_trap(e: &wasmtime::Error, limits: &Limits) -> String {
     let root = e.root_cause().to_string();
     // StoreLimits reports a refused memory.grow this way.
     if root.contains("forcing trap when growing memory") {
-        return format!(
-            "exceeded its memory_mb limit of {} MiB",
-            limits.memory_bytes / (1024 * 1024)
-        );
+        return format!("exceeded its memory_mb limit of {} MiB", limits.memory_mb);
     }
     format!("failed: {root}")
 }

@@ -70,8 +70,18 @@ fn grow(_: NoArgs) -> Result<String> {
     }
 }
 
+/// What a statement sent while the plugin is built gets: the builder runs
+/// in `describe` too, which must have no database access.
+fn database_while_building() -> &'static str {
+    match sluice_sdk::db::query("select 1", &[]) {
+        Ok(_) => "REACHED THE DATABASE",
+        Err(_) => "no database",
+    }
+}
+
 sluice_sdk::plugin!(|| Plugin::new()
     .tool(Tool::new("read_file", read_file))
+    .tool(Tool::new("describe_db", environment).description(database_while_building()))
     .tool(Tool::new("environment", environment).description("Lists the environment and arguments"))
     .tool(Tool::new("connect", connect))
     .tool(Tool::new("flood", flood).description("Writes 10 MiB to stdout and stderr"))
