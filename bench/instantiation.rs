@@ -94,7 +94,7 @@ pub async fn run(host: &InProcess, subjects: &[Subject], quick: bool) -> anyhow:
                     .await?;
                 Arc::new(host.runtime.activate(
                     described,
-                    Grant::nothing(host.limits.clone()),
+                    Grant::nothing(host.limits),
                     BTreeMap::new(),
                 ))
             }

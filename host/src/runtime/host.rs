@@ -17,6 +17,9 @@ pub struct HostLimitExceeded {
     limit: u32,
 }
 
+/// What a database host call works with: the plugin's context and the gate.
+type DbCall = (Arc<PluginContext>, Arc<Gate>);
+
 impl PluginContext {
     fn caller<'a>(&'a self, tool: Option<&'a str>) -> Caller<'a> {
         Caller {
@@ -31,10 +34,7 @@ impl CallState {
     /// Counts a database call and hands out the plugin's context and the
     /// gate for it, or the refusal when the plugin has no database: while
     /// it describes itself (see [`Runtime::load`](super::Runtime::load)).
-    fn begin_db_call(
-        &mut self,
-        call: &str,
-    ) -> wasmtime::Result<Result<(Arc<PluginContext>, Arc<Gate>), types::Error>> {
+    fn begin_db_call(&mut self, call: &str) -> wasmtime::Result<Result<DbCall, types::Error>> {
         self.count_host_call()?;
         let ctx = self.plugin.clone();
         let Some(gate) = ctx.gate.clone() else {
