@@ -156,13 +156,8 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
             Ok(output) => Ok(tool_output_to_mcp(output).into()),
             // Only a name nobody offers is a protocol error; a plugin that
             // reports something else missing is answered as a tool error.
-            Err(CallError::NotFound(_))
-                if !self.host.tools(&scope).iter().any(|t| t.name == *name) =>
-            {
-                Err(McpError::invalid_params(
-                    format!("unknown tool: {name}"),
-                    None,
-                ))
+            Err(error @ CallError::UnknownTool(_)) => {
+                Err(McpError::invalid_params(error.to_string(), None))
             }
             Err(error) => {
                 tracing::info!(tool = %name, %error, "tool call failed");

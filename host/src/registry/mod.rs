@@ -192,7 +192,7 @@ impl PluginHost for Registry {
         let entry = self
             .visible(scope)
             .find(|e| e.tools.iter().any(|t| t.name == name))
-            .ok_or_else(|| CallError::NotFound(format!("tool {name}")))?;
+            .ok_or_else(|| CallError::UnknownTool(name.to_string()))?;
         let own = entry.own_name(name).unwrap_or(name);
         entry
             .plugin

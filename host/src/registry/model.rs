@@ -248,15 +248,27 @@ pub struct CompletionOutput {
 /// Why a request to a plugin failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
-    /// No plugin offers that tool, resource, template or prompt.
+    /// No plugin offers a tool of that name (to this client).
+    #[error("unknown tool: {0}")]
+    UnknownTool(String),
+    /// No plugin offers that resource, template or prompt, or a plugin
+    /// reports something it was asked for missing.
     #[error("not found: {0}")]
     NotFound(String),
     /// The arguments were malformed.
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// The policy refused a database call the plugin made.
+    /// The policy refused a database call the plugin made (or the call
+    /// itself, at a plugin limit).
     #[error("denied ({rule}): {message}")]
     Denied { rule: String, message: String },
+    /// The plugin refused the call by its own rule: not the host's policy.
+    #[error("plugin {plugin} refused ({rule}): {message}")]
+    Refused {
+        plugin: String,
+        rule: String,
+        message: String,
+    },
     /// PostgreSQL reported an error.
     #[error("{}", database_message(.sqlstate, .message, .detail, .hint))]
     Database {

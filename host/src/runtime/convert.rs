@@ -192,10 +192,24 @@ pub fn description_out(d: catalog::RelationDescription) -> wdb::RelationDescript
     }
 }
 
-/// An error a plugin export returned.
-pub fn call_error(e: wt::Error) -> m::CallError {
+/// An error plugin `plugin`'s export returned. A `denied` is the policy's
+/// only when the host issued it during this call (`issued`: the plugin
+/// passes it on); any other is the plugin's own refusal, and says so, so a
+/// plugin cannot dress its own words up as the host's policy.
+pub fn call_error(e: wt::Error, plugin: &str, issued: &[(String, String)]) -> m::CallError {
     match e {
-        wt::Error::Denied(d) => m::CallError::Denied {
+        wt::Error::Denied(d)
+            if issued
+                .iter()
+                .any(|(r, msg)| *r == d.rule && *msg == d.message) =>
+        {
+            m::CallError::Denied {
+                rule: d.rule,
+                message: d.message,
+            }
+        }
+        wt::Error::Denied(d) => m::CallError::Refused {
+            plugin: plugin.to_string(),
             rule: d.rule,
             message: d.message,
         },

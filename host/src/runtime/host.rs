@@ -38,14 +38,14 @@ impl CallState {
         self.count_host_call()?;
         let ctx = self.plugin.clone();
         let Some(gate) = ctx.gate.clone() else {
-            return Ok(Err(types::Error::Denied(types::Denial {
+            return Ok(Err(self.issued(types::Error::Denied(types::Denial {
                 rule: "describe".into(),
                 message: format!(
                     "plugin {} called database::{call} while describing itself; \
                      describe runs with no database access",
                     ctx.name
                 ),
-            })));
+            }))));
         };
         Ok(Ok((ctx, gate)))
     }
@@ -61,6 +61,16 @@ impl CallState {
             "refused an invalid host call: {e}"
         );
         types::Error::InvalidInput(format!("invalid host call from plugin {plugin}: {e}"))
+    }
+
+    /// `error`, noted when it is a denial: the host's own, which the plugin
+    /// may pass on as such (see [`convert::call_error`]).
+    fn issued(&mut self, error: types::Error) -> types::Error {
+        if let types::Error::Denied(d) = &error {
+            self.issued_denials
+                .push((d.rule.clone(), d.message.clone()));
+        }
+        error
     }
 
     /// Counts a host call; past the limit the guest traps.
@@ -95,7 +105,7 @@ impl database::Host for CallState {
             .query(caller, &sql, &params)
             .await
             .map(convert::rows_out)
-            .map_err(convert::gate_error))
+            .map_err(|e| self.issued(convert::gate_error(e))))
     }
 
     async fn insert(
@@ -116,7 +126,7 @@ impl database::Host for CallState {
             .insert(caller, &table, &values)
             .await
             .map(convert::rows_out)
-            .map_err(convert::gate_error))
+            .map_err(|e| self.issued(convert::gate_error(e))))
     }
 
     async fn update(
@@ -140,7 +150,7 @@ impl database::Host for CallState {
             .update(caller, &table, &filter, &values, max_rows)
             .await
             .map(convert::rows_out)
-            .map_err(convert::gate_error))
+            .map_err(|e| self.issued(convert::gate_error(e))))
     }
 
     async fn delete(
@@ -162,7 +172,7 @@ impl database::Host for CallState {
             .delete(caller, &table, &filter, max_rows)
             .await
             .map(convert::rows_out)
-            .map_err(convert::gate_error))
+            .map_err(|e| self.issued(convert::gate_error(e))))
     }
 
     async fn list_relations(
@@ -181,7 +191,7 @@ impl database::Host for CallState {
             .list_relations(caller, schema.as_deref())
             .await
             .map(|rels| rels.into_iter().map(convert::relation_out).collect())
-            .map_err(convert::gate_error))
+            .map_err(|e| self.issued(convert::gate_error(e))))
     }
 
     async fn describe_relation(
@@ -200,7 +210,7 @@ impl database::Host for CallState {
             .describe_relation(caller, &name)
             .await
             .map(convert::description_out)
-            .map_err(convert::gate_error))
+            .map_err(|e| self.issued(convert::gate_error(e))))
     }
 }
 

@@ -20,6 +20,7 @@ use crate::registry::model::{
     CallError, CompletionOutput, CompletionRequest, Manifest, PromptOutput, PromptSpec,
     ResourceContents, ResourceSpec, ResourceTemplateSpec, ToolOutput, ToolSpec,
 };
+use bindings::sluice::plugin::types as wt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -94,6 +95,10 @@ pub(crate) struct CallState {
     tool: Option<String>,
     host_calls: u32,
     deadline: Instant,
+    /// The denials the host answered this call's host calls with, as
+    /// `(rule, message)`: a plugin that passes one on reports a policy
+    /// denial; any other `denied` it returns is its own refusal.
+    issued_denials: Vec<(String, String)>,
 }
 
 impl WasiView for CallState {
@@ -265,7 +270,8 @@ impl Runtime {
                 Box::pin(async move { p.sluice_plugin_handler().call_describe(store).await })
             })
             .await
-            .map_err(|e| describe_err(format!("describe failed: {e}")))?;
+            .map_err(|e| describe_err(format!("describe failed: {e}")))?
+            .0;
         let description = convert::description(raw).map_err(describe_err)?;
         Ok(Described {
             pre: describing.pre,
@@ -332,16 +338,34 @@ impl Plugin {
     /// Sets up a fresh store and instance exactly as a call does, and drops
     /// them without running plugin code: the fixed cost of every call.
     pub async fn instantiate(&self) -> Result<(), CallError> {
-        self.call(None, |_, _| Box::pin(async { Ok(()) })).await
+        self.call(None, |_, _| Box::pin(async { Ok(()) }))
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Plugin::call`] of an export that answers with the WIT `error`,
+    /// which becomes a [`CallError`] that says whose it is (see
+    /// [`convert::call_error`]).
+    async fn call_export<T>(
+        &self,
+        tool: Option<&str>,
+        f: impl for<'a> FnOnce(
+            &'a bindings::Plugin,
+            &'a mut Store<CallState>,
+        ) -> CallFuture<'a, Result<T, wt::Error>>,
+    ) -> Result<T, CallError> {
+        let (result, issued) = self.call(tool, f).await?;
+        result.map_err(|e| convert::call_error(e, &self.ctx.name, &issued))
     }
 
     /// Runs `f` against a fresh instance in a fresh store with this plugin's
     /// limits, and turns traps and timeouts into [`CallError::Plugin`].
+    /// Returns what `f` did and the denials the host issued meanwhile.
     async fn call<R>(
         &self,
         tool: Option<&str>,
         f: impl for<'a> FnOnce(&'a bindings::Plugin, &'a mut Store<CallState>) -> CallFuture<'a, R>,
-    ) -> Result<R, CallError> {
+    ) -> Result<(R, Vec<(String, String)>), CallError> {
         let limits = &self.ctx.grant.limits;
         // Refused rather than queued: a plugin at its limit is busy or stuck,
         // and a queue would only hide that from the client.
@@ -389,6 +413,7 @@ impl Plugin {
             tool: tool.map(str::to_string),
             host_calls: 0,
             deadline: Instant::now() + timeout,
+            issued_denials: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -414,7 +439,7 @@ impl Plugin {
         };
         match tokio::time::timeout(timeout + CALL_GRACE, run).await {
             Err(_) => Err(plugin_err(timed_out(limits))),
-            Ok(Ok(value)) => Ok(value),
+            Ok(Ok(value)) => Ok((value, std::mem::take(&mut store.data_mut().issued_denials))),
             Ok(Err(e)) => Err(plugin_err(describe_trap(&e, limits))),
         }
     }
@@ -423,7 +448,7 @@ impl Plugin {
     pub async fn call_tool(&self, name: &str, arguments: String) -> Result<ToolOutput, CallError> {
         let owned = name.to_string();
         let result = self
-            .call(Some(name), |p, store| {
+            .call_export(Some(name), |p, store| {
                 Box::pin(async move {
                     p.sluice_plugin_handler()
                         .call_call_tool(store, &owned, &arguments)
@@ -431,7 +456,6 @@ impl Plugin {
                 })
             })
             .await?;
-        let result = result.map_err(convert::call_error)?;
         let large = result
             .structured
             .as_ref()
@@ -450,22 +474,20 @@ impl Plugin {
     pub async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>, CallError> {
         let uri = uri.to_string();
         let result = self
-            .call(None, |p, store| {
+            .call_export(None, |p, store| {
                 Box::pin(async move {
                     p.sluice_plugin_handler()
                         .call_read_resource(store, &uri)
                         .await
                 })
             })
-            .await?;
-        result
-            .map(|contents| {
-                contents
-                    .into_iter()
-                    .map(convert::resource_contents)
-                    .collect()
-            })
-            .map_err(convert::call_error)
+            .await;
+        result.map(|contents| {
+            contents
+                .into_iter()
+                .map(convert::resource_contents)
+                .collect()
+        })
     }
 
     /// Renders a prompt.
@@ -476,17 +498,15 @@ impl Plugin {
     ) -> Result<PromptOutput, CallError> {
         let name = name.to_string();
         let result = self
-            .call(None, |p, store| {
+            .call_export(None, |p, store| {
                 Box::pin(async move {
                     p.sluice_plugin_handler()
                         .call_get_prompt(store, &name, &arguments)
                         .await
                 })
             })
-            .await?;
-        result
-            .map(convert::prompt_result)
-            .map_err(convert::call_error)
+            .await;
+        result.map(convert::prompt_result)
     }
 
     /// Completes an argument.
@@ -496,15 +516,15 @@ impl Plugin {
     ) -> Result<CompletionOutput, CallError> {
         let request = convert::completion_request(request);
         let result = self
-            .call(None, |p, store| {
+            .call_export(None, |p, store| {
                 Box::pin(async move {
                     p.sluice_plugin_handler()
                         .call_complete(store, &request)
                         .await
                 })
             })
-            .await?;
-        result.map(convert::completion).map_err(convert::call_error)
+            .await;
+        result.map(convert::completion)
     }
 }
 
