@@ -6,10 +6,10 @@
 //! of the plugin's becomes SQL. Updates and deletes are capped: one that
 //! touches more rows than allowed is rolled back whole.
 
-use super::{Caller, Facts, Gate, GateError, resolve_one};
+use super::{Backend, Caller, Facts, Gate, GateError, Transaction, resolve_one};
 use crate::db::catalog::{ColumnInfo, RelationKind};
 use crate::db::value::{Scalar, Value};
-use crate::db::{Params, ResultLimits, Rows, Tx, quote_ident};
+use crate::db::{Params, ResultLimits, Rows, quote_ident};
 use crate::policy::{self, Denial};
 
 /// `column = value` conditions that must all hold; a NULL value means `IS NULL`.
@@ -120,7 +120,7 @@ impl Target {
     }
 }
 
-impl Gate {
+impl<B: Backend> Gate<B> {
     /// Resolves `table` in a fresh write transaction and checks the grant.
     async fn write_target(
         &self,
@@ -128,7 +128,7 @@ impl Gate {
         table: &str,
         verb: &str,
         facts: &mut Facts,
-    ) -> Result<(Tx, Target), GateError> {
+    ) -> Result<(B::Tx, Target), GateError> {
         caller.grant.check_writes_anything(caller.plugin)?;
         let name = policy::parse_relation_name(table).map_err(GateError::InvalidInput)?;
         let mut tx = self.db.begin(&Self::settings(caller.grant, false)).await?;
@@ -162,7 +162,7 @@ impl Gate {
     async fn run_write(
         &self,
         caller: Caller<'_>,
-        mut tx: Tx,
+        mut tx: B::Tx,
         write: HostWrite,
         cap: Option<WriteCap>,
         facts: &mut Facts,

@@ -1,0 +1,169 @@
+//! What the gate needs of the database, as a seam: [`Database`] in the
+//! server, a recording backend in the gate's unit tests, so that each of
+//! the gate's decisions can be checked without PostgreSQL.
+//!
+//! It is exactly what the gate calls today and no more: a transaction begun
+//! under guard settings, the catalog lookups it checks grants against, the
+//! statements it runs, and the end of the transaction.
+
+use crate::db::catalog::{ColumnInfo, Relation, RelationDescription};
+use crate::db::{Database, DbError, Params, ResultLimits, RowSource, Rows, Tx, TxSettings};
+use std::future::Future;
+
+/// Where the gate's calls go.
+pub trait Backend: Send + Sync + 'static {
+    /// A transaction under guard settings; dropping it rolls back.
+    type Tx: Transaction<Backend = Self>;
+
+    /// Begins a transaction with `settings` in force for all of it.
+    fn begin(
+        &self,
+        settings: &TxSettings,
+    ) -> impl Future<Output = Result<Self::Tx, DbError>> + Send;
+}
+
+/// One transaction of a [`Backend`]: what the gate does inside it.
+pub trait Transaction: Send + Sized {
+    /// The backend it belongs to, which statements may consult.
+    type Backend;
+
+    /// Resolves relation names (in `to_regclass` form) as the database does
+    /// under this transaction's search path: `(schema, name)`, or `None` for
+    /// a name that is not a relation. One answer per name, in order.
+    fn resolve_relations(
+        &mut self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<(String, String)>>, DbError>> + Send;
+
+    /// Runs a read the policy passed, with the plugin's `params`, reading at
+    /// most `limits.max_rows` rows (`truncated` tells whether there were
+    /// more). `fallback` renders the statement again for wrapping.
+    fn query(
+        &mut self,
+        db: &Self::Backend,
+        sql: &str,
+        params: Params<'_>,
+        limits: ResultLimits,
+        source: RowSource,
+        fallback: impl FnOnce() -> String + Send,
+    ) -> impl Future<Output = Result<Rows, DbError>> + Send;
+
+    /// Runs a write the host built (`… RETURNING *`), reading its rows as
+    /// [`Transaction::query`] does.
+    fn execute_returning(
+        &mut self,
+        db: &Self::Backend,
+        sql: &str,
+        params: Params<'_>,
+        limits: ResultLimits,
+    ) -> impl Future<Output = Result<Rows, DbError>> + Send;
+
+    /// User relations, optionally only in `schema`.
+    fn list_relations(
+        &mut self,
+        schema: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Relation>, DbError>> + Send;
+
+    /// The relation `schema.name`, if it exists.
+    fn relation(
+        &mut self,
+        schema: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Relation>, DbError>> + Send;
+
+    /// The columns of relation `oid`, in order.
+    fn columns(
+        &mut self,
+        oid: u32,
+    ) -> impl Future<Output = Result<Vec<ColumnInfo>, DbError>> + Send;
+
+    /// Everything about `relation`.
+    fn describe(
+        &mut self,
+        relation: Relation,
+    ) -> impl Future<Output = Result<RelationDescription, DbError>> + Send;
+
+    /// Commits.
+    fn commit(self) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Rolls back.
+    fn rollback(self) -> impl Future<Output = Result<(), DbError>> + Send;
+}
+
+impl Backend for Database {
+    type Tx = Tx;
+
+    fn begin(&self, settings: &TxSettings) -> impl Future<Output = Result<Tx, DbError>> + Send {
+        Database::begin(self, settings)
+    }
+}
+
+impl Transaction for Tx {
+    type Backend = Database;
+
+    fn resolve_relations(
+        &mut self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<(String, String)>>, DbError>> + Send {
+        Tx::resolve_relations(self, names)
+    }
+
+    fn query(
+        &mut self,
+        db: &Database,
+        sql: &str,
+        params: Params<'_>,
+        limits: ResultLimits,
+        source: RowSource,
+        fallback: impl FnOnce() -> String + Send,
+    ) -> impl Future<Output = Result<Rows, DbError>> + Send {
+        Tx::query(self, db, sql, params, limits, source, fallback)
+    }
+
+    fn execute_returning(
+        &mut self,
+        db: &Database,
+        sql: &str,
+        params: Params<'_>,
+        limits: ResultLimits,
+    ) -> impl Future<Output = Result<Rows, DbError>> + Send {
+        Tx::execute_returning(self, db, sql, params, limits)
+    }
+
+    fn list_relations(
+        &mut self,
+        schema: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Relation>, DbError>> + Send {
+        Tx::list_relations(self, schema)
+    }
+
+    fn relation(
+        &mut self,
+        schema: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Relation>, DbError>> + Send {
+        Tx::relation(self, schema, name)
+    }
+
+    fn columns(
+        &mut self,
+        oid: u32,
+    ) -> impl Future<Output = Result<Vec<ColumnInfo>, DbError>> + Send {
+        Tx::columns(self, oid)
+    }
+
+    fn describe(
+        &mut self,
+        relation: Relation,
+    ) -> impl Future<Output = Result<RelationDescription, DbError>> + Send {
+        Tx::describe(self, relation)
+    }
+
+    fn commit(self) -> impl Future<Output = Result<(), DbError>> + Send {
+        Tx::commit(self)
+    }
+
+    fn rollback(self) -> impl Future<Output = Result<(), DbError>> + Send {
+        Tx::rollback(self)
+    }
+}
