@@ -73,7 +73,7 @@ fn grant(read: &[&str], write: &[&str], catalog: bool) -> Grant {
     let patterns = |list: &[&str]| -> Vec<Pattern> {
         list.iter().map(|p| Pattern::parse(p).unwrap()).collect()
     };
-    let mut grant = Grant::nothing(crate::registry::default_limits(&Config::default()));
+    let mut grant = Grant::nothing(Config::default().plugin_limits());
     grant.read = patterns(read);
     grant.write = patterns(write);
     grant.requested_read = vec![Pattern::any()];

@@ -688,7 +688,7 @@ mod tests {
                 }),
                 "strict" => Err(CallError::InvalidInput("missing field `sql`".into())),
                 "lookup" => Err(CallError::NotFound("table public.nope".into())),
-                other => Err(CallError::NotFound(other.into())),
+                other => Err(CallError::UnknownTool(other.into())),
             }
         }
 

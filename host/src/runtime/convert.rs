@@ -193,21 +193,22 @@ pub fn description_out(d: catalog::RelationDescription) -> wdb::RelationDescript
 }
 
 /// An error plugin `plugin`'s export returned. A `denied` is the policy's
-/// only when the host issued it during this call (`issued`: the plugin
-/// passes it on); any other is the plugin's own refusal, and says so, so a
-/// plugin cannot dress its own words up as the host's policy.
+/// only when the host issued it during this call (`issued`) and the plugin
+/// passes it on, its rule unchanged and its message as the host wrote it
+/// (a plugin may add a hint after it); any other is the plugin's own
+/// refusal, and says so, so a plugin cannot dress its own words up as the
+/// host's policy.
 pub fn call_error(e: wt::Error, plugin: &str, issued: &[(String, String)]) -> m::CallError {
+    let passed_on = |d: &wt::Denial| {
+        issued
+            .iter()
+            .any(|(rule, message)| *rule == d.rule && d.message.starts_with(message.as_str()))
+    };
     match e {
-        wt::Error::Denied(d)
-            if issued
-                .iter()
-                .any(|(r, msg)| *r == d.rule && *msg == d.message) =>
-        {
-            m::CallError::Denied {
-                rule: d.rule,
-                message: d.message,
-            }
-        }
+        wt::Error::Denied(d) if passed_on(&d) => m::CallError::Denied {
+            rule: d.rule,
+            message: d.message,
+        },
         wt::Error::Denied(d) => m::CallError::Refused {
             plugin: plugin.to_string(),
             rule: d.rule,
@@ -418,6 +419,38 @@ pub fn completion(c: h::Completion) -> m::CompletionOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_denial_is_the_policys_only_when_the_host_issued_it() {
+        let denial = |rule: &str, message: &str| {
+            wt::Error::Denied(wt::Denial {
+                rule: rule.into(),
+                message: message.into(),
+            })
+        };
+        let issued = vec![("read-grant".to_string(), "relation a.b is not".to_string())];
+        let passed = call_error(
+            denial("read-grant", "relation a.b is not; hint"),
+            "p",
+            &issued,
+        );
+        assert_eq!(
+            passed.to_string(),
+            "denied (read-grant): relation a.b is not; hint"
+        );
+        for (rule, message) in [
+            ("read-grant", "relation c.d is not"),
+            ("max_rows", "relation a.b is not"),
+        ] {
+            let own = call_error(denial(rule, message), "p", &issued);
+            assert_eq!(
+                own.to_string(),
+                format!("plugin p refused ({rule}): {message}")
+            );
+        }
+        let own = call_error(denial("read-grant", "relation a.b is not"), "p", &[]);
+        assert!(matches!(own, m::CallError::Refused { .. }), "{own:?}");
+    }
 
     fn result(structured: String) -> h::ToolResult {
         h::ToolResult {
