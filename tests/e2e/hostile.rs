@@ -1,7 +1,7 @@
 //! Plugins that loop forever or trap are contained: the client gets an error
 //! and the server answers the next call.
 
-use crate::support::{fresh_db, plugin_dir_with, spawn, structured, text_of};
+use crate::support::{fresh_db, plugin_dir_with, spawn, spawn_at, structured, text_of};
 use serde_json::json;
 
 #[tokio::test]
@@ -120,7 +120,14 @@ async fn a_plugin_cannot_leave_its_sandbox() {
     let dir = plugin_dir_with(&["test-escape"]);
     let config =
         "[plugins.grants.test-escape]\nmemory_mb = 32\ntimeout_ms = 5000\nmax_host_calls = 500\n";
-    let server = spawn(&db, config, Some(dir.path())).await;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = spawn_at(
+        &db.url,
+        config,
+        Some(dir.path()),
+        std::process::Stdio::from(log.reopen().unwrap()),
+    )
+    .await;
     let answer = |name: &'static str, args: serde_json::Value| {
         let server = &server;
         async move {
@@ -179,6 +186,17 @@ async fn a_plugin_cannot_leave_its_sandbox() {
     let (is_error, text) = answer("grow", json!({})).await;
     assert_eq!(is_error, Some(true));
     assert!(text.contains("memory_mb limit of 32 MiB"), "{text}");
+    // The log says which call failed and that the plugin's code was at fault.
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("plugin call failed: exceeded its memory_mb limit"))
+        .unwrap_or_else(|| panic!("no failure logged:\n{logged}"));
+    assert!(
+        line.contains("plugin_call{plugin=test-escape tool=grow call=")
+            && line.contains("blame=guest"),
+        "{line}"
+    );
 
     // And the server still serves.
     let q = structured(

@@ -23,6 +23,7 @@ use crate::db::{Database, DbError, Params, ResultLimits, RowSource, Rows, TxSett
 use crate::policy::{self, Denial, Grant, StatementLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Who is calling: the plugin, the tool it is serving, and its grant.
 #[derive(Debug, Clone, Copy)]
@@ -154,7 +155,10 @@ impl<B: Backend> Gate<B> {
     ) -> Result<T, GateError> {
         let started = Instant::now();
         let mut facts = Facts::default();
+        // Inside the plugin call's span, which names the plugin, tool and call.
+        let span = tracing::info_span!("db_call", call);
         let result = body(&mut facts)
+            .instrument(span)
             .await
             .map_err(|e| e.naming_timeout(caller.grant));
         self.audit(caller, call, facts, started, &result, count);

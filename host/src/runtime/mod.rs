@@ -23,8 +23,9 @@ use crate::registry::model::{
 use bindings::sluice::plugin::types as wt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
@@ -429,18 +430,30 @@ impl Plugin {
         });
 
         let name = self.ctx.name.clone();
-        let plugin_err = |message: String| CallError::Plugin {
-            plugin: name.to_string(),
-            message,
+        // Every log line of the call, the host calls' and the gate's
+        // included, carries which plugin, tool and call it belongs to.
+        let span = tracing::info_span!(
+            "plugin_call",
+            plugin = %name,
+            tool = %tool.unwrap_or("-"),
+            call = CALL_IDS.fetch_add(1, Ordering::Relaxed),
+        );
+        let failed = |blame: Blame, message: String| {
+            span.in_scope(|| tracing::info!(%blame, "plugin call failed: {message}"));
+            CallError::Plugin {
+                plugin: name.to_string(),
+                message,
+            }
         };
         let run = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             f(&instance, &mut store).await
         };
-        match tokio::time::timeout(timeout + CALL_GRACE, run).await {
-            Err(_) => Err(plugin_err(timed_out(limits))),
+        match tokio::time::timeout(timeout + CALL_GRACE, run.instrument(span.clone())).await {
+            // Stuck outside wasm past the grace: the host's side did not end it.
+            Err(_) => Err(failed(Blame::Host, timed_out(limits))),
             Ok(Ok(value)) => Ok((value, std::mem::take(&mut store.data_mut().issued_denials))),
-            Ok(Err(e)) => Err(plugin_err(describe_trap(&e, limits))),
+            Ok(Err(e)) => Err(failed(Blame::of(&e), describe_trap(&e, limits))),
         }
     }
 
@@ -543,6 +556,38 @@ fn timed_out(limits: &Limits) -> String {
         "timed out after {} ms, its timeout_ms limit",
         limits.timeout_ms
     )
+}
+
+/// Numbers plugin calls for the log, so a call's lines can be told apart.
+static CALL_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Whose fault a failed call was: the plugin's code (a trap, a limit it
+/// reached, its deadline inside wasm) or the host's (a host function that
+/// failed, or a call stuck outside wasm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blame {
+    Guest,
+    Host,
+}
+
+impl Blame {
+    fn of(e: &wasmtime::Error) -> Blame {
+        let guest = e.downcast_ref::<wasmtime::Trap>().is_some()
+            || e.downcast_ref::<host::HostLimitExceeded>().is_some()
+            || e.root_cause()
+                .to_string()
+                .contains("forcing trap when growing memory");
+        if guest { Blame::Guest } else { Blame::Host }
+    }
+}
+
+impl std::fmt::Display for Blame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Blame::Guest => "guest",
+            Blame::Host => "host",
+        })
+    }
 }
 
 /// A one-line account of why a call failed (without the wasm backtrace, which
