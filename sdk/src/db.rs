@@ -8,8 +8,8 @@ use crate::{Result, Value};
 use serde_json::{Map, Value as Json};
 
 pub use database::{
-    Column, ColumnInfo, ConstraintInfo, ForeignKey, IndexInfo, Relation, RelationDescription,
-    RelationKind,
+    Column, ColumnInfo, ConstraintInfo, ConstraintKind, ForeignKey, IndexInfo, Relation,
+    RelationDescription, RelationKind,
 };
 
 /// Rows returned by [`query`], or the rows written by [`insert`], [`update`]
@@ -75,7 +75,7 @@ impl Rows {
 /// Only SELECT, WITH, VALUES, TABLE and EXPLAIN (without ANALYZE) pass; every
 /// relation must be within the plugin's `read` grant.
 pub fn query(sql: &str, params: &[Value]) -> Result<Rows> {
-    database::query(sql, params).map(Rows::from)
+    Ok(database::query(sql, params)?.into())
 }
 
 /// Inserts one row into `table` and returns it. Needs a `write` grant.
@@ -83,7 +83,7 @@ pub fn insert<K: Into<String>>(
     table: &str,
     values: impl IntoIterator<Item = (K, Value)>,
 ) -> Result<Rows> {
-    database::insert(table, &pairs(values)).map(Rows::from)
+    Ok(database::insert(table, &pairs(values))?.into())
 }
 
 /// Sets `values` on the rows of `table` whose `filter` columns equal the given
@@ -100,7 +100,7 @@ pub fn update<K: Into<String>, L: Into<String>>(
 ) -> Result<Rows> {
     let filter = pairs(filter);
     let values = pairs(values);
-    database::update(table, &filter, &values, max_rows).map(Rows::from)
+    Ok(database::update(table, &filter, &values, max_rows)?.into())
 }
 
 /// Deletes the rows of `table` whose `filter` columns equal the given values
@@ -110,7 +110,7 @@ pub fn delete<K: Into<String>>(
     filter: impl IntoIterator<Item = (K, Value)>,
     max_rows: Option<u32>,
 ) -> Result<Rows> {
-    database::delete(table, &pairs(filter), max_rows).map(Rows::from)
+    Ok(database::delete(table, &pairs(filter), max_rows)?.into())
 }
 
 fn pairs<K: Into<String>>(items: impl IntoIterator<Item = (K, Value)>) -> Vec<(String, Value)> {
@@ -119,10 +119,10 @@ fn pairs<K: Into<String>>(items: impl IntoIterator<Item = (K, Value)>) -> Vec<(S
 
 /// The relations this plugin may read or write, optionally in one schema.
 pub fn list_relations(schema: Option<&str>) -> Result<Vec<Relation>> {
-    database::list_relations(schema)
+    Ok(database::list_relations(schema)?)
 }
 
 /// Columns, keys, indexes and constraints of one relation.
 pub fn describe_relation(name: &str) -> Result<RelationDescription> {
-    database::describe_relation(name)
+    Ok(database::describe_relation(name)?)
 }

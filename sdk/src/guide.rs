@@ -1,30 +1,32 @@
 //! Every feature of the SDK, by example.
 //!
 //! Each example is a piece of a plugin crate (`crate-type = ["cdylib"]`,
-//! built for `wasm32-wasip2`); the pieces end up in the one `fn() -> Plugin`
-//! given to [`plugin!`](crate::plugin). `sluice new plugin NAME` creates a
-//! project that builds as generated.
+//! built for `wasm32-wasip2`, depending on `sluice-sdk` alone); the pieces
+//! end up in the one `fn() -> Plugin` given to [`plugin!`](crate::plugin).
+//! That function runs in every fresh instance (at load, to describe the
+//! plugin, and in each call), so it only declares things; the work happens
+//! in the handlers. `sluice new plugin NAME` creates a project that builds
+//! as generated.
 //!
 //! # A tool
 //!
 //! A tool is a function from a typed argument struct. Doc comments become
 //! the tool's description and the arguments' JSON Schema; returning
 //! [`Json`](crate::Json) gives structured output with a derived output
-//! schema, a `String` gives text.
+//! schema, a `String` gives text. [`json_derive`](crate::json_derive) derives serde's
+//! and schemars' traits through the SDK's re-exports.
 //!
 //! ```no_run
-//! use schemars::JsonSchema;
-//! use serde::{Deserialize, Serialize};
 //! use sluice_sdk::prelude::*;
 //!
 //! /// Converts a temperature.
-//! #[derive(Deserialize, JsonSchema)]
+//! #[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 //! struct Args {
 //!     /// Degrees Celsius.
 //!     celsius: f64,
 //! }
 //!
-//! #[derive(Serialize, JsonSchema)]
+//! #[sluice_sdk::json_derive(Serialize, JsonSchema)]
 //! struct Out {
 //!     fahrenheit: f64,
 //! }
@@ -46,12 +48,11 @@
 //! parameter's type and the host converts the value to it.
 //!
 //! ```no_run
-//! use schemars::JsonSchema;
-//! use serde::Deserialize;
 //! use sluice_sdk::prelude::*;
+//! use sluice_sdk::serde_json;
 //!
 //! /// Films of a rating, longest first.
-//! #[derive(Deserialize, JsonSchema)]
+//! #[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 //! struct Args {
 //!     /// An MPAA rating, e.g. `PG-13`.
 //!     rating: String,
@@ -78,11 +79,47 @@
 //! [`db::describe_relation`](crate::db::describe_relation) need
 //! `Requests::catalog()` and show only relations the plugin may use.
 //!
+//! # Errors and `?`
+//!
+//! Handlers return [`Result`](crate::Result) with the SDK's
+//! [`Error`](crate::Error). `?` passes on the errors of `db` calls as they
+//! are (a denial stays a denial, naming the rule), and turns `serde_json`,
+//! parsing, UTF-8 and formatting errors and plain messages into
+//! [`Error::Internal`](crate::Error::Internal). Say when the caller got
+//! something wrong with [`Error::invalid_input`](crate::Error::invalid_input).
+//! A [`ToolResult`](crate::ToolResult) built by hand can mix content kinds
+//! or report a failure in the tool's own words.
+//!
+//! ```no_run
+//! use sluice_sdk::prelude::*;
+//!
+//! fn parse_year(text: &str) -> Result<i32> {
+//!     text.trim().parse().map_err(|e| Error::invalid_input(format!("year {text:?}: {e}")))
+//! }
+//!
+//! fn busiest_day(year: &str) -> Result<ToolResult> {
+//!     let year = parse_year(year)?;
+//!     let rows = db::query(
+//!         "SELECT rental_date::date AS day FROM rental WHERE extract(year FROM rental_date) = $1 \
+//!          GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+//!         &[Value::from(year)],
+//!     )?;
+//!     match rows.to_json_objects().first() {
+//!         Some(row) => ToolResult::json(row),
+//!         None => Ok(ToolResult::error(format!("no rentals in {year}; try another year"))),
+//!     }
+//! }
+//! ```
+//!
 //! # Writing: insert, update, delete
 //!
 //! Writes are typed: a table, column names and values, never SQL. The host
 //! checks the `write` grant and every column against the catalog, and rolls
 //! an update or delete back whole when it matches more rows than allowed.
+//! Annotate a writing tool for clients with [`Tool::additive`](crate::Tool::additive)
+//! (it only adds, as an insert does) or [`Tool::destructive`](crate::Tool::destructive)
+//! (it may overwrite or delete), and [`Tool::idempotent`](crate::Tool::idempotent)
+//! when repeating a call changes nothing more.
 //!
 //! ```no_run
 //! use sluice_sdk::prelude::*;
@@ -154,11 +191,20 @@
 //!     Plugin::new().prompt(
 //!         Prompt::new("review_table", review)
 //!             .description("Review a table's data quality")
-//!             .argument("table", "The table to review", true)
+//!             .required_argument("table", "The table to review")
+//!             .optional_argument("focus", "What to look at first")
 //!             .complete("table", |typed, _| {
 //!                 Ok(Completion::filter_prefix(["film", "rental", "payment"], typed))
 //!             }),
 //!     )
+//! }
+//!
+//! // A completion for an argument or template variable that does not exist
+//! // is not offered, and the host logs it at load; a unit test catches it
+//! // sooner.
+//! #[test]
+//! fn the_plugin_is_built_right() {
+//!     build().check().unwrap();
 //! }
 //! ```
 //!

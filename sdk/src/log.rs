@@ -1,8 +1,17 @@
 //! Log lines into the host's log, under the plugin's name.
 //!
 //! Plugin stdout and stderr also reach the log, but these calls carry a level.
+//! Outside WebAssembly (a plugin's unit tests) the lines go to stderr.
 
-use crate::bindings::sluice::plugin::log::{Level, log};
+use crate::bindings::sluice::plugin::log::Level;
+
+fn log(level: Level, message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    crate::bindings::sluice::plugin::log::log(level, message);
+    // The bindings' imports exist only in a component.
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{level:?}: {message}");
+}
 
 /// Logs at debug level.
 pub fn debug(message: impl AsRef<str>) {

@@ -1,4 +1,8 @@
 //! The plugin builder: typed tools, resources, templates, prompts, completions.
+//!
+//! The builder runs in every fresh instance: once when the host loads the
+//! plugin (for `describe`) and once more in each call's new instance. Build
+//! cheaply and deterministically; handlers do the work.
 
 use crate::bindings::exports::sluice::plugin::handler as h;
 use crate::template::{self, UriParams};
@@ -7,8 +11,6 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value as JsonValue;
-
-pub use h::ToolResult;
 
 /// The most suggestions one completion returns (MCP's limit).
 const MAX_COMPLETIONS: usize = 100;
@@ -23,6 +25,14 @@ type PromptHandler = Box<dyn Fn(&PromptArgs) -> Result<PromptResult>>;
 
 /// Everything a plugin offers. Build it in the function given to
 /// [`plugin!`](crate::plugin).
+///
+/// That function runs in every fresh instance of the plugin: once when the
+/// host loads it, to describe it, and again for every call, since each call
+/// gets a new instance. Keep it cheap and deterministic: declare tools,
+/// resources and prompts, and leave database reads, config lookups and
+/// anything slow to the handlers (describing happens without database
+/// access or config values, so a plugin built from them would describe
+/// itself differently from how it serves).
 #[derive(Default)]
 pub struct Plugin {
     name: Option<String>,
@@ -91,8 +101,46 @@ impl Plugin {
         self
     }
 
+    /// Mistakes in how the plugin was built, e.g. a completion for an
+    /// argument no prompt declares. Such a completion is not offered, and
+    /// the host logs each problem when it loads the plugin; call this in a
+    /// unit test of the plugin's build function to catch them before that.
+    pub fn check(&self) -> Result<()> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::internal(problems.join("; ")))
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in &self.templates {
+            let variables = template::variables(&t.spec.uri_template);
+            out.extend(completion_problems(
+                &format!("resource template {}", t.spec.uri_template),
+                "variable",
+                &t.completers,
+                |v| variables.iter().any(|x| x == v),
+            ));
+        }
+        for p in &self.prompts {
+            out.extend(completion_problems(
+                &format!("prompt {}", p.spec.name),
+                "argument",
+                &p.completers,
+                |a| p.declares(a),
+            ));
+        }
+        out
+    }
+
     #[doc(hidden)]
     pub fn describe(&self, name: &str, version: &str, description: &str) -> h::Description {
+        for problem in self.problems() {
+            crate::log::error(format!("plugin built with a mistake: {problem}"));
+        }
         h::Description {
             manifest: h::Manifest {
                 name: self.name.clone().unwrap_or_else(|| name.to_string()),
@@ -121,25 +169,19 @@ impl Plugin {
     }
 
     #[doc(hidden)]
-    pub fn read_resource(&self, uri: &str) -> Result<Vec<h::ResourceContents>> {
-        let contents = if let Some(r) = self.resources.iter().find(|r| r.spec.uri == uri) {
-            (r.handler)(uri)?
-        } else {
-            self.templates
-                .iter()
-                .find_map(|t| template::match_uri(&t.spec.uri_template, uri).map(|p| (t, p)))
-                .ok_or_else(|| Error::not_found(format!("no resource {uri:?}")))
-                .and_then(|(t, params)| (t.handler)(uri, &params))?
-        };
-        Ok(contents.into_iter().map(|c| c.0).collect())
+    pub fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>> {
+        if let Some(r) = self.resources.iter().find(|r| r.spec.uri == uri) {
+            return (r.handler)(uri);
+        }
+        self.templates
+            .iter()
+            .find_map(|t| template::match_uri(&t.spec.uri_template, uri).map(|p| (t, p)))
+            .ok_or_else(|| Error::not_found(format!("no resource {uri:?}")))
+            .and_then(|(t, params)| (t.handler)(uri, &params))
     }
 
     #[doc(hidden)]
-    pub fn get_prompt(
-        &self,
-        name: &str,
-        arguments: Vec<(String, String)>,
-    ) -> Result<h::PromptResult> {
+    pub fn get_prompt(&self, name: &str, arguments: Vec<(String, String)>) -> Result<PromptResult> {
         let prompt = self
             .prompts
             .iter()
@@ -156,28 +198,35 @@ impl Plugin {
                 )));
             }
         }
-        (prompt.handler)(&PromptArgs(arguments)).map(|r| r.0)
+        (prompt.handler)(&PromptArgs(arguments))
     }
 
     #[doc(hidden)]
     pub fn complete(&self, request: h::CompletionRequest) -> Result<h::Completion> {
-        let completers = match &request.target {
+        let found = match &request.target {
             h::CompletionTarget::Prompt(name) => self
                 .prompts
                 .iter()
                 .find(|p| p.spec.name == *name)
-                .map(|p| &p.completers),
+                .map(|p| (&p.completers, p.declares(&request.argument))),
             h::CompletionTarget::ResourceTemplate(uri) => self
                 .templates
                 .iter()
                 .find(|t| t.spec.uri_template == *uri)
-                .map(|t| &t.completers),
+                .map(|t| {
+                    let declared =
+                        template::variables(&t.spec.uri_template).contains(&request.argument);
+                    (&t.completers, declared)
+                }),
         };
-        let Some(completers) = completers else {
+        let Some((completers, declared)) = found else {
             return Err(Error::not_found("no such prompt or resource template"));
         };
-        let Some((_, completer)) = completers.iter().find(|(arg, _)| *arg == request.argument)
-        else {
+        let completer = completers
+            .iter()
+            .find(|(arg, _)| *arg == request.argument)
+            .filter(|_| declared);
+        let Some((_, completer)) = completer else {
             // Nothing to suggest is an empty answer, not an error.
             return Ok(h::Completion {
                 values: Vec::new(),
@@ -197,11 +246,36 @@ impl Plugin {
     }
 }
 
+/// What is wrong with the completions `completers` registered on `owner`,
+/// whose `kind`s (arguments, variables) `exists` knows.
+fn completion_problems(
+    owner: &str,
+    kind: &str,
+    completers: &[(String, Completer)],
+    exists: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, (name, _)) in completers.iter().enumerate() {
+        if !exists(name) {
+            out.push(format!(
+                "{owner} completes {kind} {name:?}, which it does not declare; \
+                 that completion is not offered"
+            ));
+        } else if completers[..i].iter().any(|(n, _)| n == name) {
+            out.push(format!(
+                "{owner} completes {kind} {name:?} twice; the first completion is used"
+            ));
+        }
+    }
+    out
+}
+
 /// What a tool function may return.
 ///
 /// `String` gives a text result. [`Json`] gives structured content (with the
 /// output schema derived from its type) plus the same JSON as text, which is
-/// what MCP clients that ignore structured content read.
+/// what MCP clients that ignore structured content read. A [`ToolResult`]
+/// says everything itself.
 pub trait ToolOutput {
     /// The JSON Schema of structured results, if the output is structured.
     fn output_schema() -> Option<JsonValue>;
@@ -214,11 +288,7 @@ impl ToolOutput for String {
         None
     }
     fn into_tool_result(self) -> Result<ToolResult> {
-        Ok(ToolResult {
-            content: vec![h::Content::Text(self)],
-            structured: None,
-            is_error: false,
-        })
+        Ok(ToolResult::text(self))
     }
 }
 
@@ -240,13 +310,141 @@ impl<T: Serialize + JsonSchema> ToolOutput for Json<T> {
         Some(schema_of::<T>())
     }
     fn into_tool_result(self) -> Result<ToolResult> {
-        let text = serde_json::to_string_pretty(&self.0)?;
-        let structured = serde_json::to_string(&self.0)?;
-        Ok(ToolResult {
-            content: vec![h::Content::Text(text)],
-            structured: Some(structured),
+        ToolResult::json(&self.0)
+    }
+}
+
+/// The result of a tool call: content for the model, optionally structured
+/// JSON, and whether the tool failed.
+///
+/// ```
+/// use sluice_sdk::{Content, ToolResult};
+/// let chart = ToolResult::new([
+///     Content::text("Rentals per month"),
+///     Content::image(vec![0x89, b'P', b'N', b'G'], "image/png"),
+/// ]);
+/// assert_eq!(chart.content().len(), 2);
+/// let refused = ToolResult::error("the date range is empty; widen it");
+/// assert!(refused.is_error());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    content: Vec<Content>,
+    structured: Option<String>,
+    is_error: bool,
+}
+
+impl ToolResult {
+    /// A result made of `content`.
+    pub fn new(content: impl IntoIterator<Item = Content>) -> Self {
+        ToolResult {
+            content: content.into_iter().collect(),
+            structured: None,
             is_error: false,
-        })
+        }
+    }
+
+    /// A text result.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::new([Content::text(text)])
+    }
+
+    /// `value` as structured content, and pretty-printed as the text that
+    /// clients which ignore structured content read. `value` should
+    /// serialize to a JSON object.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self> {
+        Self::text(serde_json::to_string_pretty(value)?).structured(value)
+    }
+
+    /// A failure the model should see and may correct (MCP's `isError`),
+    /// in the tool's own words. Returning an `Err` fails the call too, with
+    /// the error's text.
+    pub fn error(text: impl Into<String>) -> Self {
+        ToolResult {
+            is_error: true,
+            ..Self::text(text)
+        }
+    }
+
+    /// Sets the structured content (matching the tool's output schema, if it
+    /// declares one) to `value`.
+    pub fn structured<T: Serialize + ?Sized>(mut self, value: &T) -> Result<Self> {
+        self.structured = Some(serde_json::to_string(value)?);
+        Ok(self)
+    }
+
+    /// The content, in order.
+    pub fn content(&self) -> &[Content] {
+        &self.content
+    }
+
+    /// The structured content, serialized.
+    pub fn structured_json(&self) -> Option<&str> {
+        self.structured.as_deref()
+    }
+
+    /// Whether this reports a failure.
+    pub fn is_error(&self) -> bool {
+        self.is_error
+    }
+
+    pub(crate) fn into_wit(self) -> h::ToolResult {
+        h::ToolResult {
+            content: self.content.into_iter().map(Content::into_wit).collect(),
+            structured: self.structured,
+            is_error: self.is_error,
+        }
+    }
+}
+
+/// One piece of content in a tool result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    /// Text.
+    Text(String),
+    /// An image: its bytes and MIME type.
+    Image { data: Vec<u8>, mime_type: String },
+    /// Audio: its bytes and MIME type.
+    Audio { data: Vec<u8>, mime_type: String },
+    /// A resource embedded in the result.
+    Resource(ResourceContents),
+}
+
+impl Content {
+    /// Text.
+    pub fn text(text: impl Into<String>) -> Self {
+        Content::Text(text.into())
+    }
+
+    /// An image, e.g. `image/png`.
+    pub fn image(data: Vec<u8>, mime_type: &str) -> Self {
+        Content::Image {
+            data,
+            mime_type: mime_type.to_string(),
+        }
+    }
+
+    /// Audio, e.g. `audio/wav`.
+    pub fn audio(data: Vec<u8>, mime_type: &str) -> Self {
+        Content::Audio {
+            data,
+            mime_type: mime_type.to_string(),
+        }
+    }
+
+    fn into_wit(self) -> h::Content {
+        match self {
+            Content::Text(text) => h::Content::Text(text),
+            Content::Image { data, mime_type } => h::Content::Image(h::Media { data, mime_type }),
+            Content::Audio { data, mime_type } => h::Content::Audio(h::Media { data, mime_type }),
+            Content::Resource(contents) => h::Content::Resource(contents.0),
+        }
+    }
+}
+
+impl From<ResourceContents> for Content {
+    fn from(contents: ResourceContents) -> Self {
+        Content::Resource(contents)
     }
 }
 
@@ -394,7 +592,8 @@ impl Tool {
         }
     }
 
-    /// Marks the tool read-only, idempotent and closed-world.
+    /// Marks the tool read-only: it does not modify its environment (and
+    /// so is idempotent and not destructive). MCP's `readOnlyHint`.
     pub fn read_only(mut self) -> Self {
         let a = &mut self.spec.annotations;
         a.read_only = Some(true);
@@ -404,20 +603,45 @@ impl Tool {
         self
     }
 
-    /// Marks the tool as one that modifies data; `destructive` says whether it may
-    /// overwrite or delete what exists (an insert is not destructive).
-    pub fn writes(mut self, destructive: bool, idempotent: bool) -> Self {
+    /// Marks the tool as one that modifies data only by adding to it, as
+    /// an insert does: MCP's `destructiveHint: false`. Not idempotent unless
+    /// [`Tool::idempotent`] says so.
+    pub fn additive(self) -> Self {
+        self.writes(false)
+    }
+
+    /// Marks the tool as one that may overwrite or delete existing data, as
+    /// an update or a delete does: MCP's `destructiveHint: true`. Not
+    /// idempotent unless [`Tool::idempotent`] says so.
+    pub fn destructive(self) -> Self {
+        self.writes(true)
+    }
+
+    /// Marks the tool idempotent: calling it again with the same arguments
+    /// has no further effect. MCP's `idempotentHint`; it means something for
+    /// tools that modify data ([`Tool::additive`], [`Tool::destructive`]), in
+    /// either order.
+    pub fn idempotent(mut self) -> Self {
+        self.spec.annotations.idempotent = Some(true);
+        self
+    }
+
+    fn writes(mut self, destructive: bool) -> Self {
         let a = &mut self.spec.annotations;
+        if a.read_only == Some(true) {
+            // Idempotence came with `read_only`; a writing tool states its own.
+            a.idempotent = None;
+        }
         a.read_only = Some(false);
         a.destructive = Some(destructive);
-        a.idempotent = Some(idempotent);
+        a.idempotent.get_or_insert(false);
         a.open_world = Some(false);
         self
     }
 }
 
 /// Contents of a resource.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResourceContents(h::ResourceContents);
 
 impl ResourceContents {
@@ -446,6 +670,10 @@ impl ResourceContents {
             mime_type: Some(mime_type.to_string()),
             body: h::ResourceBody::Blob(data),
         })
+    }
+
+    pub(crate) fn into_wit(self) -> h::ResourceContents {
+        self.0
     }
 }
 
@@ -539,19 +767,12 @@ impl ResourceTemplate {
 
     /// Completes the template variable `variable` with `f`.
     ///
-    /// # Panics
-    /// When the template has no such variable: a programming error.
+    /// A variable the template does not have is a mistake that
+    /// [`Plugin::check`] reports; its completion is not offered.
     pub fn complete<F>(mut self, variable: &str, f: F) -> Self
     where
         F: Fn(&str, &[(String, String)]) -> Result<Vec<String>> + 'static,
     {
-        assert!(
-            template::variables(&self.spec.uri_template)
-                .iter()
-                .any(|v| v == variable),
-            "template {} has no variable {variable}",
-            self.spec.uri_template
-        );
         self.completers.push((variable.to_string(), Box::new(f)));
         self
     }
@@ -609,6 +830,10 @@ impl PromptResult {
         self.0.description = Some(description.into());
         self
     }
+
+    pub(crate) fn into_wit(self) -> h::PromptResult {
+        self.0
+    }
 }
 
 /// A prompt template.
@@ -648,8 +873,18 @@ impl Prompt {
         self
     }
 
-    /// Declares an argument; required ones are checked before `f` runs.
-    pub fn argument(mut self, name: &str, description: &str, required: bool) -> Self {
+    /// Declares an argument the prompt needs: a call without it (or with
+    /// it empty) fails before `f` runs.
+    pub fn required_argument(self, name: &str, description: &str) -> Self {
+        self.argument(name, description, true)
+    }
+
+    /// Declares an argument the prompt can do without.
+    pub fn optional_argument(self, name: &str, description: &str) -> Self {
+        self.argument(name, description, false)
+    }
+
+    fn argument(mut self, name: &str, description: &str, required: bool) -> Self {
         self.spec.arguments.push(h::PromptArgument {
             name: name.to_string(),
             title: None,
@@ -659,21 +894,19 @@ impl Prompt {
         self
     }
 
-    /// Completes the argument `argument` with `f`.
-    ///
-    /// # Panics
-    /// When the argument was not declared first: a programming error.
+    /// Completes the argument `argument` with `f`. The argument may be
+    /// declared before or after; one never declared is a mistake that
+    /// [`Plugin::check`] reports, and its completion is not offered.
     pub fn complete<F>(mut self, argument: &str, f: F) -> Self
     where
         F: Fn(&str, &[(String, String)]) -> Result<Vec<String>> + 'static,
     {
-        assert!(
-            self.spec.arguments.iter().any(|a| a.name == argument),
-            "prompt {} has no argument {argument}",
-            self.spec.name
-        );
         self.completers.push((argument.to_string(), Box::new(f)));
         self
+    }
+
+    fn declares(&self, argument: &str) -> bool {
+        self.spec.arguments.iter().any(|a| a.name == argument)
     }
 }
 
@@ -722,5 +955,274 @@ mod tests {
         assert_eq!(props["id"]["format"], "int64");
         assert_eq!(props["format"]["type"], "string");
         assert_eq!(props["count"]["minimum"], 0, "the meaning stays: {schema}");
+    }
+
+    /// Through the SDK's own re-exports, as a plugin without serde or
+    /// schemars dependencies derives them.
+    #[crate::json_derive(Deserialize, Serialize, JsonSchema)]
+    #[derive(Debug, PartialEq)]
+    struct Greeting {
+        /// Who to greet.
+        name: String,
+        #[serde(default)]
+        times: u32,
+    }
+
+    fn greet(args: Greeting) -> Result<Json<Greeting>> {
+        if args.times > 3 {
+            // `?` on a plain message.
+            Err(format!("{} is too many greetings", args.times))?;
+        }
+        Ok(Json(args))
+    }
+
+    /// Fails the way plugin code does: `?` on serde_json, on parsing, and
+    /// on a host call's error.
+    fn fallible(args: Greeting) -> Result<String> {
+        let n: u32 = args.name.parse()?;
+        if n == 0 {
+            let host: core::result::Result<(), crate::bindings::sluice::plugin::types::Error> =
+                Err(crate::bindings::sluice::plugin::types::Error::Denied(
+                    crate::bindings::sluice::plugin::types::Denial {
+                        rule: "read-grant".into(),
+                        message: "not granted".into(),
+                    },
+                ));
+            host?;
+        }
+        let value: JsonValue = serde_json::from_str(&"[".repeat(n as usize))?;
+        Ok(value.to_string())
+    }
+
+    fn prompt(_: &PromptArgs) -> Result<PromptResult> {
+        Ok(PromptResult::new([PromptMessage::user("hi")]))
+    }
+
+    fn template(uri: &str, _: &UriParams) -> Result<Vec<ResourceContents>> {
+        Ok(vec![ResourceContents::text(uri, "text/plain", "x")])
+    }
+
+    fn suggest(typed: &str, _: &[(String, String)]) -> Result<Vec<String>> {
+        Ok(Completion::filter_prefix(["film", "rental"], typed))
+    }
+
+    fn completion(target: h::CompletionTarget, argument: &str) -> h::CompletionRequest {
+        h::CompletionRequest {
+            target,
+            argument: argument.into(),
+            value: String::new(),
+            context: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn derives_through_the_reexports_work() {
+        let schema = schema_of::<Greeting>();
+        assert_eq!(schema["properties"]["name"]["description"], "Who to greet.");
+        let parsed: Greeting = serde_json::from_str(r#"{"name": "Ada"}"#).unwrap();
+        assert_eq!(
+            parsed,
+            Greeting {
+                name: "Ada".into(),
+                times: 0
+            }
+        );
+        let result = Json(parsed).into_tool_result().unwrap();
+        assert_eq!(
+            result.structured_json(),
+            Some(r#"{"name":"Ada","times":0}"#)
+        );
+    }
+
+    #[test]
+    fn tool_errors_convert_with_question_mark() {
+        let plugin = Plugin::new()
+            .tool(Tool::new("greet", greet))
+            .tool(Tool::new("fallible", fallible));
+        let ok = plugin.call_tool("greet", r#"{"name": "Ada"}"#).unwrap();
+        assert!(!ok.is_error());
+        assert_eq!(
+            plugin.call_tool("greet", r#"{"name": "Ada", "times": 4}"#),
+            Err(Error::Internal("4 is too many greetings".into()))
+        );
+        assert!(matches!(
+            plugin.call_tool("greet", r#"{"times": 1}"#),
+            Err(Error::InvalidInput(m)) if m.contains("name")
+        ));
+        assert!(matches!(
+            plugin.call_tool("fallible", r#"{"name": "x"}"#),
+            Err(Error::Internal(m)) if m.starts_with("parsing an integer: ")
+        ));
+        assert!(matches!(
+            plugin.call_tool("fallible", r#"{"name": "0"}"#),
+            Err(Error::Denied(crate::Denial { rule, .. })) if rule == "read-grant"
+        ));
+        assert!(matches!(
+            plugin.call_tool("fallible", r#"{"name": "2"}"#),
+            Err(Error::Internal(m)) if m.starts_with("JSON: ")
+        ));
+        assert!(matches!(
+            plugin.call_tool("missing", "{}"),
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn tool_results_become_the_interfaces() {
+        let json = ToolResult::json(&serde_json::json!({"a": 1})).unwrap();
+        assert_eq!(
+            json.clone().into_wit(),
+            h::ToolResult {
+                content: vec![h::Content::Text("{\n  \"a\": 1\n}".into())],
+                structured: Some(r#"{"a":1}"#.into()),
+                is_error: false,
+            }
+        );
+        let mixed = ToolResult::new([
+            Content::text("t"),
+            Content::image(vec![1], "image/png"),
+            Content::audio(vec![2], "audio/wav"),
+            ResourceContents::blob("x://b", "application/octet-stream", vec![3]).into(),
+        ])
+        .into_wit();
+        assert_eq!(
+            mixed.content,
+            vec![
+                h::Content::Text("t".into()),
+                h::Content::Image(h::Media {
+                    data: vec![1],
+                    mime_type: "image/png".into()
+                }),
+                h::Content::Audio(h::Media {
+                    data: vec![2],
+                    mime_type: "audio/wav".into()
+                }),
+                h::Content::Resource(h::ResourceContents {
+                    uri: "x://b".into(),
+                    mime_type: Some("application/octet-stream".into()),
+                    body: h::ResourceBody::Blob(vec![3]),
+                }),
+            ]
+        );
+        let failed = ToolResult::error("try another year").into_wit();
+        assert!(failed.is_error);
+        assert_eq!(
+            failed.content,
+            vec![h::Content::Text("try another year".into())]
+        );
+    }
+
+    fn annotations(tool: Tool) -> (Option<bool>, Option<bool>, Option<bool>, Option<bool>) {
+        let a = tool.spec().annotations;
+        (a.read_only, a.destructive, a.idempotent, a.open_world)
+    }
+
+    #[test]
+    fn annotations_read_as_mcps_hints() {
+        let t = || Tool::new("t", greet);
+        let f = Some(false);
+        let y = Some(true);
+        assert_eq!(annotations(t()), (None, None, None, None));
+        assert_eq!(annotations(t().read_only()), (y, f, y, f));
+        assert_eq!(annotations(t().additive()), (f, f, f, f));
+        assert_eq!(annotations(t().destructive()), (f, y, f, f));
+        assert_eq!(annotations(t().destructive().idempotent()), (f, y, y, f));
+        assert_eq!(annotations(t().idempotent().destructive()), (f, y, y, f));
+        assert_eq!(annotations(t().idempotent().additive()), (f, f, y, f));
+        assert_eq!(annotations(t().read_only().destructive()), (f, y, f, f));
+    }
+
+    #[test]
+    fn prompt_arguments_are_named_for_what_they_are() {
+        let p = Prompt::new("p", prompt)
+            .required_argument("table", "The table")
+            .optional_argument("focus", "What to look at");
+        let args: Vec<(&str, bool)> = p
+            .spec
+            .arguments
+            .iter()
+            .map(|a| (a.name.as_str(), a.required))
+            .collect();
+        assert_eq!(args, vec![("table", true), ("focus", false)]);
+        let plugin = Plugin::new().prompt(p);
+        assert!(matches!(
+            plugin.get_prompt("p", vec![("focus".into(), "nulls".into())]),
+            Err(Error::InvalidInput(m)) if m.contains("table")
+        ));
+        assert!(
+            plugin
+                .get_prompt("p", vec![("table".into(), "film".into())])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn completions_for_what_does_not_exist_do_not_panic_and_are_reported() {
+        // Each of these panicked in the builder, and so trapped `describe`.
+        let plugin = Plugin::new()
+            .prompt(
+                Prompt::new("p", prompt)
+                    // Before the argument is declared: fine.
+                    .complete("table", suggest)
+                    .required_argument("table", "The table")
+                    .complete("missing", suggest),
+            )
+            .resource_template(
+                ResourceTemplate::new("x://{+path}{?q}", "t", template)
+                    .complete("path", suggest)
+                    .complete("q", suggest)
+                    .complete("nope", suggest)
+                    .complete("q", suggest),
+            );
+        let description = plugin.describe("p", "1.0.0", "");
+        assert_eq!(description.prompts.len(), 1);
+        assert_eq!(description.resource_templates.len(), 1);
+
+        let problems = plugin.check().unwrap_err().to_string();
+        for expected in [
+            r#"prompt p completes argument "missing", which it does not declare"#,
+            r#"resource template x://{+path}{?q} completes variable "nope""#,
+            r#"resource template x://{+path}{?q} completes variable "q" twice"#,
+        ] {
+            assert!(problems.contains(expected), "{problems}");
+        }
+        assert!(!problems.contains(r#""table""#), "{problems}");
+        assert!(!problems.contains(r#""path""#), "{problems}");
+
+        let prompt_target = || h::CompletionTarget::Prompt("p".into());
+        let template_target = || h::CompletionTarget::ResourceTemplate("x://{+path}{?q}".into());
+        for (target, argument, offered) in [
+            (prompt_target(), "table", true),
+            (prompt_target(), "missing", false),
+            (template_target(), "path", true),
+            (template_target(), "q", true),
+            (template_target(), "nope", false),
+        ] {
+            let answer = plugin.complete(completion(target, argument)).unwrap();
+            assert_eq!(!answer.values.is_empty(), offered, "{argument}: {answer:?}");
+        }
+        assert!(matches!(
+            plugin.complete(completion(
+                h::CompletionTarget::Prompt("other".into()),
+                "table"
+            )),
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn a_well_built_plugin_passes_its_check() {
+        let plugin = Plugin::new()
+            .tool(Tool::new("greet", greet).read_only())
+            .prompt(
+                Prompt::new("p", prompt)
+                    .required_argument("table", "The table")
+                    .complete("table", suggest),
+            )
+            .resource_template(
+                ResourceTemplate::new("x://{table}/schema", "t", template)
+                    .complete("table", suggest),
+            );
+        assert_eq!(plugin.check(), Ok(()));
     }
 }

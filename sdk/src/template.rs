@@ -38,13 +38,25 @@ fn parts(template: &str) -> Vec<Part<'_>> {
     out
 }
 
-/// The variable names of a template, in order.
+/// The variable names of a template, in order: RFC 6570 expressions'
+/// operators (`{+path}`, `{?q,limit}`) and modifiers (`{id:3}`, `{list*}`)
+/// are not part of the names, which is how clients name them when they ask
+/// for completions.
 pub(crate) fn variables(template: &str) -> Vec<String> {
     parts(template)
         .into_iter()
         .filter_map(|p| match p {
-            Part::Var(v) => Some(v.to_string()),
+            Part::Var(v) => Some(v),
             Part::Literal(_) => None,
+        })
+        .flat_map(|expression| {
+            expression
+                .trim_start_matches(['+', '#', '.', '/', ';', '?', '&'])
+                .split(',')
+                .map(|spec| spec.split(':').next().unwrap_or_default())
+                .map(|name| name.trim_end_matches('*').to_string())
+                .filter(|name| !name.is_empty())
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -123,5 +135,9 @@ mod tests {
     #[test]
     fn lists_variables() {
         assert_eq!(variables("x://{a}/y/{b}"), vec!["a", "b"]);
+        assert_eq!(
+            variables("x://{+path}{?q,limit}{#frag}/{id:3}/{list*}"),
+            vec!["path", "q", "limit", "frag", "id", "list"]
+        );
     }
 }

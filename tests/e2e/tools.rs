@@ -408,3 +408,68 @@ async fn inserted_rows_of_types_without_a_json_form_come_back_as_text() {
     assert!(text_of(&r).contains("generated"), "{}", text_of(&r));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn describe_table_names_every_kind_of_constraint() {
+    let db = fresh_db().await;
+    {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE venues (venue_id int PRIMARY KEY); \
+             CREATE TABLE slots ( \
+               slot_id int PRIMARY KEY, \
+               venue_id int NOT NULL REFERENCES venues (venue_id), \
+               code text UNIQUE, \
+               seats int CHECK (seats > 0), \
+               area box, \
+               EXCLUDE USING gist (area WITH &&)); \
+             CREATE FUNCTION slots_noop() RETURNS trigger LANGUAGE plpgsql \
+               AS $$BEGIN RETURN NULL; END$$; \
+             CREATE CONSTRAINT TRIGGER slots_audit AFTER INSERT ON slots \
+               FOR EACH ROW EXECUTE FUNCTION slots_noop();",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let server = spawn(&db, "", None).await;
+    let d = structured(
+        &server
+            .call("describe_table", json!({"table": "slots"}))
+            .await,
+    );
+    let constraints: Vec<(&str, &str, &str)> = d["constraints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["kind"].as_str().unwrap(),
+                c["definition"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        constraints,
+        [
+            ("slots_seats_check", "check", "CHECK ((seats > 0))"),
+            (
+                "slots_venue_id_fkey",
+                "foreign-key",
+                "FOREIGN KEY (venue_id) REFERENCES venues(venue_id)"
+            ),
+            ("slots_pkey", "primary-key", "PRIMARY KEY (slot_id)"),
+            ("slots_audit", "trigger", "TRIGGER"),
+            ("slots_code_key", "unique", "UNIQUE (code)"),
+            (
+                "slots_area_excl",
+                "exclusion",
+                "EXCLUDE USING gist (area WITH &&)"
+            ),
+        ],
+        "{d}"
+    );
+    server.shutdown().await;
+}

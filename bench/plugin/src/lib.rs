@@ -6,10 +6,8 @@
 //! different bytes, compiles on its own and is cached on its own, as a set of
 //! independently built plugins would be.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::Value as JsonValue;
 use sluice_sdk::prelude::*;
+use sluice_sdk::serde_json::Value as JsonValue;
 
 /// The name slot. It must occur exactly once in the component, so it is only
 /// ever read through `black_box`, which keeps the compiler from copying it
@@ -25,13 +23,13 @@ fn tool_name(tool: &str) -> String {
     format!("{}_{tool}", slot().replace('-', "_"))
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct FilmArgs {
     /// The film's id.
     film_id: i32,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct FilmOut {
     /// The film, or null when there is none with that id.
     film: Option<JsonValue>,
@@ -48,13 +46,13 @@ fn film(args: FilmArgs) -> Result<Json<FilmOut>> {
     }))
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct TopArgs {
     /// How many customers (at most 100).
     limit: u32,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct TopOut {
     /// Customer id, names and total paid, highest total first.
     customers: Vec<JsonValue>,

@@ -132,6 +132,21 @@ fn kind_out(k: RelationKind) -> wdb::RelationKind {
     }
 }
 
+/// A constraint kind as the catalog names it (see `catalog::describe`).
+/// Anything unnamed there, such as PostgreSQL 18's not-null constraints,
+/// is `other`: a plugin still sees the constraint and its definition.
+fn constraint_kind_out(kind: &str) -> wdb::ConstraintKind {
+    match kind {
+        "check" => wdb::ConstraintKind::Check,
+        "unique" => wdb::ConstraintKind::Unique,
+        "primary-key" => wdb::ConstraintKind::PrimaryKey,
+        "foreign-key" => wdb::ConstraintKind::ForeignKey,
+        "exclusion" => wdb::ConstraintKind::Exclusion,
+        "trigger" => wdb::ConstraintKind::Trigger,
+        _ => wdb::ConstraintKind::Other,
+    }
+}
+
 /// A relation for a plugin.
 pub fn relation_out(r: catalog::Relation) -> wdb::Relation {
     wdb::Relation {
@@ -185,7 +200,7 @@ pub fn description_out(d: catalog::RelationDescription) -> wdb::RelationDescript
             .into_iter()
             .map(|c| wdb::ConstraintInfo {
                 name: c.name,
-                kind: c.kind,
+                kind: constraint_kind_out(&c.kind),
                 definition: c.definition,
             })
             .collect(),
@@ -472,5 +487,23 @@ mod tests {
         }
         let fine = format!("{}1{}", "[".repeat(100), "]".repeat(100));
         assert!(tool_result(result(fine)).is_ok());
+    }
+
+    #[test]
+    fn every_constraint_kind_the_catalog_names_has_its_case() {
+        use wdb::ConstraintKind as K;
+        for (name, kind) in [
+            ("check", K::Check),
+            ("unique", K::Unique),
+            ("primary-key", K::PrimaryKey),
+            ("foreign-key", K::ForeignKey),
+            ("exclusion", K::Exclusion),
+            ("trigger", K::Trigger),
+            ("other", K::Other),
+            ("not-null", K::Other),
+            ("", K::Other),
+        ] {
+            assert_eq!(constraint_kind_out(name), kind, "{name:?}");
+        }
     }
 }

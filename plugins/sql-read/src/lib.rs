@@ -5,11 +5,9 @@
 //! `generate_report_query`. Everything goes through the host's checked database
 //! calls, so what this plugin can see is exactly what the operator granted it.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::Value as JsonValue;
-use sluice_sdk::db::{self, Relation, RelationDescription, RelationKind};
+use sluice_sdk::db::{self, ConstraintKind, Relation, RelationDescription, RelationKind};
 use sluice_sdk::prelude::*;
+use sluice_sdk::serde_json::{self, Value as JsonValue};
 
 /// Tables described in full in `generate_report_query`; beyond it, names only.
 const REPORT_SCHEMA_TABLES: usize = 40;
@@ -18,7 +16,7 @@ const REPORT_SCHEMA_TABLES: usize = 40;
 /// or EXPLAIN of one of those, without ANALYZE) and return its rows as JSON. Use
 /// $1, $2, ... placeholders with `params` for values. Rows beyond the server's
 /// row cap are dropped and `truncated` is set.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct QueryArgs {
     /// The SQL statement: exactly one, read-only.
     sql: String,
@@ -29,7 +27,7 @@ struct QueryArgs {
     params: Vec<JsonValue>,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct ColumnOut {
     /// Column name.
     name: String,
@@ -38,7 +36,7 @@ struct ColumnOut {
     type_name: String,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct QueryOut {
     columns: Vec<ColumnOut>,
     /// One object per row, keyed by column name. `numeric` values are exact
@@ -89,13 +87,13 @@ fn readable_hint(error: Error) -> Error {
 
 /// List the tables and views you may query, with row estimates and column
 /// counts.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct ListTablesArgs {
     /// Only relations in this schema (all visible schemas when omitted).
     schema: Option<String>,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct TableOut {
     schema: String,
     name: String,
@@ -107,7 +105,7 @@ struct TableOut {
     comment: Option<String>,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct ListTablesOut {
     tables: Vec<TableOut>,
 }
@@ -119,6 +117,19 @@ fn kind_name(kind: RelationKind) -> &'static str {
         RelationKind::View => "view",
         RelationKind::MaterializedView => "materialized view",
         RelationKind::ForeignTable => "foreign table",
+    }
+}
+
+/// The names clients have always seen for constraint kinds.
+fn constraint_kind_name(kind: ConstraintKind) -> &'static str {
+    match kind {
+        ConstraintKind::Check => "check",
+        ConstraintKind::Unique => "unique",
+        ConstraintKind::PrimaryKey => "primary-key",
+        ConstraintKind::ForeignKey => "foreign-key",
+        ConstraintKind::Exclusion => "exclusion",
+        ConstraintKind::Trigger => "trigger",
+        ConstraintKind::Other => "other",
     }
 }
 
@@ -142,13 +153,13 @@ fn list_tables(args: ListTablesArgs) -> Result<Json<ListTablesOut>> {
 
 /// Describe a table or view: columns with types, nullability and defaults,
 /// primary and foreign keys, indexes and constraints.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct DescribeArgs {
     /// Table name, optionally schema-qualified (`film` or `public.film`).
     table: String,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct ColumnDescOut {
     name: String,
     #[serde(rename = "type")]
@@ -158,7 +169,7 @@ struct ColumnDescOut {
     comment: Option<String>,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct ForeignKeyOut {
     name: String,
     columns: Vec<String>,
@@ -166,7 +177,7 @@ struct ForeignKeyOut {
     references_columns: Vec<String>,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct IndexOut {
     name: String,
     definition: String,
@@ -174,14 +185,14 @@ struct IndexOut {
     primary: bool,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct ConstraintOut {
     name: String,
     kind: String,
     definition: String,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct DescribeOut {
     schema: String,
     name: String,
@@ -239,7 +250,7 @@ fn describe_out(d: RelationDescription) -> DescribeOut {
             .into_iter()
             .map(|c| ConstraintOut {
                 name: c.name,
-                kind: c.kind,
+                kind: constraint_kind_name(c.kind).to_string(),
                 definition: c.definition,
             })
             .collect(),
@@ -253,13 +264,13 @@ fn describe_table(args: DescribeArgs) -> Result<Json<DescribeOut>> {
 
 /// Show PostgreSQL's plan for a query (EXPLAIN in JSON format, without ANALYZE:
 /// the query is planned, not run).
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct ExplainArgs {
     /// The query to explain, without the EXPLAIN keyword.
     sql: String,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct ExplainOut {
     /// The plan as PostgreSQL's `EXPLAIN (FORMAT JSON)` returns it.
     plan: JsonValue,
@@ -502,11 +513,10 @@ fn build() -> Plugin {
             Prompt::new("analyze_table", analyze_table)
                 .title("Analyze a table")
                 .description("Profile one table's data, filled with its live schema")
-                .argument("table_name", "The table to analyze", true)
-                .argument(
+                .required_argument("table_name", "The table to analyze")
+                .optional_argument(
                     "focus",
                     "What to focus on, e.g. data quality, growth, outliers",
-                    false,
                 )
                 .complete("table_name", complete_table),
         )
@@ -514,10 +524,9 @@ fn build() -> Plugin {
             Prompt::new("generate_report_query", generate_report_query)
                 .title("Generate a report query")
                 .description("Write a SQL report query, filled with the live schema")
-                .argument(
+                .required_argument(
                     "report_type",
                     "The kind of report, e.g. summary or top-n ranking",
-                    true,
                 )
                 .complete("report_type", |prefix, _| {
                     Ok(Completion::filter_prefix(REPORT_TYPES, prefix))
@@ -597,15 +606,41 @@ mod tests {
     }
 
     #[test]
+    fn constraint_kinds_render_as_they_always_have() {
+        let rendered: Vec<&str> = [
+            ConstraintKind::Check,
+            ConstraintKind::Unique,
+            ConstraintKind::PrimaryKey,
+            ConstraintKind::ForeignKey,
+            ConstraintKind::Exclusion,
+            ConstraintKind::Trigger,
+            ConstraintKind::Other,
+        ]
+        .into_iter()
+        .map(constraint_kind_name)
+        .collect();
+        assert_eq!(
+            rendered,
+            [
+                "check",
+                "unique",
+                "primary-key",
+                "foreign-key",
+                "exclusion",
+                "trigger",
+                "other"
+            ]
+        );
+    }
+
+    #[test]
     fn other_failures_still_fail_the_prompt() {
         let relations = [relation("authors")];
         let denied = report_schema(&relations, |_| {
-            Err(Error::Denied(
-                sluice_sdk::bindings::sluice::plugin::types::Denial {
-                    rule: "read-grant".into(),
-                    message: "relation public.authors is not in this plugin's read grant".into(),
-                },
-            ))
+            Err(Error::Denied(sluice_sdk::Denial {
+                rule: "read-grant".into(),
+                message: "relation public.authors is not in this plugin's read grant".into(),
+            }))
         });
         assert!(matches!(denied, Err(Error::Denied(_))));
     }

@@ -1,15 +1,13 @@
 //! `sql-write`: typed writes (insert, update, delete by column values). Kept apart from `sql-read` so an operator can
 //! grant (or withhold) writing as a separate plugin with its own grant and role.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as JsonValue};
 use sluice_sdk::db;
 use sluice_sdk::prelude::*;
+use sluice_sdk::serde_json::{Map, Value as JsonValue};
 
 /// Insert one row into a table and return the row as stored (with defaults and
 /// generated values filled in).
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct InsertArgs {
     /// Table name, optionally schema-qualified (`rental` or `public.rental`).
     table: String,
@@ -19,7 +17,7 @@ struct InsertArgs {
     data: Map<String, JsonValue>,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct InsertOut {
     /// The table written to.
     table: String,
@@ -50,7 +48,7 @@ fn insert_record(args: InsertArgs) -> Result<Json<InsertOut>> {
 }
 
 /// Update the rows of a table that match a filter, and return them as updated.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct UpdateArgs {
     /// Table name, optionally schema-qualified (`rental` or `public.rental`).
     table: String,
@@ -65,7 +63,7 @@ struct UpdateArgs {
 }
 
 /// Delete the rows of a table that match a filter, and return them.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct DeleteArgs {
     /// Table name, optionally schema-qualified (`rental` or `public.rental`).
     table: String,
@@ -77,7 +75,7 @@ struct DeleteArgs {
     max_rows: Option<u32>,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct WriteOut {
     /// The table written to.
     table: String,
@@ -138,17 +136,19 @@ fn build() -> Plugin {
         .tool(
             Tool::new("insert_record", insert_record)
                 .title("Insert a record")
-                .writes(false, false),
+                .additive(),
         )
         .tool(
             Tool::new("update_records", update_records)
                 .title("Update records")
-                .writes(true, true),
+                .destructive()
+                .idempotent(),
         )
         .tool(
             Tool::new("delete_records", delete_records)
                 .title("Delete records")
-                .writes(true, true),
+                .destructive()
+                .idempotent(),
         )
 }
 

@@ -1,9 +1,7 @@
-use schemars::JsonSchema;
-use serde::Deserialize;
 use sluice_sdk::prelude::*;
 
 /// Greets someone by name.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct Args {
     /// Who to greet.
     name: String,

@@ -2,11 +2,9 @@
 //! tests can see a clash refused and resolved by a prefix. The tool reports
 //! the operator's `token` config value, to show `${VAR}` resolution.
 
-use schemars::JsonSchema;
-use serde::Deserialize;
 use sluice_sdk::prelude::*;
 
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct Args {}
 
 fn query(_: Args) -> Result<String> {

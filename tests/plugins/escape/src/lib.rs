@@ -3,12 +3,10 @@
 //! grow its memory without end. Each tool reports what it got, so the test can
 //! check that it got nothing.
 
-use schemars::JsonSchema;
-use serde::Deserialize;
 use sluice_sdk::prelude::*;
 
 /// Reads a file by path.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct PathArgs {
     path: String,
 }
@@ -21,7 +19,7 @@ fn read_file(args: PathArgs) -> Result<String> {
 }
 
 /// No arguments.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct NoArgs {}
 
 fn environment(_: NoArgs) -> Result<String> {
@@ -31,7 +29,7 @@ fn environment(_: NoArgs) -> Result<String> {
 }
 
 /// Connects to an address.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct AddrArgs {
     addr: String,
 }

@@ -9,15 +9,13 @@
 mod generate;
 
 use generate::{Call, Gen};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use sluice_sdk::bindings::sluice::plugin::types::{ArrayValue, Error as WitError, Scalar, Value};
 use sluice_sdk::bindings::sluice::plugin::{config, database, log};
 use sluice_sdk::prelude::*;
 use std::collections::BTreeMap;
 
 /// Makes `calls` host calls with arguments generated from `seed`.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct FuzzArgs {
     seed: u64,
     calls: u32,
@@ -28,7 +26,8 @@ struct FuzzArgs {
 }
 
 /// How one import answered.
-#[derive(Default, Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
+#[derive(Default)]
 struct ImportStats {
     calls: u32,
     ok: u32,
@@ -38,7 +37,7 @@ struct ImportStats {
 }
 
 /// What a fuzz run saw.
-#[derive(Serialize, JsonSchema)]
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
 struct Summary {
     seed: u64,
     calls: u32,
@@ -121,7 +120,7 @@ fn fuzz(args: FuzzArgs) -> Result<Json<Summary>> {
                 summary
                     .samples
                     .entry(format!("{} {kind}", call.import()))
-                    .or_insert_with(|| clip(&e.message(), 200));
+                    .or_insert_with(|| clip(&Error::from(e).message(), 200));
             }
         }
     }
@@ -129,7 +128,7 @@ fn fuzz(args: FuzzArgs) -> Result<Json<Summary>> {
 }
 
 /// Makes one named hostile host call and reports its answer.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct ProbeArgs {
     /// `deep-array`, `zero-dim`, `empty-array`, `short-array`, `items-without-dims`,
     /// `too-many-params`, `nul-sql`, `nul-param`, `nul-array-item`,
@@ -217,7 +216,7 @@ fn probe(args: ProbeArgs) -> Result<String> {
     };
     Ok(match outcome {
         Ok(what) => format!("ok: {what}"),
-        Err(e) => format!("error: {}", e.message()),
+        Err(e) => format!("error: {}", Error::from(e)),
     })
 }
 

@@ -2,12 +2,10 @@
 //! `nap` sleeps through WASI's clock and then answers, for calls that must
 //! stay in flight for a while.
 
-use schemars::JsonSchema;
-use serde::Deserialize;
 use sluice_sdk::prelude::*;
 
 /// Loops forever.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct Args {}
 
 fn spin(_: Args) -> Result<String> {
@@ -18,7 +16,7 @@ fn spin(_: Args) -> Result<String> {
 }
 
 /// Sleeps, then answers.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct NapArgs {
     /// How long, in milliseconds.
     ms: u64,

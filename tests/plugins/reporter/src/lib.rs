@@ -2,11 +2,9 @@
 //! and a long timeout, and counts the rows of whatever table it is asked
 //! about, so tests can see the grant narrowed to the request.
 
-use schemars::JsonSchema;
-use serde::Deserialize;
 use sluice_sdk::prelude::*;
 
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct Args {
     /// Table to count.
     table: String,

@@ -1,11 +1,9 @@
 //! Test-only plugin whose tool traps: the host must turn that into an error.
 
-use schemars::JsonSchema;
-use serde::Deserialize;
 use sluice_sdk::prelude::*;
 
 /// Panics, which traps the component.
-#[derive(Deserialize, JsonSchema)]
+#[sluice_sdk::json_derive(Deserialize, JsonSchema)]
 struct Args {}
 
 fn boom(_: Args) -> Result<String> {
