@@ -183,6 +183,14 @@ async fn a_plugin_cannot_leave_its_sandbox() {
         text.contains("exceeded its max_host_calls limit of 500 host calls"),
         "{text}"
     );
+    // Its own refusal reads as its own, never as the host's policy.
+    let (is_error, text) = answer("pose_as_policy", json!({})).await;
+    assert_eq!(is_error, Some(true));
+    assert_eq!(
+        text,
+        "plugin test-escape refused (read-grant): relation public.film is not in plugin \
+         sql-read's read grant"
+    );
     let (is_error, text) = answer("grow", json!({})).await;
     assert_eq!(is_error, Some(true));
     assert!(text.contains("memory_mb limit of 32 MiB"), "{text}");
