@@ -8,7 +8,7 @@
 //! ([`fresh_db`]; see the `db` module for where it lives), start a server
 //! on it ([`spawn`], [`spawn_http`], [`raw::RawServer`], or [`pg::Sluice`]
 //! for a database of the test's own making), and read what it answers
-//! ([`text_of`], [`structured`], [`fingerprint`] for "nothing changed").
+//! ([`text_of`], [`structured`], [`fingerprint()`] for "nothing changed").
 
 mod cluster;
 mod command;

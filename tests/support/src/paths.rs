@@ -78,3 +78,13 @@ pub fn plugin_dir_with(packages: &[&str]) -> tempfile::TempDir {
     }
     dir
 }
+
+#[cfg(test)]
+mod tests {
+    // This crate's own test binary registers nothing.
+    #[test]
+    #[should_panic(expected = "did not invoke sluice_test_support::register_paths!()")]
+    fn a_binary_that_registered_nothing_is_told_so() {
+        super::sluice_bin();
+    }
+}
