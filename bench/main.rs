@@ -11,11 +11,10 @@
 //! Sections: 1 plugin overhead, 2 instantiation and compilation, 3 cold
 //! start, 4 HTTP throughput beside pgbench, 5 memory.
 
-// The e2e harness: databases, plugin paths, the stdio client. Its unit
-// tests are compiled here too (benches build with cfg(test)) but never run.
-#[path = "../tests/e2e/support/mod.rs"]
-#[allow(unused_imports)]
-mod support;
+// The e2e harness (tests/support): databases, plugin paths, the stdio client.
+sluice_test_support::register_paths!();
+
+use sluice_test_support as support;
 
 mod http;
 mod instantiation;

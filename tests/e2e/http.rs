@@ -3,28 +3,11 @@
 
 use crate::support::sse::EventReader;
 use crate::support::{HttpServer, REQUEST_TIMEOUT, TestDb, fresh_db, new_key, spawn_http};
-use rmcp::ServiceExt as _;
 use rmcp::model::CallToolRequestParams;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
 
 async fn start(db: &TestDb, extra_config: &str) -> HttpServer {
     spawn_http(&db.url, extra_config, "", true).await
-}
-
-impl HttpServer {
-    async fn client(&self, key: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
-        let transport = StreamableHttpClientTransport::with_client(
-            reqwest::Client::new(),
-            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.base))
-                .auth_header(key),
-        );
-        tokio::time::timeout(REQUEST_TIMEOUT, ().serve(transport))
-            .await
-            .expect("initialize timed out")
-            .expect("initialize failed")
-    }
 }
 
 /// A tools/call request with `arguments` (a JSON object).

@@ -1,7 +1,11 @@
 //! End-to-end tests: each test runs the real `sluice` binary as an MCP stdio
-//! server against a database of its own (see `support`).
+//! server against a database of its own (see `support`, the
+//! `sluice-test-support` crate in tests/support).
 
-mod support;
+// Only this target knows where cargo put the binary and the plugins.
+sluice_test_support::register_paths!();
+
+use sluice_test_support as support;
 
 // test modules are added below
 mod audit;

@@ -1,6 +1,6 @@
 //! Server-sent events, read off an HTTP response as a client does.
 
-use super::REQUEST_TIMEOUT;
+use crate::REQUEST_TIMEOUT;
 use serde_json::Value;
 
 /// Reads server-sent events off a response body.

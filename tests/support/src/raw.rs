@@ -3,7 +3,7 @@
 //! that send what no SDK client would (malformed lines, duplicate ids) and
 //! that signal the process.
 
-use super::{REQUEST_TIMEOUT, TestDb};
+use crate::{REQUEST_TIMEOUT, TestDb, serve_command};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Stdio;
@@ -24,8 +24,7 @@ impl RawServer {
     /// Starts `sluice serve` on `db` with `config_toml` (and plugins from
     /// `plugin_dir`, compiled beforehand), not yet initialized.
     pub async fn spawn(db: &TestDb, config_toml: &str, plugin_dir: Option<&Path>) -> RawServer {
-        let (command, config) =
-            super::serve_command(&db.url, config_toml, plugin_dir, "info", true);
+        let (command, config) = serve_command(&db.url, config_toml, plugin_dir, "info", true);
         RawServer::start(command, config, Stdio::inherit())
     }
 
@@ -37,8 +36,7 @@ impl RawServer {
         plugin_dir: Option<&Path>,
         log: Stdio,
     ) -> RawServer {
-        let (command, config) =
-            super::serve_command(&db.url, config_toml, plugin_dir, "info", false);
+        let (command, config) = serve_command(&db.url, config_toml, plugin_dir, "info", false);
         RawServer::start(command, config, log)
     }
 

@@ -10,7 +10,7 @@ use rmcp::transport::TokioChildProcess;
 use sluice::pgcluster::{ClusterError, ClusterSetup, PgCluster};
 use sqlx::Connection as _;
 
-use super::{REQUEST_TIMEOUT, Recorder, Server, ServerLog};
+use crate::{REQUEST_TIMEOUT, Recorder, Server, ServerLog, config_file, sluice_bin};
 
 /// Starts a private cluster with `setup`, or prints why none can run here
 /// and returns `None` (the test then skips).
@@ -81,13 +81,8 @@ pub struct Sluice {
 impl Sluice {
     /// `sluice serve --config <config_toml>` at home `home`.
     pub fn serve(config_toml: &str, home: &Path) -> Sluice {
-        let config = tempfile::Builder::new()
-            .prefix("sluice-e2e-")
-            .suffix(".toml")
-            .tempfile()
-            .expect("creating the config file");
-        std::fs::write(config.path(), config_toml).expect("writing the config file");
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+        let config = config_file(config_toml);
+        let mut command = tokio::process::Command::new(sluice_bin());
         command
             .arg("serve")
             .arg("--config")

@@ -1,0 +1,137 @@
+//! `sluice serve --http` children on a free loopback port.
+
+use std::process::Stdio;
+
+use rmcp::{
+    RoleClient, ServiceExt as _,
+    service::RunningService,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+
+use crate::{REQUEST_TIMEOUT, ServerLog, command::precompile, config_file, new_key, sluice_bin};
+
+/// A `sluice serve --http` child on a free loopback port, with one key.
+pub struct HttpServer {
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The bearer key its configuration holds.
+    pub key: String,
+    _config: tempfile::NamedTempFile,
+}
+
+impl HttpServer {
+    /// An initialized MCP session over HTTP, authenticated with `key`.
+    pub async fn client(&self, key: &str) -> RunningService<RoleClient, ()> {
+        let transport = StreamableHttpClientTransport::with_client(
+            reqwest::Client::new(),
+            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.base))
+                .auth_header(key),
+        );
+        tokio::time::timeout(REQUEST_TIMEOUT, ().serve(transport))
+            .await
+            .expect("initialize timed out")
+            .expect("initialize failed")
+    }
+}
+
+/// Starts `sluice serve --http` against `url` with `config_toml` and a new
+/// key, whose entry ends with `key_settings` (its own rate limit, say). The
+/// child's log is echoed to stderr when `echo_log`, else discarded.
+pub async fn spawn_http(
+    url: &str,
+    config_toml: &str,
+    key_settings: &str,
+    echo_log: bool,
+) -> HttpServer {
+    start_http(url, config_toml, key_settings, echo_log, false)
+        .await
+        .0
+}
+
+/// As [`spawn_http`], keeping the child's log (and echoing it to stderr) so
+/// a test can count what it logged.
+pub async fn spawn_http_logged(
+    url: &str,
+    config_toml: &str,
+    key_settings: &str,
+) -> (HttpServer, ServerLog) {
+    start_http(url, config_toml, key_settings, true, true).await
+}
+
+/// Starts the server, echoing its log when `echo_log` and keeping it when
+/// `keep_log` (a long run would otherwise pile up its lines); see
+/// [`spawn_http`].
+async fn start_http(
+    url: &str,
+    config_toml: &str,
+    key_settings: &str,
+    echo_log: bool,
+    keep_log: bool,
+) -> (HttpServer, ServerLog) {
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+    let (key, entry) = new_key("client");
+    let config = config_file(&format!("{config_toml}\n{entry}{key_settings}"));
+    precompile(config.path(), url, None, config_toml);
+    let mut child = tokio::process::Command::new(sluice_bin())
+        .args(["serve", "--http", "127.0.0.1:0", "--config"])
+        .arg(config.path())
+        .arg("--database-url")
+        .arg(url)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let log = ServerLog::default();
+    let keep = |line: String| {
+        if echo_log {
+            eprintln!("{line}");
+        }
+        if keep_log {
+            log.push(line);
+        }
+    };
+    // The log says which port was bound.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let addr = line
+                .contains("serving MCP over HTTP")
+                .then(|| line.split("addr=").nth(1))
+                .flatten()
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_string);
+            keep(line);
+            if let Some(addr) = addr {
+                return addr;
+            }
+        }
+        panic!("sluice exited before serving HTTP");
+    })
+    .await
+    .expect("sluice did not start serving HTTP in time");
+    // Keep reading the log: a full pipe would stall the server.
+    let rest = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if echo_log {
+                eprintln!("{line}");
+            }
+            if keep_log {
+                rest.push(line);
+            }
+        }
+    });
+    let server = HttpServer {
+        child,
+        base: format!("http://{addr}"),
+        key,
+        _config: config,
+    };
+    (server, log)
+}
