@@ -27,7 +27,9 @@ impl BenchDb {
 
     pub fn describe(&self) -> String {
         match self {
-            BenchDb::Given(url) => format!("{} ({DATABASE_URL_ENV})", sluice::app::redact(url)),
+            BenchDb::Given(url) => {
+                format!("{} ({DATABASE_URL_ENV})", sluice::db::conninfo::redact(url))
+            }
             BenchDb::Throwaway(db) => format!("throwaway database {}", db.name),
         }
     }
@@ -49,7 +51,7 @@ pub async fn database() -> anyhow::Result<BenchDb> {
 async fn connect(url: &str) -> anyhow::Result<PgConnection> {
     PgConnection::connect(url)
         .await
-        .with_context(|| format!("connecting to {}", sluice::app::redact(url)))
+        .with_context(|| format!("connecting to {}", sluice::db::conninfo::redact(url)))
 }
 
 async fn exists(conn: &mut PgConnection, relation: &str) -> anyhow::Result<bool> {
@@ -78,7 +80,7 @@ async fn ensure_pagila(conn: &mut PgConnection, url: &str) -> anyhow::Result<()>
     if tables > 0 {
         bail!(
             "{} has {tables} tables but no Pagila (public.film); give an empty database or one loaded with Pagila",
-            sluice::app::redact(url)
+            sluice::db::conninfo::redact(url)
         );
     }
     let dir = support::pagila_dir().map_err(anyhow::Error::msg)?;

@@ -81,7 +81,10 @@ async fn connect(config: &Config) -> anyhow::Result<(Arc<Database>, Arc<Gate>, A
         if url.trim().is_empty() {
             "cannot connect to the database the PG* environment variables name".to_string()
         } else {
-            format!("cannot connect to the database at {}", redact(url))
+            format!(
+                "cannot connect to the database at {}",
+                crate::db::conninfo::redact(url)
+            )
         }
     })?;
     let audit = match &config.audit.file {
@@ -219,26 +222,4 @@ pub async fn compile(config: &Config) -> anyhow::Result<Compiled> {
         cache_dir,
         reports: found.reports,
     })
-}
-
-/// The connection string (a URL or key=value pairs) without its password,
-/// for messages.
-pub fn redact(conninfo: &str) -> String {
-    crate::db::conninfo::redact(conninfo)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h:5432/d"),
-            "postgres://u@h:5432/d"
-        );
-        assert_eq!(super::redact("postgres://h/d"), "postgres://h/d");
-        assert_eq!(
-            super::redact("host=h user=u password='s e\\'cret'"),
-            "host=h user=u"
-        );
-    }
 }

@@ -782,38 +782,29 @@ fn url_from_seed_env() -> Option<String> {
     let port = or_seed_default(env_nonempty("DB_PORT"), "PGPORT", "5432");
     let name = or_seed_default(name, "PGDATABASE", "postgres");
     let user = or_seed_default(env_nonempty("DB_USER"), "PGUSER", "postgres");
-    let user = user.as_deref().map(encode_component).unwrap_or_default();
+    let user = user
+        .as_deref()
+        .map(crate::db::conninfo::percent_encode)
+        .unwrap_or_default();
     let password = env_nonempty("DB_PASSWORD")
-        .map(|pw| format!(":{}", encode_component(&pw)))
+        .map(|pw| format!(":{}", crate::db::conninfo::percent_encode(&pw)))
         .unwrap_or_default();
     let mut url = String::from("postgres://");
     if !user.is_empty() || !password.is_empty() {
         url.push_str(&format!("{user}{password}@"));
     }
     if let Some(host) = &host {
-        url.push_str(&encode_component(host));
+        url.push_str(&crate::db::conninfo::percent_encode(host));
     }
     if let Some(port) = &port {
         url.push(':');
-        url.push_str(&encode_component(port));
+        url.push_str(&crate::db::conninfo::percent_encode(port));
     }
     url.push('/');
     if let Some(name) = &name {
-        url.push_str(&encode_component(name));
+        url.push_str(&crate::db::conninfo::percent_encode(name));
     }
     Some(url)
-}
-
-/// Percent-encodes everything outside RFC 3986's unreserved set.
-fn encode_component(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -978,6 +969,9 @@ mod tests {
 
     #[test]
     fn encodes_seed_credentials() {
-        assert_eq!(encode_component("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
+        assert_eq!(
+            crate::db::conninfo::percent_encode("p@ss:w/rd"),
+            "p%40ss%3Aw%2Frd"
+        );
     }
 }

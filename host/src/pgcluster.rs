@@ -668,7 +668,7 @@ impl PgCluster {
         format!(
             "postgres://postgres@127.0.0.1:{}/{}",
             self.port,
-            percent_encode(database)
+            crate::db::conninfo::percent_encode(database)
         )
     }
 
@@ -723,7 +723,7 @@ impl PgCluster {
     /// it is taken literally), connecting to the `postgres` database.
     pub async fn create_database(&self, name: &str) -> Result<(), ClusterError> {
         let mut connection = self.superuser_connection().await?;
-        let statement = format!("CREATE DATABASE {}", quote_identifier(name));
+        let statement = format!("CREATE DATABASE {}", crate::db::quote_ident(name));
         let result = sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
             .execute(&mut connection)
             .await;
@@ -887,39 +887,9 @@ fn log_tail(log: &Path, offset: u64) -> String {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
-}
-
-/// Quotes `name` as an SQL identifier.
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quotes_identifiers() {
-        assert_eq!(quote_identifier("shop"), "\"shop\"");
-        assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
-    }
-
-    #[test]
-    fn percent_encodes_database_names() {
-        assert_eq!(percent_encode("shop_2.x-y~"), "shop_2.x-y~");
-        assert_eq!(percent_encode("a b/ü"), "a%20b%2F%C3%BC");
-    }
 
     #[test]
     fn finds_the_highest_version_in_the_lib_dir() {

@@ -8,7 +8,7 @@
 //! never failures.
 
 use crate::policy::Grant;
-use crate::registry::{LoadReport, Loaded, NameCheck};
+use crate::registry::{LoadReport, NameCheck, PluginSummary};
 use std::fmt::Write as _;
 
 /// Why the command should exit non-zero, in one line, or `None`.
@@ -55,7 +55,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     }
 }
 
-fn status(l: &Loaded) -> String {
+fn status(l: &PluginSummary) -> String {
     if l.disabled {
         "disabled".to_string()
     } else if l.idle {
@@ -69,7 +69,7 @@ fn status(l: &Loaded) -> String {
 
 /// Why an idle plugin is not served and the config that would serve it,
 /// each line after the first indented by `indent`.
-fn idle_note(l: &Loaded, indent: &str) -> String {
+fn idle_note(l: &PluginSummary, indent: &str) -> String {
     let mut out = format!(
         "nothing grants what it requests ({}), so it is not served; to serve it, add:",
         l.requested().join(", ")

@@ -362,6 +362,20 @@ fn decode(text: &str, what: &str) -> Result<String, ConnInfoError> {
         .map_err(|_| ConnInfoError::Url(format!("{what} is not UTF-8 once decoded")))
 }
 
+/// Percent-encodes everything outside RFC 3986's unreserved characters: a
+/// value as one component of a connection URL.
+pub fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
 /// The connection string without its password, in the form it was given,
 /// for messages. One that cannot be parsed is not shown at all.
 pub fn redact(text: &str) -> String {
@@ -993,6 +1007,12 @@ mod tests {
         assert!(parse("postgresql://h/db?nonsense=1").is_err());
         let e = parse("postgresql://u:p%zz@h/db").unwrap_err().to_string();
         assert!(e.contains("password") && !e.contains("%zz"), "{e}");
+    }
+
+    #[test]
+    fn percent_encodes_url_components() {
+        assert_eq!(percent_encode("shop_2.x-y~"), "shop_2.x-y~");
+        assert_eq!(percent_encode("a b/ü:@"), "a%20b%2F%C3%BC%3A%40");
     }
 
     #[test]

@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The default limits from the config.
-/// One plugin as loaded: who it is, what it asked for, what it got.
+/// One plugin as loaded, for `plugins list/check` and the start-up report:
+/// who it is, what it asked for, what it got.
 #[derive(Debug, Clone)]
-pub struct Loaded {
+pub struct PluginSummary {
     pub manifest: Manifest,
     /// What the operator's config grants it.
     pub granted: Grant,
@@ -37,7 +37,7 @@ pub struct Loaded {
     pub idle: bool,
 }
 
-impl Loaded {
+impl PluginSummary {
     /// Whether clients are offered its tools, resources and prompts.
     pub fn serving(&self) -> bool {
         !self.disabled && !self.idle
@@ -120,7 +120,7 @@ pub struct LoadReport {
     /// `embedded sql-read` or the file's path.
     pub source: String,
     /// The plugin, or why it was not loaded.
-    pub outcome: Result<Loaded, String>,
+    pub outcome: Result<PluginSummary, String>,
 }
 
 /// A plugin file in the plugin directory, as last read.
@@ -129,9 +129,9 @@ struct FileState {
     hash: [u8; 32],
     /// The version in use, and what it was when loaded: the file's, or the
     /// previous one when the file became unloadable.
-    plugin: Option<(Arc<Plugin>, Loaded)>,
+    plugin: Option<(Arc<Plugin>, PluginSummary)>,
     /// What happened when the current bytes were loaded.
-    outcome: Result<Loaded, String>,
+    outcome: Result<PluginSummary, String>,
 }
 
 /// Loads plugins and keeps what it loaded, so that a rescan of the plugin
@@ -141,7 +141,7 @@ pub struct Loader {
     config: Config,
     limits: Limits,
     functions: Arc<FunctionRules>,
-    first_party: Vec<(String, Arc<Plugin>, Loaded)>,
+    first_party: Vec<(String, Arc<Plugin>, PluginSummary)>,
     files: BTreeMap<String, FileState>,
 }
 
@@ -349,7 +349,11 @@ impl Loader {
         (registry, reports)
     }
 
-    async fn load_one(&self, source: &str, wasm: Vec<u8>) -> Result<(Plugin, Loaded), String> {
+    async fn load_one(
+        &self,
+        source: &str,
+        wasm: Vec<u8>,
+    ) -> Result<(Plugin, PluginSummary), String> {
         let (config, limits, functions, runtime) =
             (&self.config, &self.limits, &self.functions, &self.runtime);
         let loaded = runtime
@@ -373,7 +377,7 @@ impl Loader {
             .map_err(|e| format!("plugin {name} requests an invalid pattern: {e}"))?;
         let idle = is_idle(&granted, &manifest.requests);
         let prefix = config.plugins.prefix_for(name);
-        let summary = Loaded {
+        let summary = PluginSummary {
             granted,
             effective: effective.clone(),
             unmet,

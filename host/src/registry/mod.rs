@@ -7,7 +7,7 @@ pub mod model;
 mod names;
 
 pub use live::{LiveRegistry, watch};
-pub use load::{LoadReport, Loaded, Loader};
+pub use load::{LoadReport, Loader, PluginSummary};
 pub use names::{NameCheck, UnknownName, UnknownNames, check_names};
 
 use crate::runtime::Plugin;

@@ -141,12 +141,12 @@ pub struct Description {
 }
 
 /// A compiled plugin that has described itself, granted nothing yet.
-pub struct Described {
+pub struct DescribedComponent {
     pre: bindings::PluginPre<CallState>,
     description: Description,
 }
 
-impl Described {
+impl DescribedComponent {
     /// What the plugin offers and asks for.
     pub fn description(&self) -> &Description {
         &self.description
@@ -219,7 +219,7 @@ impl Runtime {
         source: &str,
         wasm: Vec<u8>,
         limits: &Limits,
-    ) -> Result<Described, LoadError> {
+    ) -> Result<DescribedComponent, LoadError> {
         let compile_err = |message: String| LoadError::Compile { message };
         let engine = self.engine.clone();
         let cache = self.cache.clone();
@@ -274,7 +274,7 @@ impl Runtime {
             .map_err(|e| describe_err(format!("describe failed: {e}")))?
             .0;
         let description = convert::description(raw).map_err(describe_err)?;
-        Ok(Described {
+        Ok(DescribedComponent {
             pre: describing.pre,
             description,
         })
@@ -283,7 +283,7 @@ impl Runtime {
     /// The loaded plugin, ready to serve under `grant` with `config`.
     pub fn activate(
         &self,
-        loaded: Described,
+        loaded: DescribedComponent,
         grant: Grant,
         config: BTreeMap<String, String>,
     ) -> Plugin {
