@@ -17,6 +17,9 @@ pub struct HostLimitExceeded {
     limit: u32,
 }
 
+/// Denials of one call remembered to tell the host's from a plugin's own.
+const ISSUED_DENIALS_KEPT: usize = 32;
+
 /// What a database host call works with: the plugin's context and the gate.
 type DbCall = (Arc<PluginContext>, Arc<Gate>);
 
@@ -64,9 +67,15 @@ impl CallState {
     }
 
     /// `error`, noted when it is a denial: the host's own, which the plugin
-    /// may pass on as such (see [`convert::call_error`]).
+    /// may pass on as such (see [`convert::call_error`]). Only the latest
+    /// [`ISSUED_DENIALS_KEPT`] are kept, so a plugin that collects refusals
+    /// costs the host no memory; one passing on an older one is labelled as
+    /// its own refusal, which says nothing false.
     fn issued(&mut self, error: types::Error) -> types::Error {
         if let types::Error::Denied(d) = &error {
+            if self.issued_denials.len() >= ISSUED_DENIALS_KEPT {
+                self.issued_denials.remove(0);
+            }
             self.issued_denials
                 .push((d.rule.clone(), d.message.clone()));
         }
