@@ -16,6 +16,16 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
 
+    /// Held by each test for its whole run. A test writing a script while
+    /// another forks lets the child inherit the script's open file between
+    /// fork and exec, and running the script then fails with ETXTBSY ("Text
+    /// file busy"); one test at a time avoids that.
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// A shell script at `dir/name`.
     fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
         let path = dir.join(name);
@@ -53,6 +63,7 @@ mod tests {
 
     #[test]
     fn an_installed_target_is_left_alone() {
+        let _serial = serial();
         let root = tempfile::tempdir().expect("tempdir");
         let root = root.path();
         let (toolchain, sysroot) = fake(root, Some("exit 7"));
@@ -67,6 +78,7 @@ mod tests {
 
     #[test]
     fn rustup_adds_a_missing_target_to_the_toolchain_in_use() {
+        let _serial = serial();
         let root = tempfile::tempdir().expect("tempdir");
         let root = root.path();
         let args = root.join("args");
@@ -93,6 +105,7 @@ mod tests {
 
     #[test]
     fn a_failing_rustup_is_one_line_that_says_what_to_run() {
+        let _serial = serial();
         let root = tempfile::tempdir().expect("tempdir");
         let root = root.path();
         let (toolchain, _) = fake(
@@ -114,6 +127,7 @@ mod tests {
 
     #[test]
     fn without_rustup_the_error_says_what_to_install() {
+        let _serial = serial();
         let root = tempfile::tempdir().expect("tempdir");
         let root = root.path();
         let (toolchain, sysroot) = fake(root, None);
@@ -143,6 +157,7 @@ mod tests {
 
     #[test]
     fn a_broken_rustc_is_reported() {
+        let _serial = serial();
         let root = tempfile::tempdir().expect("tempdir");
         let root = root.path();
         let toolchain = Toolchain {
