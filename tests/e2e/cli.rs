@@ -18,19 +18,7 @@ fn run_failing(args: &[&str], config: Option<&str>) -> (bool, String) {
     if let Some(text) = config {
         std::fs::write(dir.path().join("sluice.toml"), text).unwrap();
     }
-    for var in [
-        "DATABASE_URL",
-        "DB_HOST",
-        "DB_PORT",
-        "DB_NAME",
-        "DB_USER",
-        "DB_PASSWORD",
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGDATABASE",
-        "PGUSER",
-        "PGPORT",
-    ] {
+    for var in crate::support::pg::DATABASE_VARS {
         cmd.env_remove(var);
     }
     let out = cmd.output().unwrap();

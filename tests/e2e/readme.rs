@@ -128,14 +128,7 @@ async fn the_readme_desktop_configs_start_serve_and_answer() {
             .current_dir(scratch.path())
             .env("PATH", &path)
             .kill_on_drop(true);
-        for var in [
-            "DATABASE_URL",
-            "DB_HOST",
-            "DB_PORT",
-            "DB_NAME",
-            "DB_USER",
-            "DB_PASSWORD",
-        ] {
+        for var in crate::support::pg::DATABASE_VARS {
             command.env_remove(var);
         }
         for (key, value) in &entry.env {

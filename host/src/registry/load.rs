@@ -215,20 +215,33 @@ impl Loader {
         };
         let max_bytes = self.config.plugins.max_file_mb.saturating_mul(1024 * 1024);
         let listing = dir.clone();
-        // Reading and hashing files is blocking work, kept off the async workers.
-        let files = tokio::task::spawn_blocking(move || read_plugin_dir(&listing, max_bytes))
-            .await
-            .map_err(|e| anyhow::anyhow!("reading the plugin directory: {e}"))??;
+        let runtime = self.runtime.clone();
+        // Reading and hashing files, and looking each up in the compiled
+        // cache (which hashes it again, with the engine), is blocking work,
+        // kept off the async workers.
+        let files = tokio::task::spawn_blocking(move || {
+            read_plugin_dir(&listing, max_bytes).map(|files| {
+                files
+                    .into_iter()
+                    .map(|file| {
+                        let uncached = defer_compiles && !runtime.is_cached(&file.bytes);
+                        (file, uncached)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the plugin directory: {e}"))??;
         let mut seen = BTreeMap::new();
         let mut changed = false;
         let mut deferred = false;
         let mut to_load = Vec::new();
-        for file in files {
+        for (file, uncached) in files {
             match self.files.remove(&file.name) {
                 Some(state) if state.hash == file.hash => {
                     seen.insert(file.name, state);
                 }
-                _ if defer_compiles && !self.runtime.is_cached(&file.bytes) => {
+                _ if uncached => {
                     tracing::info!(file = %file.name, "not compiled yet: served once it is");
                     deferred = true;
                 }

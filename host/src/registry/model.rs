@@ -39,17 +39,19 @@ pub fn check_declared_names(
             "plugin name {plugin:?} must be lower-case letters, digits and `-`, starting with a letter"
         ));
     }
+    // A set, not a scan per name: a plugin may declare any number of them.
     for (kind, names) in [
         ("tool", tools.iter().map(|t| &t.name).collect::<Vec<_>>()),
         ("prompt", prompts.iter().map(|p| &p.name).collect()),
     ] {
-        for (i, name) in names.iter().enumerate() {
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
+        for name in names {
             if !valid_name(name) {
                 return Err(format!(
                     "{kind} name {name:?} is not a valid MCP name (1 to 128 of A-Z a-z 0-9 _ - .)"
                 ));
             }
-            if names[..i].contains(name) {
+            if !seen.insert(name) {
                 return Err(format!("{kind} {name:?} is declared twice"));
             }
         }

@@ -574,9 +574,7 @@ impl Blame {
     fn of(e: &wasmtime::Error) -> Blame {
         let guest = e.downcast_ref::<wasmtime::Trap>().is_some()
             || e.downcast_ref::<host::HostLimitExceeded>().is_some()
-            || e.root_cause()
-                .to_string()
-                .contains("forcing trap when growing memory");
+            || memory_refused(e);
         if guest { Blame::Guest } else { Blame::Host }
     }
 }
@@ -606,10 +604,16 @@ fn describe_trap(e: &wasmtime::Error, limits: &Limits) -> String {
     if let Some(limit) = e.downcast_ref::<host::HostLimitExceeded>() {
         return limit.to_string();
     }
-    let root = e.root_cause().to_string();
-    // StoreLimits reports a refused memory.grow this way.
-    if root.contains("forcing trap when growing memory") {
+    if memory_refused(e) {
         return format!("exceeded its memory_mb limit of {} MiB", limits.memory_mb);
     }
-    format!("failed: {root}")
+    format!("failed: {}", e.root_cause())
+}
+
+/// Whether the call ended because its store refused to grow memory past
+/// `memory_mb` (StoreLimits reports it only as this message).
+fn memory_refused(e: &wasmtime::Error) -> bool {
+    e.root_cause()
+        .to_string()
+        .contains("forcing trap when growing memory")
 }

@@ -43,7 +43,7 @@ pub async fn demo_database(cluster: &PgCluster, name: &str) {
 
 /// Every variable through which this process's environment could choose a
 /// database for the child (libpq's and sluice's own).
-const DATABASE_VARS: &[&str] = &[
+pub const DATABASE_VARS: &[&str] = &[
     "DATABASE_URL",
     "DB_HOST",
     "DB_PORT",
