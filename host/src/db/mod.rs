@@ -6,7 +6,10 @@
 pub mod catalog;
 pub mod codec;
 pub mod conninfo;
+mod error;
 pub mod value;
+
+pub use error::{DbError, PgError};
 
 use codec::RawParam;
 use conninfo::{Endpoint, Target};
@@ -18,60 +21,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use value::Value;
-
-/// A database failure.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// PostgreSQL reported an error.
-    #[error("{message}")]
-    Postgres {
-        sqlstate: Option<String>,
-        message: String,
-        detail: Option<String>,
-        hint: Option<String>,
-    },
-    /// A value could not be converted to or from the wire format.
-    #[error("{0}")]
-    Value(String),
-    /// Connection, pool or protocol trouble. The text is complete as it
-    /// stands (`database unreachable: …`, `all … connections are in use …`),
-    /// since layers above pass it on.
-    #[error("{0}")]
-    Connection(String),
-    /// The result grew past [`ResultLimits::max_bytes`].
-    #[error("the result is larger than {limit} bytes")]
-    ResultTooLarge { limit: u64 },
-}
-
-impl From<sqlx::Error> for DbError {
-    fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::Database(db) => {
-                let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
-                DbError::Postgres {
-                    sqlstate: db.code().map(|c| c.into_owned()),
-                    message: db.message().to_string(),
-                    detail: pg.and_then(|p| p.detail()).map(str::to_string),
-                    hint: pg.and_then(|p| p.hint()).map(str::to_string),
-                }
-            }
-            sqlx::Error::PoolTimedOut => {
-                DbError::Connection("timed out waiting for a database connection".into())
-            }
-            // The server went away in the middle of a call.
-            sqlx::Error::Io(e) => DbError::Connection(format!(
-                "database unreachable: the connection was lost ({e})"
-            )),
-            other => DbError::Connection(other.to_string()),
-        }
-    }
-}
-
-impl From<codec::CodecError> for DbError {
-    fn from(e: codec::CodecError) -> Self {
-        DbError::Value(e.to_string())
-    }
-}
 
 /// A result column.
 #[derive(Debug, Clone, PartialEq)]
@@ -745,20 +694,12 @@ impl Tx {
                     }
                 };
                 return Err(match DbError::from(e) {
-                    DbError::Postgres {
-                        sqlstate,
-                        message,
-                        detail,
-                        hint,
-                    } => DbError::Postgres {
-                        message: match culprit(&message) {
-                            Some(label) => format!("{label}: {message}"),
-                            None => message,
-                        },
-                        sqlstate,
-                        detail,
-                        hint,
-                    },
+                    DbError::Postgres(mut pg) => {
+                        if let Some(label) = culprit(&pg.message) {
+                            pg.message = format!("{label}: {}", pg.message);
+                        }
+                        DbError::Postgres(pg)
+                    }
                     other => other,
                 });
             }

@@ -19,7 +19,7 @@ pub use backend::{Backend, Transaction};
 use crate::audit::{self, AuditLog, Decision};
 use crate::db::catalog::{Relation, RelationDescription};
 use crate::db::value::Value;
-use crate::db::{Database, DbError, Params, ResultLimits, RowSource, Rows, TxSettings};
+use crate::db::{Database, DbError, Params, PgError, ResultLimits, RowSource, Rows, TxSettings};
 use crate::policy::{self, Denial, Grant, StatementLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,13 +42,8 @@ pub enum GateError {
     InvalidInput(String),
     #[error("not found: {0}")]
     NotFound(String),
-    #[error("database error: {message}")]
-    Database {
-        sqlstate: Option<String>,
-        message: String,
-        detail: Option<String>,
-        hint: Option<String>,
-    },
+    #[error(transparent)]
+    Database(PgError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -56,17 +51,7 @@ pub enum GateError {
 impl From<DbError> for GateError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Postgres {
-                sqlstate,
-                message,
-                detail,
-                hint,
-            } => GateError::Database {
-                sqlstate,
-                message,
-                detail,
-                hint,
-            },
+            DbError::Postgres(pg) => GateError::Database(pg),
             DbError::Value(m) => GateError::InvalidInput(m),
             // Says itself what it is: `database unreachable: …`, a busy pool.
             DbError::Connection(m) => GateError::Internal(m),
@@ -85,20 +70,16 @@ impl GateError {
     /// PostgreSQL's timeout errors, with the limit that set the timeout.
     fn naming_timeout(self, grant: &Grant) -> GateError {
         match self {
-            GateError::Database {
-                sqlstate,
-                message,
-                detail,
-                hint: None,
-            } if matches!(sqlstate.as_deref(), Some("57014" | "55P03")) => GateError::Database {
-                sqlstate,
-                message,
-                detail,
-                hint: Some(format!(
+            GateError::Database(mut pg)
+                if pg.hint.is_none()
+                    && matches!(pg.sqlstate.as_deref(), Some("57014" | "55P03")) =>
+            {
+                pg.hint = Some(format!(
                     "the plugin's timeout_ms limit is {} ms",
                     grant.limits.timeout_ms
-                )),
-            },
+                ));
+                GateError::Database(pg)
+            }
             other => other,
         }
     }
@@ -354,11 +335,9 @@ impl<B: Backend> Gate<B> {
                 event.rule = Some(d.rule);
                 event.reason = Some(d.message.clone());
             }
-            Err(GateError::Database {
-                sqlstate, message, ..
-            }) => {
-                event.sqlstate = sqlstate.clone();
-                event.reason = Some(without_values(message));
+            Err(GateError::Database(pg)) => {
+                event.sqlstate = pg.sqlstate.clone();
+                event.reason = Some(without_values(&pg.message));
             }
             Err(other) => {
                 event.decision = Decision::Error;

@@ -8,7 +8,7 @@ use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::db::catalog::RelationKind;
 use crate::db::value::{Scalar, Value};
-use crate::db::{DbError, ResultLimits, RowSource};
+use crate::db::{DbError, PgError, ResultLimits, RowSource};
 use crate::policy::{Grant, Pattern, StatementLimits};
 use serde_json::json;
 use std::sync::Arc;
@@ -322,21 +322,19 @@ async fn names_that_are_no_relation_need_no_grant() {
 #[tokio::test]
 async fn a_statement_timeout_names_the_timeout_limit() {
     let audit = AuditCapture::start();
-    let db = backend().failing(DbError::Postgres {
-        sqlstate: Some("57014".into()),
-        message: "canceling statement due to statement timeout".into(),
-        detail: None,
-        hint: None,
-    });
+    let db = backend().failing(DbError::Postgres(PgError::new(
+        Some("57014"),
+        "canceling statement due to statement timeout",
+    )));
     let grant = grant(&["public.orders"], &[], false);
     match gate(&db)
         .query(caller(&grant), "SELECT * FROM orders", &[])
         .await
     {
-        Err(GateError::Database { sqlstate, hint, .. }) => {
-            assert_eq!(sqlstate.as_deref(), Some("57014"));
+        Err(GateError::Database(pg)) => {
+            assert_eq!(pg.sqlstate.as_deref(), Some("57014"));
             assert_eq!(
-                hint.as_deref(),
+                pg.hint.as_deref(),
                 Some("the plugin's timeout_ms limit is 1234 ms")
             );
         }
@@ -359,12 +357,7 @@ async fn a_statement_timeout_names_the_timeout_limit() {
 async fn a_database_error_reaches_the_audit_without_its_values() {
     let audit = AuditCapture::start();
     let message = r#"invalid input syntax for type integer: "secret 42""#;
-    let db = backend().failing(DbError::Postgres {
-        sqlstate: Some("22P02".into()),
-        message: message.into(),
-        detail: None,
-        hint: None,
-    });
+    let db = backend().failing(DbError::Postgres(PgError::new(Some("22P02"), message)));
     let grant = grant(&["public.orders"], &[], false);
     match gate(&db)
         .query(
@@ -375,11 +368,9 @@ async fn a_database_error_reaches_the_audit_without_its_values() {
         .await
     {
         // The caller gets PostgreSQL's words whole; no timeout hint.
-        Err(GateError::Database {
-            message: got, hint, ..
-        }) => {
-            assert_eq!(got, message);
-            assert_eq!(hint, None);
+        Err(GateError::Database(pg)) => {
+            assert_eq!(pg.message, message);
+            assert_eq!(pg.hint, None);
         }
         other => panic!("{other:?}"),
     }

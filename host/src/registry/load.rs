@@ -3,7 +3,7 @@
 //! operator allows. The same pass serves `sluice serve` and `sluice plugins`.
 
 use super::names::{NameCheck, check_names};
-use super::{FIRST_PARTY, Registry};
+use super::{FIRST_PARTY, PluginError, Registry};
 use crate::config::Config;
 use crate::policy::{FunctionRules, Grant, Limits, Pattern, Requests};
 use crate::registry::model::Manifest;
@@ -120,7 +120,7 @@ pub struct LoadReport {
     /// `embedded sql-read` or the file's path.
     pub source: String,
     /// The plugin, or why it was not loaded.
-    pub outcome: Result<PluginSummary, String>,
+    pub outcome: Result<PluginSummary, PluginError>,
 }
 
 /// A plugin file in the plugin directory, as last read.
@@ -131,7 +131,7 @@ struct FileState {
     /// previous one when the file became unloadable.
     plugin: Option<(Arc<Plugin>, PluginSummary)>,
     /// What happened when the current bytes were loaded.
-    outcome: Result<PluginSummary, String>,
+    outcome: Result<PluginSummary, PluginError>,
 }
 
 /// Loads plugins and keeps what it loaded, so that a rescan of the plugin
@@ -366,13 +366,10 @@ impl Loader {
         &self,
         source: &str,
         wasm: Vec<u8>,
-    ) -> Result<(Plugin, PluginSummary), String> {
+    ) -> Result<(Plugin, PluginSummary), PluginError> {
         let (config, limits, functions, runtime) =
             (&self.config, &self.limits, &self.functions, &self.runtime);
-        let loaded = runtime
-            .load(source, wasm, limits)
-            .await
-            .map_err(|e| e.to_string())?;
+        let loaded = runtime.load(source, wasm, limits).await?;
         let d = loaded.description();
         crate::registry::model::check_declared_names(&d.manifest.name, &d.tools, &d.prompts)?;
         let manifest = d.manifest.clone();
@@ -384,10 +381,14 @@ impl Loader {
             .map(|g| g.settings())
             .unwrap_or_default();
         let granted = Grant::new(name, &settings, *limits, functions.clone());
-        let (effective, unmet) = granted
-            .clone()
-            .narrowed(&manifest.requests)
-            .map_err(|e| format!("plugin {name} requests an invalid pattern: {e}"))?;
+        let (effective, unmet) =
+            granted
+                .clone()
+                .narrowed(&manifest.requests)
+                .map_err(|problem| PluginError::Request {
+                    plugin: name.clone(),
+                    problem,
+                })?;
         let idle = is_idle(&granted, &manifest.requests);
         let prefix = config.plugins.prefix_for(name);
         let summary = PluginSummary {
@@ -422,8 +423,12 @@ impl Loader {
         };
         let mut plugin_config = BTreeMap::new();
         for (key, value) in config.plugins.config.get(name).into_iter().flatten() {
-            let value = crate::config::expand_env(value)
-                .map_err(|e| format!("[plugins.config.{name}] {key} {e}"))?;
+            let value =
+                crate::config::expand_env(value).map_err(|problem| PluginError::Config {
+                    plugin: name.clone(),
+                    key: key.clone(),
+                    problem,
+                })?;
             plugin_config.insert(key.clone(), value);
         }
         tracing::info!(plugin = %name, version = %manifest.version, %source, "loaded plugin");

@@ -1,11 +1,13 @@
 //! The plugin registry: which plugins are loaded and which of them answers a
 //! given tool, resource, template or prompt.
 
+mod error;
 mod live;
 mod load;
 pub mod model;
 mod names;
 
+pub use error::{NameError, PluginError};
 pub use live::{LiveRegistry, watch};
 pub use load::{LoadReport, Loader, PluginSummary};
 pub use names::{NameCheck, UnknownName, UnknownNames, check_names};
@@ -58,10 +60,10 @@ impl Registry {
     /// Adds a plugin, its tool and prompt names behind `prefix`, unless one
     /// of its names is taken, in which case it is refused whole (a
     /// half-loaded plugin would be confusing).
-    pub fn add(&mut self, plugin: Arc<Plugin>, prefix: &str) -> Result<(), String> {
+    pub fn add(&mut self, plugin: Arc<Plugin>, prefix: &str) -> Result<(), PluginError> {
         let name = plugin.name().to_string();
         if self.entries.iter().any(|e| e.plugin.name() == name) {
-            return Err(format!("a plugin named {name} is already loaded"));
+            return Err(PluginError::AlreadyLoaded(name));
         }
         let d = plugin.description();
         let tools: Vec<ToolSpec> = d
@@ -86,9 +88,10 @@ impl Registry {
             .chain(prompts.iter().map(|p| &p.name))
             .find(|n| !model::valid_name(n))
         {
-            return Err(format!(
-                "plugin {name}: {bad:?} is not a valid MCP name (1 to 128 of A-Z a-z 0-9 _ - .)"
-            ));
+            return Err(PluginError::PrefixedName {
+                plugin: name,
+                name: bad.clone(),
+            });
         }
         for other in &self.entries {
             let od = other.plugin.description();
@@ -119,11 +122,11 @@ impl Registry {
                         .map(|x| format!("resource template {}", x.uri_template))
                 });
             if let Some(what) = clash {
-                return Err(format!(
-                    "plugin {name} offers {what}, which plugin {} already offers \
-                     (a prefix resolves tool and prompt clashes: [plugins.grants.{name}] prefix = \"...\")",
-                    other.plugin.name()
-                ));
+                return Err(PluginError::Clash {
+                    plugin: name,
+                    what,
+                    other: other.plugin.name().to_string(),
+                });
             }
         }
         self.entries.push(Entry {

@@ -3,6 +3,8 @@
 //! The transport maps these to MCP messages; the runtime fills them from the
 //! component's exports.
 
+use super::error::NameError;
+use crate::db::PgError;
 use crate::policy::Requests;
 use serde_json::{Map, Value as Json};
 
@@ -33,11 +35,9 @@ pub fn check_declared_names(
     plugin: &str,
     tools: &[ToolSpec],
     prompts: &[PromptSpec],
-) -> Result<(), String> {
+) -> Result<(), NameError> {
     if !valid_plugin_name(plugin) {
-        return Err(format!(
-            "plugin name {plugin:?} must be lower-case letters, digits and `-`, starting with a letter"
-        ));
+        return Err(NameError::PluginName(plugin.to_string()));
     }
     // A set, not a scan per name: a plugin may declare any number of them.
     for (kind, names) in [
@@ -47,12 +47,16 @@ pub fn check_declared_names(
         let mut seen = std::collections::HashSet::with_capacity(names.len());
         for name in names {
             if !valid_name(name) {
-                return Err(format!(
-                    "{kind} name {name:?} is not a valid MCP name (1 to 128 of A-Z a-z 0-9 _ - .)"
-                ));
+                return Err(NameError::Invalid {
+                    kind,
+                    name: name.clone(),
+                });
             }
             if !seen.insert(name) {
-                return Err(format!("{kind} {name:?} is declared twice"));
+                return Err(NameError::Duplicate {
+                    kind,
+                    name: name.clone(),
+                });
             }
         }
     }
@@ -272,38 +276,14 @@ pub enum CallError {
         message: String,
     },
     /// PostgreSQL reported an error.
-    #[error("{}", database_message(.sqlstate, .message, .detail, .hint))]
-    Database {
-        sqlstate: Option<String>,
-        message: String,
-        detail: Option<String>,
-        hint: Option<String>,
-    },
+    #[error(transparent)]
+    Database(PgError),
     /// The plugin trapped, ran out of time or memory, or misbehaved.
     #[error("plugin {plugin} failed: {message}")]
     Plugin { plugin: String, message: String },
     /// Anything else.
     #[error("internal error: {0}")]
     Internal(String),
-}
-
-fn database_message(
-    sqlstate: &Option<String>,
-    message: &str,
-    detail: &Option<String>,
-    hint: &Option<String>,
-) -> String {
-    let mut out = match sqlstate {
-        Some(code) => format!("database error {code}: {message}"),
-        None => format!("database error: {message}"),
-    };
-    if let Some(d) = detail {
-        out.push_str(&format!(" (detail: {d})"));
-    }
-    if let Some(h) = hint {
-        out.push_str(&format!(" (hint: {h})"));
-    }
-    out
 }
 
 /// What a transport needs from the plugins: listing and dispatch.
@@ -383,14 +363,21 @@ mod tests {
             ),
         ] {
             let e = check_declared_names(plugin, &tools, &[]).unwrap_err();
-            assert!(e.starts_with(message), "{e}");
+            assert!(e.to_string().starts_with(message), "{e}");
         }
         let twice = PromptSpec {
             name: "p".into(),
             ..PromptSpec::default()
         };
         let e = check_declared_names("geo", &[], &[twice.clone(), twice]).unwrap_err();
-        assert_eq!(e, "prompt \"p\" is declared twice");
+        assert_eq!(
+            e,
+            NameError::Duplicate {
+                kind: "prompt",
+                name: "p".into()
+            }
+        );
+        assert_eq!(e.to_string(), "prompt \"p\" is declared twice");
         assert!(!valid_plugin_name(&"a".repeat(65)));
         assert!(valid_plugin_name("a1-b"));
     }

@@ -1,12 +1,12 @@
 //! Conversions between the WIT bindings and the host's own types, so that
 //! neither the database layer nor the transport sees a wasm type.
 
-use super::Description;
 use super::bindings::exports::sluice::plugin::handler as h;
 use super::bindings::sluice::plugin::{database as wdb, types as wt};
+use super::{Description, LoadError};
 use crate::db::catalog::{self, RelationKind};
 use crate::db::value::{Scalar, Value};
-use crate::db::{ColumnMeta, Rows};
+use crate::db::{ColumnMeta, PgError, Rows};
 use crate::gate::GateError;
 use crate::registry::model as m;
 use serde_json::{Map, Value as Json};
@@ -107,16 +107,11 @@ pub fn gate_error(e: GateError) -> wt::Error {
         }),
         GateError::InvalidInput(m) => wt::Error::InvalidInput(m),
         GateError::NotFound(m) => wt::Error::NotFound(m),
-        GateError::Database {
-            sqlstate,
-            message,
-            detail,
-            hint,
-        } => wt::Error::Database(wt::DatabaseError {
-            sqlstate,
-            message,
-            detail,
-            hint,
+        GateError::Database(pg) => wt::Error::Database(wt::DatabaseError {
+            sqlstate: pg.sqlstate,
+            message: pg.message,
+            detail: pg.detail,
+            hint: pg.hint,
         }),
         GateError::Internal(m) => wt::Error::Internal(m),
     }
@@ -231,30 +226,34 @@ pub fn call_error(e: wt::Error, plugin: &str, issued: &[(String, String)]) -> m:
         },
         wt::Error::InvalidInput(s) => m::CallError::InvalidInput(s),
         wt::Error::NotFound(s) => m::CallError::NotFound(s),
-        wt::Error::Database(d) => m::CallError::Database {
+        wt::Error::Database(d) => m::CallError::Database(PgError {
             sqlstate: d.sqlstate,
             message: d.message,
             detail: d.detail,
             hint: d.hint,
-        },
+        }),
         wt::Error::Internal(s) => m::CallError::Internal(s),
     }
 }
 
-fn object_schema(text: &str, what: &str) -> Result<Map<String, Json>, String> {
-    match serde_json::from_str::<Json>(text) {
+fn object_schema(text: &str, what: &str) -> Result<Map<String, Json>, LoadError> {
+    let problem = match serde_json::from_str::<Json>(text) {
         Ok(Json::Object(mut map)) => {
             // MCP requires object schemas; an empty schema means "no arguments".
             map.entry("type")
                 .or_insert_with(|| Json::String("object".into()));
-            if map.get("type") != Some(&Json::String("object".into())) {
-                return Err(format!("{what} must be an object schema"));
+            if map.get("type") == Some(&Json::String("object".into())) {
+                return Ok(map);
             }
-            Ok(map)
+            "must be an object schema".to_string()
         }
-        Ok(_) => Err(format!("{what} is not a JSON object")),
-        Err(e) => Err(format!("{what} is not valid JSON: {e}")),
-    }
+        Ok(_) => "is not a JSON object".to_string(),
+        Err(e) => format!("is not valid JSON: {e}"),
+    };
+    Err(LoadError::Schema {
+        what: what.to_string(),
+        problem,
+    })
 }
 
 fn manifest(m: h::Manifest) -> m::Manifest {
@@ -280,7 +279,7 @@ fn manifest(m: h::Manifest) -> m::Manifest {
 /// A plugin's description in host terms. Its JSON schemas must parse; the
 /// names it declares are the registry's to check (see
 /// [`m::check_declared_names`]).
-pub fn description(d: h::Description) -> Result<Description, String> {
+pub fn description(d: h::Description) -> Result<Description, LoadError> {
     let manifest = manifest(d.manifest);
     let mut tools = Vec::with_capacity(d.tools.len());
     for t in d.tools {

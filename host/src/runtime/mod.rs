@@ -78,13 +78,18 @@ fn pool() -> PoolingAllocationConfig {
     pool
 }
 
-/// Why a plugin could not be loaded.
-#[derive(Debug, thiserror::Error)]
+/// Why a component could not be loaded.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
+    /// Not a component, or not one that implements sluice's world.
     #[error("not a valid sluice component: {message}")]
     Compile { message: String },
-    #[error("{message}")]
-    Describe { message: String },
+    /// Its `describe` export trapped, timed out or returned an error.
+    #[error("describe failed: {0}")]
+    Describe(CallError),
+    /// A schema it declares is not a JSON object schema.
+    #[error("{what} {problem}")]
+    Schema { what: String, problem: String },
 }
 
 /// What every call's store holds.
@@ -265,15 +270,14 @@ impl Runtime {
             ctx: self.context(source, Grant::nothing(*limits), BTreeMap::new(), None),
             description: Description::default(),
         };
-        let describe_err = |message: String| LoadError::Describe { message };
         let raw = describing
             .call(None, |p, store| {
                 Box::pin(async move { p.sluice_plugin_handler().call_describe(store).await })
             })
             .await
-            .map_err(|e| describe_err(format!("describe failed: {e}")))?
+            .map_err(LoadError::Describe)?
             .0;
-        let description = convert::description(raw).map_err(describe_err)?;
+        let description = convert::description(raw)?;
         Ok(DescribedComponent {
             pre: describing.pre,
             description,

@@ -1,0 +1,51 @@
+//! Why a plugin was not loaded or not served.
+
+use crate::runtime::LoadError;
+
+/// A name a plugin declares that breaks the naming rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("plugin name {0:?} must be lower-case letters, digits and `-`, starting with a letter")]
+    PluginName(String),
+    #[error("{kind} name {name:?} is not a valid MCP name (1 to 128 of A-Z a-z 0-9 _ - .)")]
+    Invalid { kind: &'static str, name: String },
+    #[error("{kind} {name:?} is declared twice")]
+    Duplicate { kind: &'static str, name: String },
+}
+
+/// Why one plugin source was not loaded, or loaded and not served.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PluginError {
+    /// The component did not compile or could not describe itself.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A name it declares breaks the rules.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// Its manifest requests a relation pattern that does not parse.
+    #[error("plugin {plugin} requests an invalid pattern: {problem}")]
+    Request { plugin: String, problem: String },
+    /// A value of its `[plugins.config.<name>]` table could not be expanded.
+    #[error("[plugins.config.{plugin}] {key} {problem}")]
+    Config {
+        plugin: String,
+        key: String,
+        problem: String,
+    },
+    /// Another plugin of the same name is already served.
+    #[error("a plugin named {0} is already loaded")]
+    AlreadyLoaded(String),
+    /// A tool or prompt name is no longer a valid MCP name once prefixed.
+    #[error("plugin {plugin}: {name:?} is not a valid MCP name (1 to 128 of A-Z a-z 0-9 _ - .)")]
+    PrefixedName { plugin: String, name: String },
+    /// It offers something another plugin already offers.
+    #[error(
+        "plugin {plugin} offers {what}, which plugin {other} already offers \
+         (a prefix resolves tool and prompt clashes: [plugins.grants.{plugin}] prefix = \"...\")"
+    )]
+    Clash {
+        plugin: String,
+        what: String,
+        other: String,
+    },
+}
