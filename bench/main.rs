@@ -1,6 +1,6 @@
 //! sluice's benchmark suite: `cargo bench`. After `--`, `--quick` makes
 //! every measurement shorter and `--only SECTION` (overhead, instantiation,
-//! startup, http; repeatable) runs just those. It runs against a real PostgreSQL loaded with Pagila and prints
+//! startup, http, peers; repeatable) runs just those. It runs against a real PostgreSQL loaded with Pagila and prints
 //! Markdown tables; BENCHMARKS.md holds a run's numbers and what they mean.
 //!
 //! The database is `SLUICE_BENCH_DATABASE_URL` (Pagila is loaded into it
@@ -9,7 +9,8 @@
 //! or on a private cluster. Progress goes to stderr, tables to stdout.
 //!
 //! Sections: 1 plugin overhead, 2 instantiation and compilation, 3 cold
-//! start, 4 HTTP throughput beside pgbench, 5 memory.
+//! start, 4 HTTP throughput beside pgbench, 5 memory, 6 side by side with
+//! the reference server through the same clients.
 
 // The e2e harness (tests/support): databases, plugin paths, the stdio client.
 sluice_test_support::register_paths!();
@@ -19,6 +20,7 @@ use sluice_test_support as support;
 mod http;
 mod instantiation;
 mod overhead;
+mod peers;
 mod setup;
 mod startup;
 mod stats;
@@ -114,6 +116,11 @@ async fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     if wanted("http") {
         eprintln!("bench: 4. HTTP throughput, 5. memory");
         http::run(db.url(), &config_toml, plugins, quick).await?;
+    }
+
+    if wanted("peers") {
+        eprintln!("bench: 6. side by side with the reference server");
+        peers::run(db.url(), quick).await?;
     }
     Ok(())
 }

@@ -122,17 +122,24 @@ pub struct Database {
 /// `acquire_timeout` (sqlx retries refused connections silently until then).
 const PROBE_AFTER: Duration = Duration::from_millis(500);
 
-/// How long one probe's answer stands for every call that asks: during an
-/// outage, calls fail at once instead of each trying to connect.
+/// How long one probe's answer stands for every call that asks, at most:
+/// during an outage, calls fail at once instead of each waiting out a
+/// connection attempt. An answer stands only as long as it took to get (at
+/// least [`PROBE_VALID_MIN`]): a refused connection is known in a fraction
+/// of a millisecond, so asking again costs nothing and notices a server
+/// that came back at once; a server that does not answer costs
+/// `connect_timeout` per attempt, so that answer is kept.
 const PROBE_VALID: Duration = Duration::from_millis(500);
+const PROBE_VALID_MIN: Duration = Duration::from_millis(10);
 
 /// The reachability of the server, shared by every call.
 #[derive(Default)]
 struct Health {
     /// Since when and why the server cannot be reached; `None` while it can.
     down: Mutex<Option<(Instant, String)>>,
-    /// The last probe's time and outcome; held while a probe runs, so that
-    /// concurrent callers wait for one probe instead of starting their own.
+    /// Until when the last probe's outcome stands, and the outcome; held
+    /// while a probe runs, so that concurrent callers wait for one probe
+    /// instead of starting their own.
     probe: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
@@ -236,6 +243,12 @@ impl Database {
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
             .idle_timeout(Some(Duration::from_secs(300)))
+            // A connection is checked when it comes back (sqlx pings it
+            // then, off the call's path, which also flushes a queued
+            // ROLLBACK); checking it again on the way out would cost every
+            // call a round trip. One that died while idle fails at BEGIN,
+            // before anything ran, and `begin` takes another.
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 let known = known.clone();
                 Box::pin(async move {
@@ -322,16 +335,18 @@ impl Database {
     }
 
     /// Whether the server can be reached, from a connection of its own; one
-    /// probe at a time, its answer shared for [`PROBE_VALID`].
+    /// probe at a time, its answer shared for a while (see [`PROBE_VALID`]).
     async fn probe(&self) -> Result<(), String> {
         let mut last = self.health.probe.lock().await;
-        if let Some((at, outcome)) = last.as_ref()
-            && at.elapsed() < PROBE_VALID
+        if let Some((until, outcome)) = last.as_ref()
+            && Instant::now() < *until
         {
             return outcome.clone();
         }
+        let started = Instant::now();
         let outcome = self.probe_now().await;
-        *last = Some((Instant::now(), outcome.clone()));
+        let stands = started.elapsed().clamp(PROBE_VALID_MIN, PROBE_VALID);
+        *last = Some((Instant::now() + stands, outcome.clone()));
         outcome
     }
 
@@ -428,12 +443,7 @@ impl Database {
         );
         // Our own fixed statements, sent in one simple-protocol round trip.
         // Nothing from a plugin is ever sent this way.
-        let conn = self.acquire().await?;
-        let mut tx = Transaction::begin(
-            conn,
-            Some(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql))),
-        )
-        .await?;
+        let mut tx = self.begin_on_live_connection(sql).await?;
         if let Some(role) = &settings.role {
             // Separate, so that a missing or forbidden role fails right here
             // with PostgreSQL's own error.
@@ -446,6 +456,29 @@ impl Database {
         }
         Ok(Tx { tx })
     }
+
+    /// Acquires a connection and sends `begin` on it. A pooled connection
+    /// is not checked before use, so one that died while idle (the server
+    /// restarted, a proxy dropped it) fails here, before anything ran, and
+    /// the next is tried: at most one more than the pool holds, since the
+    /// pool drops each connection that failed.
+    async fn begin_on_live_connection(
+        &self,
+        begin: String,
+    ) -> Result<Transaction<'static, Postgres>, DbError> {
+        let mut attempts = 0;
+        loop {
+            let conn = self.acquire().await?;
+            let statement = sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(begin.clone()));
+            match Transaction::begin(conn, Some(statement)).await {
+                Err(e) if is_dead_connection(&e) && attempts <= self.max_connections => {
+                    attempts += 1;
+                    tracing::debug!("a pooled connection was dead ({e}); taking another");
+                }
+                other => return other.map_err(Into::into),
+            }
+        }
+    }
 }
 
 impl Tx {
@@ -457,6 +490,13 @@ impl Tx {
     /// Rolls back.
     pub async fn rollback(self) -> Result<(), DbError> {
         self.tx.rollback().await.map_err(Into::into)
+    }
+
+    /// Rolls back without waiting for the answer: the ROLLBACK is queued
+    /// on the connection and sent before anything else uses it (sqlx
+    /// flushes it when the pool takes the connection back).
+    pub fn abandon(self) {
+        drop(self.tx);
     }
 
     pub(crate) fn conn(&mut self) -> &mut sqlx::PgConnection {
@@ -589,11 +629,11 @@ impl Tx {
         limits: ResultLimits,
     ) -> Result<(Vec<Vec<Value>>, bool), DbError> {
         // The statement was parsed and checked as exactly one query, so it is
-        // a valid cursor body. Neither statement is cached: the FETCH's row
-        // shape differs from one cursor to the next.
+        // a valid cursor body. The DECLARE is prepared once per connection
+        // and statement, as the statement itself is; the FETCH is not: its
+        // row shape differs from one cursor to the next.
         let declare = format!("DECLARE sluice_rows NO SCROLL CURSOR FOR\n{sql}\n");
         sqlx::query_with(sqlx::AssertSqlSafe(declare), args)
-            .persistent(false)
             .execute(self.conn())
             .await?;
         let fetch = format!(
@@ -766,6 +806,20 @@ fn value_error(label: &str, e: codec::CodecError) -> DbError {
 }
 
 /// The error a call gets when the server cannot be reached.
+/// Whether `e`, met on a pooled connection before anything ran on it, says
+/// the connection itself is gone: its socket closed, or the server ended
+/// its session while it was idle (a shutdown's 57P01, SQLSTATE classes 57P
+/// and 08), rather than that the statement failed.
+fn is_dead_connection(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
+    }
+}
+
 fn unreachable_error(cause: String) -> DbError {
     DbError::Connection(format!("database unreachable: {cause}"))
 }

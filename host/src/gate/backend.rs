@@ -88,6 +88,11 @@ pub trait Transaction: Send + Sized {
 
     /// Rolls back.
     fn rollback(self) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Rolls back without waiting for the database's answer: for reads,
+    /// whose outcome is already known. Nothing else uses the connection
+    /// before the rollback has run.
+    fn abandon(self);
 }
 
 impl Backend for Database {
@@ -165,5 +170,9 @@ impl Transaction for Tx {
 
     fn rollback(self) -> impl Future<Output = Result<(), DbError>> + Send {
         Tx::rollback(self)
+    }
+
+    fn abandon(self) {
+        Tx::abandon(self)
     }
 }

@@ -206,7 +206,7 @@ impl<B: Backend> Gate<B> {
                 || analysis.rendered.clone(),
             )
             .await?;
-        tx.rollback().await?;
+        tx.abandon();
         Ok(rows)
     }
 
@@ -220,7 +220,7 @@ impl<B: Backend> Gate<B> {
             caller.grant.check_catalog(caller.plugin)?;
             let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
             let all = tx.list_relations(schema).await?;
-            tx.rollback().await?;
+            tx.abandon();
             Ok(all
                 .into_iter()
                 .filter(|r| caller.grant.may_see(&r.schema, &r.name))
@@ -262,7 +262,7 @@ impl<B: Backend> Gate<B> {
                     .await?
                     .ok_or_else(|| GateError::NotFound(format!("relation {}", parsed.display)))?;
                 let description = tx.describe(relation).await?;
-                tx.rollback().await?;
+                tx.abandon();
                 Ok(description)
             },
         )

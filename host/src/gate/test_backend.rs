@@ -35,6 +35,8 @@ pub enum Call {
     Describe(u32),
     Commit,
     Rollback,
+    /// Rolled back without waiting.
+    Abandoned,
     /// Dropped without a commit or rollback (which rolls back).
     Dropped,
 }
@@ -323,6 +325,11 @@ impl Transaction for TestTx {
         self.ended = true;
         self.record(Call::Rollback);
         Ok(())
+    }
+
+    fn abandon(mut self) {
+        self.ended = true;
+        self.record(Call::Abandoned);
     }
 }
 

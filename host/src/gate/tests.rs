@@ -255,7 +255,7 @@ async fn a_granted_read_runs_under_the_grants_limits() {
                 },
                 source: RowSource::Cursor,
             },
-            Call::Rollback,
+            Call::Abandoned,
         ]
     );
 
@@ -476,7 +476,7 @@ async fn a_listing_shows_only_what_the_grant_may_see() {
         [
             read_tx(),
             Call::ListRelations(Some("public".into())),
-            Call::Rollback,
+            Call::Abandoned,
         ]
     );
     let event = audit.take_one();
@@ -535,7 +535,7 @@ async fn describing_a_visible_relation() {
             Call::Resolve(vec!["\"orders\"".into()]),
             Call::Relation("public".into(), "orders".into()),
             Call::Describe(db.oid("public", "orders")),
-            Call::Rollback,
+            Call::Abandoned,
         ]
     );
     let event = audit.take_one();
