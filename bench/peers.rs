@@ -184,10 +184,12 @@ fn reference_server(dir: &Path) -> anyhow::Result<PathBuf> {
     if !entry.exists() {
         eprintln!("bench: installing {REFERENCE_PACKAGE} with npm");
         std::fs::create_dir_all(dir.join("npm"))?;
-        run(std::process::Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
-            .arg(dir.join("npm"))
-            .arg(REFERENCE_PACKAGE))
+        run_checked(
+            std::process::Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(dir.join("npm"))
+                .arg(REFERENCE_PACKAGE),
+        )
         .context("npm (Node.js) is needed for the side-by-side section")?;
     }
     Ok(entry)
@@ -200,11 +202,13 @@ fn python_sdk(dir: &Path) -> anyhow::Result<PathBuf> {
     let marker = venv.join(".installed");
     if !marker.exists() {
         eprintln!("bench: installing the Python SDK ({PYTHON_SDK}) into a virtualenv");
-        run(std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv))
+        run_checked(
+            std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv),
+        )
         .context("python3 with venv is needed for the side-by-side section")?;
-        run(std::process::Command::new(&python).args([
+        run_checked(std::process::Command::new(&python).args([
             "-m",
             "pip",
             "install",
@@ -217,7 +221,7 @@ fn python_sdk(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(python)
 }
 
-fn run(command: &mut std::process::Command) -> anyhow::Result<()> {
+fn run_checked(command: &mut std::process::Command) -> anyhow::Result<()> {
     let status = command
         .stdout(Stdio::null())
         .status()
