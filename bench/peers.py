@@ -68,6 +68,8 @@ async def schemas(spec, session):
         if not tool.outputSchema or tool.name not in spec["samples"]:
             continue
         result = await session.call_tool(tool.name, spec["samples"][tool.name])
+        if result.isError:
+            raise SystemExit(f"{tool.name} failed: {result.content}")
         instance = result.structuredContent
         out.append({
             "tool": tool.name,

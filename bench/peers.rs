@@ -450,7 +450,7 @@ pub async fn run(url: &str, quick: bool) -> anyhow::Result<()> {
         "query": { "sql": POINT_SQL, "params": [1] },
         "list_tables": {},
         "describe_table": { "table": "film" },
-        "explain_query": { "sql": POINT_SQL },
+        "explain_query": { "sql": POINT_SQL.replace("$1", "1") },
     });
     let (program, args) = commands.of(Server::Sluice);
     let spec = json!({ "command": program, "args": args, "samples": samples });
