@@ -303,7 +303,9 @@ impl ToolOutput for ToolResult {
 }
 
 /// Structured tool output: serialized as the result's `structuredContent` and as
-/// its text. `T` should serialize to a JSON object.
+/// its text. `T` should serialize to a JSON object. The tool's output schema
+/// is derived from `T` as JSON Schema draft-07, which clients validate
+/// results against cheaply.
 pub struct Json<T>(pub T);
 
 impl<T: Serialize + JsonSchema> ToolOutput for Json<T> {
