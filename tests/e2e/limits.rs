@@ -78,3 +78,64 @@ async fn calls_over_max_concurrent_calls_are_refused_while_others_run() {
     assert_eq!(structured(&query)["rows"], json!([{"one": 1}]));
     server.shutdown().await;
 }
+
+/// A read's ROLLBACK is not waited for; it must still reach the server
+/// before the connection serves anything else, and no transaction may be
+/// left open. With one pooled connection, every call runs on the
+/// connection the call before it read on, each in a transaction of its
+/// own, and afterwards nothing is left idle in a transaction.
+#[tokio::test]
+async fn reads_leave_no_transaction_open_on_the_pooled_connection() {
+    use sqlx::Connection as _;
+    let db = fresh_db().await;
+    let config = "[database]\nmax_connections = 1\n";
+    let server = spawn(&db, config, None).await;
+    let mut pids = std::collections::BTreeSet::new();
+    let mut began = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        // A ROLLBACK that never arrived would leave the next call inside
+        // the same transaction, with the same start time.
+        let r = server
+            .call(
+                "query",
+                json!({
+                    "sql": "SELECT pg_catalog.pg_backend_pid() AS pid, \
+                            pg_catalog.transaction_timestamp()::text AS began, $1::int AS i",
+                    "params": [i]
+                }),
+            )
+            .await;
+        assert_eq!(r.is_error, Some(false), "{}", text_of(&r));
+        let row = &structured(&r)["rows"][0];
+        pids.insert(row["pid"].to_string());
+        assert!(
+            began.insert(row["began"].to_string()),
+            "a transaction served two calls: {row}"
+        );
+    }
+    assert_eq!(
+        pids.len(),
+        1,
+        "one pooled connection served every call: {pids:?}"
+    );
+    // The last ROLLBACK is sent when the pool takes the connection back,
+    // off the call's path: give it a moment, then look from outside.
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut open = -1;
+    for _ in 0..50 {
+        open = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_catalog.pg_stat_activity \
+             WHERE datname = pg_catalog.current_database() \
+               AND pid <> pg_catalog.pg_backend_pid() AND state LIKE 'idle in transaction%'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(open, 0, "a transaction was left open");
+    server.shutdown().await;
+}
