@@ -172,6 +172,16 @@ impl RawClient {
         }
     }
 
+    /// The `i`th point query, as `server` takes it.
+    async fn point_query(&mut self, server: Server, i: usize) -> anyhow::Result<Json> {
+        let arguments = server.arguments(i);
+        self.request(
+            "tools/call",
+            json!({ "name": "query", "arguments": arguments }),
+        )
+        .await
+    }
+
     async fn stop(mut self) {
         drop(self.stdin);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
@@ -241,21 +251,11 @@ async fn raw_series(
     let (program, args) = commands.of(server);
     let mut client = RawClient::start(program, args).await?;
     // One call before timing: connections and compiled plugins warm.
-    client
-        .request(
-            "tools/call",
-            json!({ "name": "query", "arguments": server.arguments(0) }),
-        )
-        .await?;
+    client.point_query(server, 0).await?;
     let started = Instant::now();
     for i in first..first + n {
         let t = Instant::now();
-        let result = client
-            .request(
-                "tools/call",
-                json!({ "name": "query", "arguments": server.arguments(i) }),
-            )
-            .await?;
+        let result = client.point_query(server, i).await?;
         out.push(t.elapsed());
         ensure!(
             server.rows(&result)? == 1,
