@@ -73,6 +73,8 @@ async def schemas(spec, session):
         instance = result.structuredContent
         out.append({
             "tool": tool.name,
+            "schema": tool.outputSchema,
+            "instance": instance,
             "dialect": tool.outputSchema.get("$schema", "(none: 2020-12)"),
             "served_ms": validation_ms(instance, tool.outputSchema),
             "as_2020_12_ms": validation_ms(instance, as_2020_12(tool.outputSchema)),

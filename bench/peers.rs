@@ -5,8 +5,12 @@
 //! SDK (`bench/peers.py`). The floor is the same query as one prepared
 //! statement on one connection, no MCP at all.
 //!
-//! The bench installs both peers into the target directory on first use:
-//! the reference server with npm, the Python SDK into a virtualenv with pip.
+//! It also times both official SDKs' output-schema validation on each
+//! first-party tool (`bench/peers.py`, `bench/peers-ts.mjs`).
+//!
+//! The bench installs the peers into the target directory on first use:
+//! the reference server and the TypeScript SDK with npm, the Python SDK into
+//! a virtualenv with pip.
 
 use crate::stats::{self, Samples, Table};
 use crate::support;
@@ -20,6 +24,8 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 const REFERENCE_PACKAGE: &str = "@modelcontextprotocol/server-postgres@0.6.2";
+/// The official TypeScript SDK, for its output-schema validator.
+const TS_SDK_PACKAGE: &str = "@modelcontextprotocol/sdk@1.32.2";
 /// The official Python SDK, at the last 1.x: it validates every result
 /// against the tool's output schema (2.x caches the compiled validator).
 const PYTHON_SDK: &str = "mcp==1.30.0";
@@ -188,17 +194,24 @@ impl RawClient {
     }
 }
 
-/// Installs the reference server (npm) unless it is there; returns its entry point.
-fn reference_server(dir: &Path) -> anyhow::Result<PathBuf> {
-    let entry = dir.join("npm/node_modules/@modelcontextprotocol/server-postgres/dist/index.js");
-    if !entry.exists() {
-        eprintln!("bench: installing {REFERENCE_PACKAGE} with npm");
-        std::fs::create_dir_all(dir.join("npm"))?;
+/// Installs the reference server and the TypeScript SDK (npm) unless they
+/// are there; returns the reference server's entry point.
+fn npm_peers(dir: &Path) -> anyhow::Result<PathBuf> {
+    let prefix = dir.join("npm");
+    let modules = prefix.join("node_modules/@modelcontextprotocol");
+    let entry = modules.join("server-postgres/dist/index.js");
+    let sdk = modules.join("sdk/package.json");
+    for (package, installed) in [(REFERENCE_PACKAGE, &entry), (TS_SDK_PACKAGE, &sdk)] {
+        if installed.exists() {
+            continue;
+        }
+        eprintln!("bench: installing {package} with npm");
+        std::fs::create_dir_all(&prefix)?;
         run_checked(
             std::process::Command::new("npm")
                 .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
-                .arg(dir.join("npm"))
-                .arg(REFERENCE_PACKAGE),
+                .arg(&prefix)
+                .arg(package),
         )
         .context("npm (Node.js) is needed for the side-by-side section")?;
     }
@@ -337,7 +350,7 @@ async fn floor_series(
 /// Runs section 6 and prints its tables.
 pub async fn run(url: &str, quick: bool) -> anyhow::Result<()> {
     let dir = peers_dir();
-    let reference = reference_server(&dir)?;
+    let reference = npm_peers(&dir)?;
     let py = python_sdk(&dir)?;
     let mut config = tempfile::NamedTempFile::new()?;
     std::io::Write::write_all(
@@ -455,23 +468,66 @@ pub async fn run(url: &str, quick: bool) -> anyhow::Result<()> {
     let (program, args) = commands.of(Server::Sluice);
     let spec = json!({ "command": program, "args": args, "samples": samples });
     let costs = python(&py, "schemas", &spec).await?;
+    let costs = costs.as_array().context("peers.py schemas")?;
+    let ts = typescript_validation(&dir, costs).await?;
     println!(
-        "What the Python SDK (mcp 1.x) spends validating one result against the tool's \
-         output schema (`jsonschema.validate`, which checks the schema against its \
-         meta-schema on every call), for each first-party tool: as served, and the same \
-         schema as JSON Schema 2020-12 (MCP's default dialect, which sluice served before).\n"
+        "What each official SDK spends validating a result against the tool's output \
+         schema, for each first-party tool. The Python SDK (mcp 1.x) calls \
+         `jsonschema.validate` on every result, which checks the schema against its \
+         meta-schema each time: as served, and the same schema as JSON Schema 2020-12 \
+         (MCP's default dialect, which sluice served before). The TypeScript SDK compiles \
+         a validator per tool once, when it lists tools, and runs it on every result.\n"
     );
-    let mut table = Table::new(&["tool", "dialect served", "as served ms", "as 2020-12 ms"]);
-    for row in costs.as_array().context("peers.py schemas")? {
+    let mut table = Table::new(&[
+        "tool",
+        "dialect served",
+        "Python, per call, as served ms",
+        "Python, per call, as 2020-12 ms",
+        "TypeScript, once ms",
+        "TypeScript, per call µs",
+    ]);
+    for (row, ts) in costs.iter().zip(&ts) {
+        let number = |v: &Json, digits: usize| match v.as_f64() {
+            Some(x) => format!("{x:.digits$}"),
+            None => "?".into(),
+        };
         table.row(vec![
             row["tool"].as_str().unwrap_or("?").into(),
             row["dialect"].as_str().unwrap_or("?").into(),
-            format!("{:.2}", row["served_ms"].as_f64().unwrap_or(f64::NAN)),
-            format!("{:.2}", row["as_2020_12_ms"].as_f64().unwrap_or(f64::NAN)),
+            number(&row["served_ms"], 2),
+            number(&row["as_2020_12_ms"], 2),
+            number(&ts["compile_ms"], 2),
+            number(&ts["validate_us"], 1),
         ]);
     }
     table.print();
     Ok(())
+}
+
+/// Times the TypeScript SDK's validator on each tool's schema and sample
+/// result (`bench/peers-ts.mjs`), in the order of `costs`.
+async fn typescript_validation(dir: &Path, costs: &[Json]) -> anyhow::Result<Vec<Json>> {
+    let spec: Vec<Json> = costs
+        .iter()
+        .map(|row| json!({ "tool": row["tool"], "schema": row["schema"], "instance": row["instance"] }))
+        .collect();
+    let mut file = tempfile::NamedTempFile::new()?;
+    std::io::Write::write_all(&mut file, Json::Array(spec).to_string().as_bytes())?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/peers-ts.mjs");
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(file.path())
+        .arg(dir.join("npm"))
+        .stderr(Stdio::inherit())
+        .output()
+        .await?;
+    ensure!(output.status.success(), "peers-ts.mjs failed");
+    let answer: Vec<Json> = serde_json::from_slice(&output.stdout)?;
+    ensure!(
+        answer.len() == costs.len(),
+        "peers-ts.mjs: one answer per tool"
+    );
+    Ok(answer)
 }
 
 fn toml_string(s: &str) -> String {

@@ -20,6 +20,7 @@ use std::io::Read as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// How much of stdin is read at a time.
@@ -168,7 +169,7 @@ pub async fn serve_stdio<P: PluginHost>(
         to_client.clone(),
         input_ended.clone(),
     )?;
-    let writer = start_writer(for_stdout, calls.clone())?;
+    let writer = tokio::spawn(write_stdout(for_stdout, calls.clone()));
     let incoming = Arc::new(tokio::sync::Mutex::new(from_client));
 
     let mut signal = std::pin::pin!(crate::shutdown::signal());
@@ -274,26 +275,13 @@ async fn flush(to_client: &mpsc::Sender<Outgoing>) {
     }
 }
 
-/// Writes what the service and the reader send, one message per line, on
-/// a thread of its own. An answer to a request that is no longer in flight
-/// is dropped, so every request gets exactly one. One hand-over per message, where tokio's stdout would add a trip to its
-/// blocking pool for each write. A client that stops reading blocks this
-/// thread only, and does not hold up the runtime's shutdown.
-fn start_writer(
-    queue: mpsc::Receiver<Outgoing>,
-    calls: Arc<Calls>,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    Ok(std::thread::Builder::new()
-        .name("mcp-stdout".into())
-        .spawn(move || write_stdout(queue, &calls))?)
-}
-
-fn write_stdout(mut queue: mpsc::Receiver<Outgoing>, calls: &Calls) {
-    use std::io::Write as _;
-    let stdout = std::io::stdout();
-    while let Some(item) = queue.blocking_recv() {
-        let mut stdout = stdout.lock();
-        let mut line = match item {
+/// Writes what the service and the reader send, one message per line.
+/// An answer to a request that is no longer in flight is dropped, so every
+/// request gets exactly one.
+async fn write_stdout(mut queue: mpsc::Receiver<Outgoing>, calls: Arc<Calls>) {
+    let mut stdout = tokio::io::stdout();
+    while let Some(item) = queue.recv().await {
+        let line = match item {
             Outgoing::Message(message) => {
                 let answering = match message.as_ref() {
                     JsonRpcMessage::Response(r) => Some(&r.id),
@@ -325,22 +313,22 @@ fn write_stdout(mut queue: mpsc::Receiver<Outgoing>, calls: &Calls) {
             }
             Outgoing::Raw(line) => line,
             Outgoing::Flush(done) => {
-                if let Err(e) = stdout.flush() {
+                if let Err(e) = stdout.flush().await {
                     tracing::debug!("flushing stdout: {e}");
                 }
                 let _ = done.send(());
                 continue;
             }
         };
-        line.push('\n');
-        let written = stdout.write_all(line.as_bytes()).and_then(|()| {
+        let written = async {
+            stdout.write_all(line.as_bytes()).await?;
+            stdout.write_all(b"\n").await?;
             if queue.is_empty() {
-                stdout.flush()
-            } else {
-                Ok(())
+                stdout.flush().await?;
             }
-        });
-        if let Err(e) = written {
+            Ok::<(), std::io::Error>(())
+        };
+        if let Err(e) = written.await {
             tracing::info!("stdout closed: {e}");
             break;
         }
