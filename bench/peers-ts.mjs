@@ -2,7 +2,7 @@
 // (bench/peers.rs runs it): the SDK compiles a tool's validator once, when it
 // lists tools, and runs it on every result.
 //
-//   node peers-ts.mjs SPEC.json NPM_PREFIX
+//   node peers-ts.mjs NPM_PREFIX SPEC.json
 //
 // SPEC is [{"tool", "schema", "instance"}, ...]; prints
 // [{"tool", "compile_ms", "validate_us"}, ...].
@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-const [specPath, prefix] = process.argv.slice(2);
+const [prefix, specPath] = process.argv.slice(2);
 const require = createRequire(prefix.replace(/\/?$/, '/'));
 const { AjvJsonSchemaValidator } = require('@modelcontextprotocol/sdk/validation/ajv');
 

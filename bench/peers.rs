@@ -281,20 +281,34 @@ async fn raw_series(
     Ok(wall)
 }
 
-/// Runs `bench/peers.py MODE` with `spec`; returns what it printed.
-async fn python(python: &Path, mode: &str, spec: &Json) -> anyhow::Result<Json> {
+/// Runs `program bench/SCRIPT args… SPEC-FILE` with `spec` written to the
+/// file; returns the JSON the script printed.
+async fn run_script(
+    program: &Path,
+    script: &str,
+    spec: &Json,
+    args: &[&std::ffi::OsStr],
+) -> anyhow::Result<Json> {
     let mut file = tempfile::NamedTempFile::new()?;
     std::io::Write::write_all(&mut file, spec.to_string().as_bytes())?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/peers.py");
-    let output = Command::new(python)
-        .arg(&script)
-        .arg(mode)
+    let output = Command::new(program)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../bench")
+                .join(script),
+        )
+        .args(args)
         .arg(file.path())
         .stderr(Stdio::inherit())
         .output()
         .await?;
-    ensure!(output.status.success(), "peers.py {mode} failed");
+    ensure!(output.status.success(), "{script} failed");
     Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// Runs `bench/peers.py MODE` with `spec`; returns what it printed.
+async fn python(python: &Path, mode: &str, spec: &Json) -> anyhow::Result<Json> {
+    run_script(python, "peers.py", spec, &[mode.as_ref()]).await
 }
 
 /// `n` sequential point queries through the official Python SDK.
@@ -511,18 +525,15 @@ async fn typescript_validation(dir: &Path, costs: &[Json]) -> anyhow::Result<Vec
         .iter()
         .map(|row| json!({ "tool": row["tool"], "schema": row["schema"], "instance": row["instance"] }))
         .collect();
-    let mut file = tempfile::NamedTempFile::new()?;
-    std::io::Write::write_all(&mut file, Json::Array(spec).to_string().as_bytes())?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/peers-ts.mjs");
-    let output = Command::new("node")
-        .arg(&script)
-        .arg(file.path())
-        .arg(dir.join("npm"))
-        .stderr(Stdio::inherit())
-        .output()
-        .await?;
-    ensure!(output.status.success(), "peers-ts.mjs failed");
-    let answer: Vec<Json> = serde_json::from_slice(&output.stdout)?;
+    let npm = dir.join("npm");
+    let output = run_script(
+        Path::new("node"),
+        "peers-ts.mjs",
+        &Json::Array(spec),
+        &[npm.as_os_str()],
+    )
+    .await?;
+    let answer: Vec<Json> = serde_json::from_value(output)?;
     ensure!(
         answer.len() == costs.len(),
         "peers-ts.mjs: one answer per tool"
