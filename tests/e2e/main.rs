@@ -22,6 +22,7 @@ mod limits;
 mod outage;
 mod plugins;
 mod readme;
+mod reads;
 mod refusals;
 mod reload;
 mod resources;

@@ -485,6 +485,8 @@ impl std::fmt::Display for Endpoint {
 #[derive(Clone)]
 pub struct Target {
     pub options: PgConnectOptions,
+    /// The same settings for the read path's driver.
+    pub link: Link,
     pub endpoint: Endpoint,
     /// The host name as given (for "no such host" messages).
     pub host: String,
@@ -510,9 +512,15 @@ impl Target {
     /// reads itself), for a pool that may never connect.
     pub fn fallback() -> Target {
         let options = PgConnectOptions::new_without_pgpass().application_name(APPLICATION_NAME);
+        let tls = TlsSettings {
+            mode: options.get_ssl_mode(),
+            root_cert: None,
+            client: None,
+        };
         Target {
             endpoint: Endpoint(format!("{}:{}", options.get_host(), options.get_port())),
             host: options.get_host().to_string(),
+            link: Link::from_options(&options, None, DEFAULT_CONNECT_TIMEOUT, tls),
             options,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             has_password: false,
@@ -815,13 +823,81 @@ pub fn resolve(info: &ConnInfo, env: &dyn Environment) -> Result<Target, ConnInf
     if let Some(given) = info.get("options") {
         options = options.options(parse_options(given)?);
     }
+    let tls = TlsSettings {
+        mode: options.get_ssl_mode(),
+        root_cert,
+        client,
+    };
     Ok(Target {
+        link: Link::from_options(&options, password.as_deref(), connect_timeout, tls),
         options,
         endpoint,
         host: tcp_host,
         connect_timeout,
         has_password: password.is_some(),
     })
+}
+
+/// How the read path's driver (tokio-postgres) connects: everything
+/// [`Target::options`] says, in that driver's terms.
+#[derive(Clone)]
+pub struct Link {
+    pub config: tokio_postgres::Config,
+    pub tls: TlsSettings,
+}
+
+/// TLS as the connection string asked for it.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// libpq's `sslmode`; `Disable` over a Unix socket.
+    pub mode: PgSslMode,
+    /// The CA file to check the server against; `None` with verify-full
+    /// means the built-in public CAs (`sslrootcert=system`).
+    pub root_cert: Option<PathBuf>,
+    /// The client certificate and its key.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+impl Link {
+    /// The driver settings for what `options` (already resolved) say.
+    fn from_options(
+        options: &PgConnectOptions,
+        password: Option<&str>,
+        connect_timeout: Duration,
+        tls: TlsSettings,
+    ) -> Link {
+        let mut config = tokio_postgres::Config::new();
+        match options.get_socket() {
+            Some(dir) => config.host_path(dir),
+            None => config.host(options.get_host()),
+        };
+        config
+            .port(options.get_port())
+            .user(options.get_username())
+            .connect_timeout(connect_timeout)
+            .ssl_mode(match tls.mode {
+                PgSslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                // tokio-postgres has no "plain first, then TLS": TLS first
+                // gives the same outcome against any server that allows both.
+                PgSslMode::Allow | PgSslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull => {
+                    tokio_postgres::config::SslMode::Require
+                }
+            });
+        if let Some(db) = options.get_database() {
+            config.dbname(db);
+        }
+        if let Some(name) = options.get_application_name() {
+            config.application_name(name);
+        }
+        if let Some(opts) = options.get_options() {
+            config.options(opts);
+        }
+        if let Some(pw) = password {
+            config.password(pw);
+        }
+        Link { config, tls }
+    }
 }
 
 /// Where the server is reached.

@@ -94,6 +94,25 @@ impl From<sqlx::Error> for DbError {
     }
 }
 
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if let Some(db) = e.as_db_error() {
+            return DbError::Postgres(PgError {
+                sqlstate: Some(db.code().code().to_string()),
+                message: db.message().to_string(),
+                detail: db.detail().map(str::to_string),
+                hint: db.hint().map(str::to_string),
+            });
+        }
+        if e.is_closed() || super::reads::io_error(&e).is_some() {
+            return DbError::Connection(format!(
+                "database unreachable: the connection was lost ({e})"
+            ));
+        }
+        DbError::Connection(e.to_string())
+    }
+}
+
 impl From<super::codec::CodecError> for DbError {
     fn from(e: super::codec::CodecError) -> Self {
         DbError::Value(e.to_string())

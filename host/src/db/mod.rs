@@ -7,9 +7,11 @@ pub mod catalog;
 pub mod codec;
 pub mod conninfo;
 mod error;
+mod reads;
 pub mod value;
 
 pub use error::{DbError, PgError};
+pub use reads::{Check, Read};
 
 use codec::RawParam;
 use conninfo::{Endpoint, Target};
@@ -115,6 +117,10 @@ pub struct Database {
     /// How long a call waits for a pooled connection.
     acquire_timeout: Duration,
     max_connections: u32,
+    /// The gated read path (tokio-postgres).
+    reads: reads::Reads,
+    /// Connections in use at once, over both pools.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// After this long without a pooled connection, a call asks the server
@@ -186,9 +192,40 @@ struct Backend {
 /// newest, so older ones (closed since) can be forgotten.
 const BACKENDS_KEPT: usize = 1024;
 
+fn remember(known: &Mutex<VecDeque<Backend>>, backend: Backend) {
+    let mut known = known.lock().unwrap_or_else(PoisonError::into_inner);
+    if known.len() >= BACKENDS_KEPT {
+        known.pop_front();
+    }
+    known.push_back(backend);
+}
+
 /// A transaction with its guard settings applied. Dropping it rolls back.
 pub struct Tx {
     tx: Transaction<'static, Postgres>,
+    /// Its share of the bound on connections in use.
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// `BEGIN` with the guard settings, as one simple query. All settings are
+/// `LOCAL`, so none outlives the transaction on the pooled connection.
+/// standard_conforming_strings is pinned because the policy's parser reads
+/// backslashes in '…' literally; a database defaulting it off would read a
+/// string's end elsewhere.
+fn begin_statement(settings: &TxSettings) -> String {
+    format!(
+        "BEGIN {}; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; \
+         SET LOCAL idle_in_transaction_session_timeout = {}; SET LOCAL search_path = {SEARCH_PATH}; \
+         SET LOCAL standard_conforming_strings = on;",
+        if settings.read_only {
+            "READ ONLY"
+        } else {
+            "READ WRITE"
+        },
+        settings.statement_timeout_ms,
+        settings.statement_timeout_ms,
+        settings.statement_timeout_ms.saturating_mul(2).max(1000),
+    )
 }
 
 /// Quotes an identifier for SQL.
@@ -202,8 +239,8 @@ impl Database {
     /// (so that a wrong setting fails fast with the reason), then sets up the
     /// pool.
     pub async fn connect(conninfo: &str, settings: &PoolSettings) -> Result<Database, DbError> {
-        let target = resolve_off_thread(conninfo).await?;
-        let db = Database::with_pool(target, settings);
+        let (target, tls) = resolve_off_thread(conninfo).await?;
+        let db = Database::with_pool(target, tls, settings);
         // Not recorded as an outage: failing here stops the server, with
         // this reason.
         db.attempt().await.map_err(unreachable_error)?;
@@ -215,18 +252,26 @@ impl Database {
     /// plugin's description asks the database something. Without a
     /// connection string, the `PG*` variables and libpq's defaults apply.
     pub async fn lazy(conninfo: Option<&str>) -> Result<Database, DbError> {
-        let target = match conninfo {
+        let (target, tls) = match conninfo {
             Some(conninfo) => resolve_off_thread(conninfo).await?,
             // Nothing configured: libpq's defaults, or plain ones when even
             // those cannot be had (no OS user name), since this pool may
             // never be used.
-            None => resolve_off_thread("").await.unwrap_or_else(|e| {
-                tracing::debug!("no default database connection: {e}");
-                Target::fallback()
-            }),
+            None => match resolve_off_thread("").await {
+                Ok(resolved) => resolved,
+                Err(e) => {
+                    tracing::debug!("no default database connection: {e}");
+                    let target = Target::fallback();
+                    // No files to read: the built-in roots at most.
+                    let tls =
+                        reads::tls::connector(&target.link.tls).map_err(DbError::Connection)?;
+                    (target, tls)
+                }
+            },
         };
         Ok(Database::with_pool(
             target,
+            tls,
             &PoolSettings {
                 min_connections: 0,
                 max_connections: 1,
@@ -235,7 +280,11 @@ impl Database {
         ))
     }
 
-    fn with_pool(target: Target, settings: &PoolSettings) -> Database {
+    fn with_pool(
+        target: Target,
+        tls: tokio_postgres_rustls::MakeRustlsConnect,
+        settings: &PoolSettings,
+    ) -> Database {
         let backends: Arc<Mutex<VecDeque<Backend>>> = Arc::default();
         let known = backends.clone();
         let pool = PgPoolOptions::new()
@@ -258,16 +307,23 @@ impl Database {
                     )
                     .fetch_one(conn)
                     .await?;
-                    let mut known = known.lock().unwrap_or_else(PoisonError::into_inner);
-                    if known.len() >= BACKENDS_KEPT {
-                        known.pop_front();
-                    }
-                    known.push_back(Backend { pid, started });
+                    remember(&known, Backend { pid, started });
                     Ok(())
                 })
             })
             .connect_lazy_with(target.options.clone());
+        let permits = Arc::new(tokio::sync::Semaphore::new(
+            settings.max_connections as usize,
+        ));
         Database {
+            reads: reads::Reads::new(
+                target.link,
+                tls,
+                permits.clone(),
+                settings.acquire_timeout,
+                settings.max_connections,
+            ),
+            permits,
             pool,
             options: target.options,
             type_names: Mutex::new(HashMap::new()),
@@ -284,12 +340,52 @@ impl Database {
     /// A pooled connection, or why there is none: the server cannot be
     /// reached (found out within about [`PROBE_AFTER`] plus one connection
     /// attempt), or every connection stayed in use for `acquire_timeout`.
-    async fn acquire(&self) -> Result<PoolConnection<Postgres>, DbError> {
+    async fn acquire(
+        &self,
+    ) -> Result<(PoolConnection<Postgres>, tokio::sync::OwnedSemaphorePermit), DbError> {
         if self.health.is_down() {
             // Fails at once while the outage lasts; the first probe that
             // gets through ends it.
             self.probe().await.map_err(unreachable_error)?;
         }
+        let permit =
+            tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or_else(|| self.busy_error())?;
+        let conn = self.acquire_pooled().await?;
+        Ok((conn, permit))
+    }
+
+    /// The error a call gets when every connection stayed in use.
+    fn busy_error(&self) -> DbError {
+        DbError::Connection(format!(
+            "all {} database connections are in use: none came free within {} s \
+             ([database] acquire_timeout_s); raise [database] max_connections or try again",
+            self.max_connections,
+            self.acquire_timeout.as_secs_f64()
+        ))
+    }
+
+    /// Records a server process one of the pools connected to.
+    fn remember_backend(&self, backend: Backend) {
+        remember(&self.backends, backend);
+    }
+
+    /// Runs a read the policy passed, in a guard transaction of its own,
+    /// calling `check` with what its relation names resolved to before the
+    /// statement may run (see [`reads`] for how few round trips that
+    /// takes).
+    pub async fn read<E: From<DbError>>(
+        &self,
+        read: &Read<'_>,
+        check: &mut Check<'_, E>,
+    ) -> Result<Rows, E> {
+        self.reads.read(self, read, check).await
+    }
+
+    async fn acquire_pooled(&self) -> Result<PoolConnection<Postgres>, DbError> {
         let acquire = self.pool.acquire();
         tokio::pin!(acquire);
         tokio::select! {
@@ -316,12 +412,7 @@ impl Database {
                 self.health.mark_up();
                 Ok(conn)
             }
-            Err(sqlx::Error::PoolTimedOut) => Err(DbError::Connection(format!(
-                "all {} database connections are in use: none came free within {} s \
-                 ([database] acquire_timeout_s); raise [database] max_connections or try again",
-                self.max_connections,
-                self.acquire_timeout.as_secs_f64()
-            ))),
+            Err(sqlx::Error::PoolTimedOut) => Err(self.busy_error()),
             Err(sqlx::Error::PoolClosed) => {
                 Err(DbError::Connection("the connection pool is closed".into()))
             }
@@ -417,7 +508,7 @@ impl Database {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbError> {
-        let mut conn = self.acquire().await?;
+        let (mut conn, _permit) = self.acquire().await?;
         sqlx::query("SELECT 1").execute(&mut *conn).await?;
         Ok(())
     }
@@ -425,25 +516,11 @@ impl Database {
     /// Begins a transaction with the guard settings. All settings are `LOCAL`,
     /// so none outlives the transaction on the pooled connection.
     pub async fn begin(&self, settings: &TxSettings) -> Result<Tx, DbError> {
-        // standard_conforming_strings is pinned because the policy's parser
-        // reads backslashes in '…' literally; a database defaulting it off
-        // would read a string's end elsewhere.
-        let sql = format!(
-            "BEGIN {}; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; \
-             SET LOCAL idle_in_transaction_session_timeout = {}; SET LOCAL search_path = {SEARCH_PATH}; \
-             SET LOCAL standard_conforming_strings = on;",
-            if settings.read_only {
-                "READ ONLY"
-            } else {
-                "READ WRITE"
-            },
-            settings.statement_timeout_ms,
-            settings.statement_timeout_ms,
-            settings.statement_timeout_ms.saturating_mul(2).max(1000),
-        );
         // Our own fixed statements, sent in one simple-protocol round trip.
         // Nothing from a plugin is ever sent this way.
-        let mut tx = self.begin_on_live_connection(sql).await?;
+        let (mut tx, permit) = self
+            .begin_on_live_connection(begin_statement(settings))
+            .await?;
         if let Some(role) = &settings.role {
             // Separate, so that a missing or forbidden role fails right here
             // with PostgreSQL's own error.
@@ -454,7 +531,10 @@ impl Database {
             .execute(&mut *tx)
             .await?;
         }
-        Ok(Tx { tx })
+        Ok(Tx {
+            tx,
+            _permit: permit,
+        })
     }
 
     /// Acquires a connection and sends `begin` on it. A pooled connection
@@ -465,17 +545,23 @@ impl Database {
     async fn begin_on_live_connection(
         &self,
         begin: String,
-    ) -> Result<Transaction<'static, Postgres>, DbError> {
+    ) -> Result<
+        (
+            Transaction<'static, Postgres>,
+            tokio::sync::OwnedSemaphorePermit,
+        ),
+        DbError,
+    > {
         let mut attempts = 0;
         loop {
-            let conn = self.acquire().await?;
+            let (conn, permit) = self.acquire().await?;
             let statement = sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(begin.clone()));
             match Transaction::begin(conn, Some(statement)).await {
                 Err(e) if is_dead_connection(&e) && attempts <= self.max_connections => {
                     attempts += 1;
                     tracing::debug!("a pooled connection was dead ({e}); taking another");
                 }
-                other => return other.map_err(Into::into),
+                other => return Ok((other?, permit)),
             }
         }
     }
@@ -663,7 +749,8 @@ impl Tx {
         let mut via_server = Vec::new();
         for (i, (value, ty)) in params.iter().zip(types).enumerate() {
             let direct = codec::encode_binary(value, ty)
-                .map_err(|e| value_error(&param_label(labels, i, ty), e))?;
+                .map_err(|e| value_error(&param_label(labels, i, ty), e))?
+                .map(|bytes| RawParam::new(ty.clone(), bytes));
             if direct.is_none() {
                 via_server.push(i);
             }
@@ -715,35 +802,11 @@ impl Tx {
         // A value that does not fit (bad date, failed domain CHECK) fails here
         // with PostgreSQL's own error and SQLSTATE, which is what a caller
         // needs, told which parameter it was about.
-        let row = match query.fetch_one(self.conn()).await {
-            Ok(row) => row,
-            Err(e) => {
-                let culprit = |message: &str| {
-                    let found: Vec<usize> = which
-                        .iter()
-                        .zip(&texts)
-                        .filter(|(_, t)| {
-                            t.as_deref()
-                                .is_some_and(|t| message.contains(&format!("\"{t}\"")))
-                        })
-                        .map(|(&i, _)| i)
-                        .collect();
-                    match (found.as_slice(), which) {
-                        ([one], _) | ([], [one]) => Some(param_label(labels, *one, &types[*one])),
-                        _ => None,
-                    }
-                };
-                return Err(match DbError::from(e) {
-                    DbError::Postgres(mut pg) => {
-                        if let Some(label) = culprit(&pg.message) {
-                            pg.message = format!("{label}: {}", pg.message);
-                        }
-                        DbError::Postgres(pg)
-                    }
-                    other => other,
-                });
-            }
-        };
+        let row = query.fetch_one(self.conn()).await.map_err(|e| {
+            naming_culprit(e.into(), which, &texts, |i| {
+                param_label(labels, i, &types[i])
+            })
+        })?;
         which
             .iter()
             .enumerate()
@@ -787,9 +850,39 @@ impl Tx {
     }
 }
 
+/// PostgreSQL's error about converting the text forms `texts` (of
+/// parameters `which`), its message prefixed with the parameter it was
+/// about when that can be told: the one whose text it quotes, or the only
+/// one.
+fn naming_culprit(
+    e: DbError,
+    which: &[usize],
+    texts: &[Option<String>],
+    label: impl Fn(usize) -> String,
+) -> DbError {
+    match e {
+        DbError::Postgres(mut pg) => {
+            let found: Vec<usize> = which
+                .iter()
+                .zip(texts)
+                .filter(|(_, t)| {
+                    t.as_deref()
+                        .is_some_and(|t| pg.message.contains(&format!("\"{t}\"")))
+                })
+                .map(|(&i, _)| i)
+                .collect();
+            if let ([one], _) | ([], [one]) = (found.as_slice(), which) {
+                pg.message = format!("{}: {}", label(*one), pg.message);
+            }
+            DbError::Postgres(pg)
+        }
+        other => other,
+    }
+}
+
 /// How parameter `i` of type `ty` is named in messages: its label (a
 /// typed write's column), else `parameter $n (type)`.
-fn param_label(labels: &[String], i: usize, ty: &PgTypeInfo) -> String {
+fn param_label<T: codec::PgType + ?Sized>(labels: &[String], i: usize, ty: &T) -> String {
     labels
         .get(i)
         .cloned()
@@ -825,49 +918,71 @@ fn unreachable_error(cause: String) -> DbError {
 }
 
 /// Resolves a connection string on a blocking thread (it may read the
-/// password file and look for sockets and certificates).
-async fn resolve_off_thread(conninfo: &str) -> Result<Target, DbError> {
+/// password file and look for sockets and certificates), with the read
+/// path's TLS connector (which reads the certificates it names).
+async fn resolve_off_thread(
+    conninfo: &str,
+) -> Result<(Target, tokio_postgres_rustls::MakeRustlsConnect), DbError> {
     let conninfo = conninfo.to_string();
     tokio::task::spawn_blocking(move || {
-        conninfo::resolve(&conninfo::parse(&conninfo)?, &conninfo::ProcessEnvironment)
+        let target = conninfo::parse(&conninfo)
+            .and_then(|info| conninfo::resolve(&info, &conninfo::ProcessEnvironment))
+            .map_err(|e| DbError::Connection(e.to_string()))?;
+        let tls = reads::tls::connector(&target.link.tls).map_err(DbError::Connection)?;
+        Ok((target, tls))
     })
     .await
     .map_err(|e| DbError::Connection(format!("resolving the connection string: {e}")))?
-    .map_err(|e| DbError::Connection(e.to_string()))
 }
 
 /// Why a connection attempt to `endpoint` failed, in words.
 fn connect_cause(e: &sqlx::Error, endpoint: &Endpoint, has_password: bool) -> String {
-    use std::io::ErrorKind;
     match e {
-        sqlx::Error::Io(io) => match io.kind() {
-            ErrorKind::ConnectionRefused => format!("connection refused at {endpoint}"),
-            ErrorKind::NotFound => format!("no server socket at {endpoint}"),
-            ErrorKind::PermissionDenied => format!("permission denied for {endpoint}"),
-            ErrorKind::TimedOut => format!("connecting to {endpoint} timed out"),
-            // rustls reports a failed handshake (an untrusted certificate, a
-            // wrong name) this way.
-            ErrorKind::InvalidData => format!("TLS with {endpoint} failed: {io}"),
-            _ if io.to_string().contains("lookup address") => {
-                format!("no such host: cannot resolve {endpoint} ({io})")
-            }
-            _ => format!("cannot connect to {endpoint}: {io}"),
-        },
+        sqlx::Error::Io(io) => io_cause(io, endpoint),
         sqlx::Error::Tls(tls) => format!("TLS with {endpoint} failed: {tls}"),
         sqlx::Error::Database(db) => {
-            let message = db.message();
-            match db.code().as_deref() {
-                Some("28P01") if !has_password => format!(
-                    "authentication failed at {endpoint}: {message} (no password was given: \
-                     set one in the connection string, PGPASSWORD or ~/.pgpass)"
-                ),
-                Some("28P01") => format!("authentication failed at {endpoint}: {message}"),
-                Some("28000") => format!("connection rejected by {endpoint}: {message}"),
-                Some("57P03") => format!("{endpoint} is not accepting connections: {message}"),
-                _ => format!("{endpoint}: {message}"),
-            }
+            server_refusal(db.code().as_deref(), db.message(), endpoint, has_password)
         }
         other => format!("{endpoint}: {other}"),
+    }
+}
+
+/// A connection attempt's I/O failure, in words (both drivers).
+fn io_cause(io: &std::io::Error, endpoint: &Endpoint) -> String {
+    use std::io::ErrorKind;
+    match io.kind() {
+        ErrorKind::ConnectionRefused => format!("connection refused at {endpoint}"),
+        ErrorKind::NotFound => format!("no server socket at {endpoint}"),
+        ErrorKind::PermissionDenied => format!("permission denied for {endpoint}"),
+        ErrorKind::TimedOut => format!("connecting to {endpoint} timed out"),
+        // rustls reports a failed handshake (an untrusted certificate, a
+        // wrong name) this way.
+        ErrorKind::InvalidData => format!("TLS with {endpoint} failed: {io}"),
+        _ if io.to_string().contains("lookup address")
+            || io.to_string().contains("failed to lookup") =>
+        {
+            format!("no such host: cannot resolve {endpoint} ({io})")
+        }
+        _ => format!("cannot connect to {endpoint}: {io}"),
+    }
+}
+
+/// The server's refusal of a connection, in words (both drivers).
+fn server_refusal(
+    code: Option<&str>,
+    message: &str,
+    endpoint: &Endpoint,
+    has_password: bool,
+) -> String {
+    match code {
+        Some("28P01") if !has_password => format!(
+            "authentication failed at {endpoint}: {message} (no password was given: \
+             set one in the connection string, PGPASSWORD or ~/.pgpass)"
+        ),
+        Some("28P01") => format!("authentication failed at {endpoint}: {message}"),
+        Some("28000") => format!("connection rejected by {endpoint}: {message}"),
+        Some("57P03") => format!("{endpoint} is not accepting connections: {message}"),
+        _ => format!("{endpoint}: {message}"),
     }
 }
 

@@ -7,7 +7,9 @@
 //! statements it runs, and the end of the transaction.
 
 use crate::db::catalog::{ColumnInfo, Relation, RelationDescription};
-use crate::db::{Database, DbError, Params, ResultLimits, RowSource, Rows, Tx, TxSettings};
+use crate::db::{
+    Check, Database, DbError, Params, Read, ResultLimits, RowSource, Rows, Tx, TxSettings,
+};
 use std::future::Future;
 
 /// Where the gate's calls go.
@@ -20,6 +22,35 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         settings: &TxSettings,
     ) -> impl Future<Output = Result<Self::Tx, DbError>> + Send;
+
+    /// Runs a read in a guard transaction of its own: resolves its
+    /// relations, lets `check` refuse them, runs the statement, and rolls
+    /// back. This default takes the steps one at a time; [`Database`]
+    /// sends them in as few round trips as it can.
+    fn read<E: From<DbError> + Send>(
+        &self,
+        read: &Read<'_>,
+        check: &mut Check<'_, E>,
+    ) -> impl Future<Output = Result<Rows, E>> + Send {
+        async move {
+            let mut tx = self.begin(read.settings).await?;
+            let resolved = tx.resolve_relations(read.relations).await?;
+            check(&resolved)?;
+            let fallback = read.fallback;
+            let rows = tx
+                .query(
+                    self,
+                    read.sql,
+                    read.params,
+                    read.limits,
+                    read.source,
+                    fallback,
+                )
+                .await?;
+            tx.abandon();
+            Ok(rows)
+        }
+    }
 }
 
 /// One transaction of a [`Backend`]: what the gate does inside it.
@@ -100,6 +131,14 @@ impl Backend for Database {
 
     fn begin(&self, settings: &TxSettings) -> impl Future<Output = Result<Tx, DbError>> + Send {
         Database::begin(self, settings)
+    }
+
+    fn read<E: From<DbError> + Send>(
+        &self,
+        read: &Read<'_>,
+        check: &mut Check<'_, E>,
+    ) -> impl Future<Output = Result<Rows, E>> + Send {
+        Database::read(self, read, check)
     }
 }
 

@@ -19,7 +19,9 @@ pub use backend::{Backend, Transaction};
 use crate::audit::{self, AuditLog, Decision};
 use crate::db::catalog::{Relation, RelationDescription};
 use crate::db::value::Value;
-use crate::db::{Database, DbError, Params, PgError, ResultLimits, RowSource, Rows, TxSettings};
+use crate::db::{
+    Database, DbError, Params, PgError, Read, ResultLimits, RowSource, Rows, TxSettings,
+};
 use crate::policy::{self, Denial, Grant, StatementLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -176,38 +178,39 @@ impl<B: Backend> Gate<B> {
             .analyze_read(sql, &caller.grant.functions, deadline, timeout_ms)
             .await?;
         facts.fingerprint = Some(analysis.fingerprint.clone());
-        let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
-        let resolved = tx.resolve_relations(&analysis.relations).await?;
+        let settings = Self::settings(caller.grant, true);
+        let rendered = || analysis.rendered.clone();
+        let read = Read {
+            settings: &settings,
+            relations: &analysis.relations,
+            sql,
+            params: Params::positional(params),
+            limits: Self::result_limits(caller.grant),
+            // EXPLAIN cannot be a cursor body; everything else that passed is
+            // a query.
+            source: if analysis.is_query {
+                RowSource::Cursor
+            } else {
+                RowSource::Stream
+            },
+            fallback: &rendered,
+        };
         // Names that resolve to no relation are CTEs or functions in FROM
         // (functions were checked by the analysis); a real relation that does
         // not exist makes PostgreSQL fail the statement anyway.
-        let relations: Vec<(&str, &str)> = resolved
-            .iter()
-            .flatten()
-            .map(|(schema, name)| (schema.as_str(), name.as_str()))
-            .collect();
-        facts.relations = relations.iter().map(|(s, n)| format!("{s}.{n}")).collect();
-        caller
-            .grant
-            .check_reads(caller.plugin, relations.iter().copied())?;
-        // EXPLAIN cannot be a cursor body; everything else that passed is a query.
-        let source = if analysis.is_query {
-            RowSource::Cursor
-        } else {
-            RowSource::Stream
+        let mut check = |resolved: &[Option<(String, String)>]| -> Result<(), GateError> {
+            let relations: Vec<(&str, &str)> = resolved
+                .iter()
+                .flatten()
+                .map(|(schema, name)| (schema.as_str(), name.as_str()))
+                .collect();
+            facts.relations = relations.iter().map(|(s, n)| format!("{s}.{n}")).collect();
+            caller
+                .grant
+                .check_reads(caller.plugin, relations.iter().copied())?;
+            Ok(())
         };
-        let rows = tx
-            .query(
-                &self.db,
-                sql,
-                Params::positional(params),
-                Self::result_limits(caller.grant),
-                source,
-                || analysis.rendered.clone(),
-            )
-            .await?;
-        tx.abandon();
-        Ok(rows)
+        self.db.read(&read, &mut check).await
     }
 
     /// The relations the caller may see, optionally in one schema.

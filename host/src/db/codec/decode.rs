@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use sqlx::ValueRef as _;
 use sqlx::postgres::{PgValueFormat, PgValueRef};
 
-use super::types::{BUILTINS, Kind, class_of, type_name};
+use super::types::{BUILTINS, Kind, PgType, class_of, type_name};
 use super::{CodecError, MAX_DIMS};
 use crate::db::value::{Scalar, Value};
 
@@ -17,21 +17,23 @@ use crate::db::value::{Scalar, Value};
 /// is false are an error.
 pub fn decode(value: PgValueRef<'_>) -> Result<Value, CodecError> {
     let ty = value.type_info();
-    let class = class_of(&ty);
+    if !value.is_null() && value.format() != PgValueFormat::Binary {
+        return Err(CodecError::TextFormat(type_name(&*ty)));
+    }
+    decode_value(&*ty, value.as_bytes().ok())
+}
+
+/// Decodes one binary-format value of type `ty` (`None` is SQL NULL), as
+/// [`decode`] does.
+pub fn decode_value<T: PgType + ?Sized>(ty: &T, bytes: Option<&[u8]>) -> Result<Value, CodecError> {
+    let class = class_of(ty);
     let Some(kind) = class.kind else {
-        return Err(CodecError::UnsupportedType(type_name(&ty)));
+        return Err(CodecError::UnsupportedType(type_name(ty)));
     };
-    if value.is_null() {
-        return Ok(Value::Scalar(Scalar::Null));
+    match bytes {
+        None => Ok(Value::Scalar(Scalar::Null)),
+        Some(bytes) => decode_bytes(class.array, kind, bytes),
     }
-    if value.format() != PgValueFormat::Binary {
-        return Err(CodecError::TextFormat(type_name(&ty)));
-    }
-    let bytes = value.as_bytes().map_err(|_| CodecError::Malformed {
-        type_name: kind.name(),
-        reason: "value is missing",
-    })?;
-    decode_bytes(class.array, kind, bytes)
 }
 
 /// Decodes a non-NULL value of a type of class (`array`, `kind`); for arrays

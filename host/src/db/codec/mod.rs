@@ -1,7 +1,11 @@
 //! Conversion between PostgreSQL's binary wire format and
 //! [`Value`](super::value::Value).
 //!
-//! sqlx always receives results and sends parameters in the binary format, so
+//! Both drivers (sqlx for writes and the catalog, tokio-postgres for reads)
+//! describe types in their own way; [`PgType`] is what the codec asks of
+//! either.
+//!
+//! The host always receives results and sends parameters in the binary format, so
 //! the host cannot lean on PostgreSQL's text output. This module decodes the
 //! binary form of the types plugins see as values, renders plugin values as
 //! text that PostgreSQL's input functions accept, and encodes the common
@@ -18,10 +22,10 @@ mod encode;
 mod text;
 mod types;
 
-pub use decode::decode;
-pub use encode::{RawParam, encode_binary};
+pub use decode::{decode, decode_value};
+pub use encode::{Binary, RawParam, encode_binary};
 pub use text::to_text_input;
-pub use types::{is_decodable, type_name};
+pub use types::{PgType, Shape, is_decodable, type_name};
 
 /// Why a value could not be decoded or converted.
 #[derive(Debug, thiserror::Error)]

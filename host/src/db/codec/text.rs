@@ -3,9 +3,7 @@
 
 use std::fmt::Write as _;
 
-use sqlx::postgres::PgTypeInfo;
-
-use super::types::{BOX_OID, Class, Kind, array_elem_oid, class_of};
+use super::types::{BOX_OID, Class, Kind, PgType, array_elem_oid, class_of};
 use super::{CodecError, MAX_DIMS};
 use crate::db::value::{Scalar, Value};
 
@@ -15,7 +13,10 @@ use crate::db::value::{Scalar, Value};
 /// Arrays become array literals (`{"a","b"}`), or JSON arrays when `target`
 /// is json/jsonb; a JSON array sent for an array target becomes an array
 /// literal. Everything else is the value's natural text form.
-pub fn to_text_input(value: &Value, target: &PgTypeInfo) -> Result<Option<String>, CodecError> {
+pub fn to_text_input<T: PgType + ?Sized>(
+    value: &Value,
+    target: &T,
+) -> Result<Option<String>, CodecError> {
     let class = class_of(target);
     let json_target = !class.array && matches!(class.kind, Some(Kind::Json | Kind::Jsonb));
     Ok(match value {
@@ -40,7 +41,7 @@ struct ElementStyle {
     delimiter: char,
 }
 
-fn element_style(class: Class, target: &PgTypeInfo) -> ElementStyle {
+fn element_style<T: PgType + ?Sized>(class: Class, target: &T) -> ElementStyle {
     ElementStyle {
         json: class.array && matches!(class.kind, Some(Kind::Json | Kind::Jsonb)),
         delimiter: if array_elem_oid(target) == Some(BOX_OID) {

@@ -1,8 +1,81 @@
 //! The PostgreSQL types the codec knows: built-in OIDs and short names, and
 //! the binary format of each type, looking through domains and arrays.
 
+use std::borrow::Cow;
+
 use sqlx::TypeInfo as _;
 use sqlx::postgres::{PgTypeInfo, PgTypeKind};
+
+/// What the codec needs to know of a PostgreSQL type, whichever driver
+/// described it: sqlx (writes, the catalog) or tokio-postgres (reads).
+pub trait PgType {
+    /// The type's OID, when the driver knows it.
+    fn oid(&self) -> Option<u32>;
+    /// The name to show for a type that is not built in.
+    fn display_name(&self) -> Cow<'_, str>;
+    /// What the type is made of, as far as the driver resolved it.
+    fn shape(&self) -> Shape<'_, Self>;
+}
+
+/// How a type is built, for the codec's purposes.
+pub enum Shape<'a, T: ?Sized> {
+    Enum,
+    Domain(&'a T),
+    Array(&'a T),
+    /// A base type (citext among them).
+    Simple,
+    /// Anything else, or a type the driver never resolved.
+    Other,
+}
+
+impl PgType for PgTypeInfo {
+    fn oid(&self) -> Option<u32> {
+        PgTypeInfo::oid(self).map(|oid| oid.0)
+    }
+
+    fn display_name(&self) -> Cow<'_, str> {
+        match (self.name(), PgTypeInfo::oid(self)) {
+            ("?", Some(oid)) => Cow::Owned(format!("type with oid {}", oid.0)),
+            (name, _) => Cow::Borrowed(name),
+        }
+    }
+
+    fn shape(&self) -> Shape<'_, Self> {
+        match resolved_kind(self) {
+            Some(PgTypeKind::Enum(_)) => Shape::Enum,
+            Some(PgTypeKind::Domain(base)) => Shape::Domain(base),
+            Some(PgTypeKind::Array(elem)) => Shape::Array(elem),
+            Some(PgTypeKind::Simple) => Shape::Simple,
+            _ => Shape::Other,
+        }
+    }
+}
+
+impl PgType for tokio_postgres::types::Type {
+    fn oid(&self) -> Option<u32> {
+        Some(tokio_postgres::types::Type::oid(self))
+    }
+
+    /// Qualified unless it lives where an unqualified name finds it (the
+    /// guard transaction's search path), as `regtype` would print it.
+    fn display_name(&self) -> Cow<'_, str> {
+        match self.schema() {
+            "pg_catalog" | "public" => Cow::Borrowed(self.name()),
+            schema => Cow::Owned(format!("{schema}.{}", self.name())),
+        }
+    }
+
+    fn shape(&self) -> Shape<'_, Self> {
+        use tokio_postgres::types::Kind as K;
+        match self.kind() {
+            K::Enum(_) => Shape::Enum,
+            K::Domain(base) => Shape::Domain(base),
+            K::Array(elem) => Shape::Array(elem),
+            K::Simple => Shape::Simple,
+            _ => Shape::Other,
+        }
+    }
+}
 
 /// The binary formats this module understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,28 +263,28 @@ pub(super) fn builtin_class(oid: u32) -> Option<Class> {
 /// OID (it never resolved them), so only ask resolved types for their kind.
 /// An unresolved OID-only type displays as `?`.
 fn resolved_kind(ty: &PgTypeInfo) -> Option<&PgTypeKind> {
-    if ty.oid().is_none() || ty.name() == "?" {
+    if PgTypeInfo::oid(ty).is_none() || ty.name() == "?" {
         None
     } else {
         Some(ty.kind())
     }
 }
 
-/// citext lives in an extension, so it has no fixed OID; sqlx names it after
-/// `regtype`, which schema-qualifies it when it is off the search path.
-fn is_citext(ty: &PgTypeInfo) -> bool {
-    let name = ty.name();
+/// citext lives in an extension, so it has no fixed OID; both drivers name
+/// it `citext`, sqlx schema-qualified when it is off the search path.
+fn is_citext<T: PgType + ?Sized>(ty: &T) -> bool {
+    let name = ty.display_name();
     name == "citext" || name.ends_with(".citext")
 }
 
-pub(super) fn class_of(ty: &PgTypeInfo) -> Class {
-    if let Some(class) = ty.oid().and_then(|oid| builtin_class(oid.0)) {
+pub(super) fn class_of<T: PgType + ?Sized>(ty: &T) -> Class {
+    if let Some(class) = ty.oid().and_then(builtin_class) {
         return class;
     }
-    match resolved_kind(ty) {
-        Some(PgTypeKind::Enum(_)) => Class::scalar(Kind::Text),
-        Some(PgTypeKind::Domain(base)) => class_of(base),
-        Some(PgTypeKind::Array(elem)) => {
+    match ty.shape() {
+        Shape::Enum => Class::scalar(Kind::Text),
+        Shape::Domain(base) => class_of(base),
+        Shape::Array(elem) => {
             let elem = class_of(elem);
             Class {
                 array: true,
@@ -220,48 +293,46 @@ pub(super) fn class_of(ty: &PgTypeInfo) -> Class {
                 kind: if elem.array { None } else { elem.kind },
             }
         }
-        Some(PgTypeKind::Simple) if is_citext(ty) => Class::scalar(Kind::CiText),
+        Shape::Simple if is_citext(ty) => Class::scalar(Kind::CiText),
         _ => Class::UNSUPPORTED,
     }
 }
 
 /// The OID of an array type's element type, looking through domains.
-pub(super) fn array_elem_oid(ty: &PgTypeInfo) -> Option<u32> {
+pub(super) fn array_elem_oid<T: PgType + ?Sized>(ty: &T) -> Option<u32> {
     if let Some(oid) = ty.oid()
-        && let Some(b) = BUILTINS.iter().find(|b| b.array != 0 && b.array == oid.0)
+        && let Some(b) = BUILTINS.iter().find(|b| b.array != 0 && b.array == oid)
     {
         return Some(b.oid);
     }
-    match resolved_kind(ty)? {
-        PgTypeKind::Array(elem) => elem.oid().map(|oid| oid.0),
-        PgTypeKind::Domain(base) => array_elem_oid(base),
+    match ty.shape() {
+        Shape::Array(elem) => elem.oid(),
+        Shape::Domain(base) => array_elem_oid(base),
         _ => None,
     }
 }
 
 /// True when `decode` supports values of type `ty`, so the caller need not cast
 /// the column to text.
-pub fn is_decodable(ty: &PgTypeInfo) -> bool {
+pub fn is_decodable<T: PgType + ?Sized>(ty: &T) -> bool {
     class_of(ty).kind.is_some()
 }
 
 /// A PostgreSQL-style name for `ty`: built-ins by their short catalog name
-/// (`int4`, `timestamptz`, `int4[]`), other types by the name sqlx resolved.
-pub fn type_name(ty: &PgTypeInfo) -> String {
+/// (`int4`, `timestamptz`, `int4[]`), other types by the name the driver
+/// resolved.
+pub fn type_name<T: PgType + ?Sized>(ty: &T) -> String {
     if let Some(oid) = ty.oid() {
         for b in BUILTINS {
-            if b.oid == oid.0 {
+            if b.oid == oid {
                 return b.name.to_owned();
             }
-            if b.array != 0 && b.array == oid.0 {
+            if b.array != 0 && b.array == oid {
                 return format!("{}[]", b.name);
             }
         }
     }
-    match (ty.name(), ty.oid()) {
-        ("?", Some(oid)) => format!("type with oid {}", oid.0),
-        (name, _) => name.to_owned(),
-    }
+    ty.display_name().into_owned()
 }
 
 #[cfg(test)]
