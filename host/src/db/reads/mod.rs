@@ -198,14 +198,24 @@ impl Reads {
     ) -> Result<Rows, E> {
         let role = &read.settings.role;
         let mut dead = 0;
-        let mut retried = false;
+        // Each kind of change under the read is retried once: a relation
+        // replaced can need both.
+        let (mut resolved_again, mut prepared_again) = (false, false);
+        // A retry after DDL stays on its connection, whose statements were
+        // just prepared again.
+        let mut held: Option<Lease<'_>> = None;
         loop {
             let cached = self.resolutions.get(role, read.relations);
             if let Some(known) = &cached {
                 // Checked before anything is sent: a refusal costs nothing.
                 check(&named(known))?;
             }
-            let mut lease = self.lease(db).await?;
+            // A held lease whose connection was closed is dropped here,
+            // freeing its permit before another is taken.
+            let mut lease = match held.take().filter(|l| l.conn.is_some()) {
+                Some(lease) => lease,
+                None => self.lease(db).await?,
+            };
             // A resolution the grant passed is kept whatever the statement
             // does next: the statement's failure says nothing against it.
             let mut keep = |fresh: Resolution| {
@@ -216,17 +226,19 @@ impl Reads {
                 Ok(rows) => return Ok(rows),
                 Err(Failure::Refused(e)) => return Err(e),
                 Err(Failure::Db(e)) => return Err(e.into()),
-                Err(Failure::Stale) if !retried => {
-                    retried = true;
+                Err(Failure::Stale) if !resolved_again => {
+                    resolved_again = true;
                     tracing::debug!("a cached relation resolution went stale; resolving again");
                     self.resolutions.forget(role, read.relations);
+                    held = Some(lease.restart());
                 }
-                Err(Failure::PlanChanged) if !retried => {
-                    retried = true;
+                Err(Failure::PlanChanged) if !prepared_again => {
+                    prepared_again = true;
                     tracing::debug!("a prepared statement's result changed; preparing again");
                     if let Ok(conn) = lease.conn() {
                         conn.statements.clear();
                     }
+                    held = Some(lease.restart());
                 }
                 Err(Failure::Dead(e)) if dead <= self.max_connections => {
                     dead += 1;
@@ -389,8 +401,9 @@ async fn attempt<E>(
             if !prepared.columns.iter().all(|(_, t)| codec::is_decodable(t)) && known.is_none() {
                 lease.settled = false;
                 let conn = lease.conn()?;
-                prepared = wrap(&conn.client, prepared, &(read.fallback)(), read.source).await?;
+                let wrapped = wrap(&conn.client, prepared, &(read.fallback)(), read.source).await;
                 lease.settled = true;
+                prepared = wrapped?;
             }
             if known.is_none() {
                 lease.conn()?.remember(read.sql, prepared.clone());
@@ -418,12 +431,22 @@ async fn attempt<E>(
         lease.in_tx = true;
         lease.settled = false;
         let client = &lease.conn()?.client;
-        if !begun {
-            opened(client.batch_execute(&begin).await, cached.is_some())?;
-            begun = true;
-        }
-        let converted = convert_on_server(client, types, read.params, &via_server).await?;
+        // The conversion runs inside the transaction, in the same flush as
+        // its start when nothing began it yet.
+        let (began, converted) = futures::join!(
+            async {
+                if begun {
+                    Ok(())
+                } else {
+                    client.batch_execute(&begin).await
+                }
+            },
+            convert_on_server(client, types, read.params, &via_server),
+        );
         lease.settled = true;
+        opened(began, cached.is_some())?;
+        begun = true;
+        let converted = converted?;
         for (i, bytes) in via_server.into_iter().zip(converted) {
             encoded[i] = bytes;
         }
@@ -458,10 +481,11 @@ async fn attempt<E>(
                 client.prepare(&fetch),
                 client.query_typed_raw(&fetch, no_params),
             );
+            // Every request has its first answer; the rows come next.
+            lease.settled = true;
             opened(began, cached.is_some())?;
             declared?;
             if !prepared.same_shape(described?.columns()) {
-                lease.settled = true;
                 return Err(Failure::PlanChanged);
             }
             fetched?
@@ -469,10 +493,14 @@ async fn attempt<E>(
         _ => {
             let (began, stream) =
                 futures::join!(begin_here, client.query_raw(&prepared.run, params.iter()));
+            lease.settled = true;
             opened(began, cached.is_some())?;
             stream?
         }
     };
+    // The statement runs while its rows are read: a caller gone now leaves
+    // the connection busy, so it is closed rather than given back.
+    lease.settled = false;
     let (rows, truncated) = read_rows(stream, read.limits).await;
     lease.settled = true;
     Ok(Rows {

@@ -123,6 +123,27 @@ impl<'p> Lease<'p> {
     pub(super) fn discard(&mut self) {
         self.conn = None;
     }
+
+    /// The same connection for another try: its transaction, if any, is
+    /// rolled back ahead of whatever the try sends. A connection still busy
+    /// is closed, and the try gets none (it takes another).
+    pub(super) fn restart(mut self) -> Lease<'p> {
+        if !self.settled {
+            self.conn = None;
+        } else if self.in_tx
+            && let Some(conn) = &self.conn
+            && conn
+                .client
+                .batch_execute("ROLLBACK")
+                .now_or_never()
+                .is_some()
+        {
+            // Only an error completes at once: the ROLLBACK was not queued.
+            self.conn = None;
+        }
+        self.in_tx = false;
+        self
+    }
 }
 
 impl Drop for Lease<'_> {
