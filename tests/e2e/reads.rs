@@ -20,9 +20,23 @@ impl Log {
         Log(std::env::temp_dir().join(format!("sluice-{what}-{}.log", std::process::id())))
     }
 
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.0).unwrap_or_default()
+    /// Asserts that a read found its cached resolution stale.
+    fn assert_went_stale(&self) {
+        let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+        assert!(
+            text.contains("a cached relation resolution went stale"),
+            "the cached resolution was checked and found stale:\n{text}"
+        );
     }
+}
+
+fn column_names(r: &rmcp::model::CallToolResult) -> Vec<String> {
+    structured(r)["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 async fn ddl(url: &str, sql: &str) {
@@ -71,20 +85,9 @@ async fn a_relation_replaced_between_reads_is_resolved_again() {
     .await;
     let r = server.call("query", read.clone()).await;
     assert_eq!(rows_of(&r), json!([{"b": "x", "a": 2}]));
-    let result = structured(&r);
-    let columns: Vec<&str> = result["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(columns, ["b", "a"]);
+    assert_eq!(column_names(&r), ["b", "a"]);
     server.shutdown().await;
-    let text = log.text();
-    assert!(
-        text.contains("a cached relation resolution went stale"),
-        "the cached resolution was checked and found stale:\n{text}"
-    );
+    log.assert_went_stale();
 }
 
 #[tokio::test]
@@ -104,14 +107,6 @@ async fn a_column_added_under_a_prepared_statement_is_read() {
     .await;
     let read = json!({"sql": "SELECT * FROM grows"});
     let none = json!({"sql": "SELECT * FROM grows WHERE a < 0"});
-    let column_names = |r: &rmcp::model::CallToolResult| -> Vec<String> {
-        structured(r)["columns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap().to_string())
-            .collect()
-    };
     assert_eq!(
         rows_of(&server.call("query", read.clone()).await),
         json!([{"a": 1}])
@@ -189,11 +184,7 @@ async fn a_relation_that_appears_under_a_cached_name_is_checked_against_the_gran
     assert!(text.contains("denied (read-grant)"), "{text}");
     assert!(text.contains("public.later"), "{text}");
     server.shutdown().await;
-    let text = log.text();
-    assert!(
-        text.contains("a cached relation resolution went stale"),
-        "the cached resolution was checked and found stale:\n{text}"
-    );
+    log.assert_went_stale();
 }
 
 /// The assertion names each relation as written, whatever it holds:

@@ -644,25 +644,9 @@ impl Tx {
         let run_sql = if columns.iter().all(|(_, t)| codec::is_decodable(t)) {
             sql
         } else {
-            let aliases: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
-            let select: Vec<String> = columns
-                .iter()
-                .zip(&aliases)
-                .map(|((_, t), a)| {
-                    if codec::is_decodable(t) {
-                        a.clone()
-                    } else {
-                        format!("{a}::text")
-                    }
-                })
-                .collect();
-            // A CTE rather than a subquery, so that INSERT … RETURNING can be
-            // wrapped too; PostgreSQL inlines it for plain queries.
-            wrapped = format!(
-                "WITH sluice_q({}) AS (\n{}\n) SELECT {} FROM sluice_q",
-                aliases.join(", "),
-                fallback(),
-                select.join(", ")
+            wrapped = wrapped_sql(
+                columns.iter().map(|(_, t)| codec::is_decodable(t)),
+                &fallback(),
             );
             &wrapped
         };
@@ -878,6 +862,29 @@ fn naming_culprit(
         }
         other => other,
     }
+}
+
+/// A statement (`rendered`) wrapped so that the columns without a binary
+/// decoder (`false` in `decodable`) come back as their text form. A CTE
+/// rather than a subquery, so that INSERT … RETURNING can be wrapped too;
+/// PostgreSQL inlines it for plain queries.
+fn wrapped_sql(decodable: impl ExactSizeIterator<Item = bool>, rendered: &str) -> String {
+    let aliases: Vec<String> = (1..=decodable.len()).map(|i| format!("c{i}")).collect();
+    let select: Vec<String> = decodable
+        .zip(&aliases)
+        .map(|(decodable, a)| {
+            if decodable {
+                a.clone()
+            } else {
+                format!("{a}::pg_catalog.text")
+            }
+        })
+        .collect();
+    format!(
+        "WITH sluice_q({}) AS (\n{rendered}\n) SELECT {} FROM sluice_q",
+        aliases.join(", "),
+        select.join(", ")
+    )
 }
 
 /// How parameter `i` of type `ty` is named in messages: its label (a

@@ -618,27 +618,9 @@ async fn wrap(
     rendered: &str,
     source: RowSource,
 ) -> Result<Arc<Prepared>, tokio_postgres::Error> {
-    let aliases: Vec<String> = (1..=prepared.columns.len())
-        .map(|i| format!("c{i}"))
-        .collect();
-    let select: Vec<String> = prepared
-        .columns
-        .iter()
-        .zip(&aliases)
-        .map(|((_, t), a)| {
-            if codec::is_decodable(t) {
-                a.clone()
-            } else {
-                format!("{a}::pg_catalog.text")
-            }
-        })
-        .collect();
-    // A CTE rather than a subquery, so that INSERT … RETURNING can be
-    // wrapped too; PostgreSQL inlines it for plain queries.
-    let wrapped = format!(
-        "WITH sluice_q({}) AS (\n{rendered}\n) SELECT {} FROM sluice_q",
-        aliases.join(", "),
-        select.join(", ")
+    let wrapped = super::wrapped_sql(
+        prepared.columns.iter().map(|(_, t)| codec::is_decodable(t)),
+        rendered,
     );
     let again = prepare(client, &wrapped, source).await?;
     Ok(Arc::new(Prepared {
