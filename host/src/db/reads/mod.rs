@@ -267,14 +267,7 @@ impl Reads {
             .pool
             .permit(self.acquire_timeout)
             .await
-            .ok_or_else(|| {
-                DbError::Connection(format!(
-                    "all {} database connections are in use: none came free within {} s \
-                 ([database] acquire_timeout_s); raise [database] max_connections or try again",
-                    self.max_connections,
-                    self.acquire_timeout.as_secs_f64()
-                ))
-            })?;
+            .ok_or_else(|| db.busy_error())?;
         let conn = match self.pool.take_idle() {
             Some(conn) => conn,
             None => match self.connect(db).await {
