@@ -20,12 +20,18 @@ impl Log {
         Log(std::env::temp_dir().join(format!("sluice-{what}-{}.log", std::process::id())))
     }
 
+    /// Whether a read found its cached resolution stale.
+    fn went_stale(&self) -> bool {
+        std::fs::read_to_string(&self.0)
+            .unwrap_or_default()
+            .contains("a cached relation resolution went stale")
+    }
+
     /// Asserts that a read found its cached resolution stale.
     fn assert_went_stale(&self) {
-        let text = std::fs::read_to_string(&self.0).unwrap_or_default();
         assert!(
-            text.contains("a cached relation resolution went stale"),
-            "the cached resolution was checked and found stale:\n{text}"
+            self.went_stale(),
+            "the cached resolution was checked and found stale"
         );
     }
 }
@@ -188,7 +194,9 @@ async fn a_relation_that_appears_under_a_cached_name_is_checked_against_the_gran
 }
 
 /// The assertion names each relation as written, whatever it holds:
-/// quotes, backslashes, non-ASCII. The second and third reads go through it.
+/// quotes, backslashes, non-ASCII. The second and third reads go through it,
+/// and it must hold: a misspelt name would fail it and each read would fall
+/// back to resolving afresh, which the log would show.
 #[tokio::test]
 async fn relation_names_of_any_spelling_are_asserted_safely() {
     let db = fresh_db().await;
@@ -197,13 +205,9 @@ async fn relation_names_of_any_spelling_are_asserted_safely() {
         r##"CREATE TABLE "we'ird\ ""näme""" (a int); INSERT INTO "we'ird\ ""näme""" VALUES (7)"##,
     )
     .await;
-    let server = spawn_at(
-        &db.url,
-        ONE_CONNECTION,
-        None,
-        std::process::Stdio::inherit(),
-    )
-    .await;
+    let log = Log::new("reads-spelling");
+    let file = std::fs::File::create(&log.0).unwrap();
+    let server = spawn_at(&db.url, ONE_CONNECTION, None, file.into()).await;
     let read = json!({"sql": r##"SELECT a FROM "we'ird\ ""näme""" WHERE a > $1"##, "params": [0]});
     for _ in 0..3 {
         assert_eq!(
@@ -212,4 +216,8 @@ async fn relation_names_of_any_spelling_are_asserted_safely() {
         );
     }
     server.shutdown().await;
+    assert!(
+        !log.went_stale(),
+        "the assertion failed on a name that still resolves"
+    );
 }

@@ -192,6 +192,10 @@ struct Backend {
 /// newest, so older ones (closed since) can be forgotten.
 const BACKENDS_KEPT: usize = 1024;
 
+/// The server process of the connection it runs on: its pid and start time.
+const BACKEND_SQL: &str = "SELECT pid, backend_start::pg_catalog.text \
+     FROM pg_catalog.pg_stat_activity WHERE pid = pg_catalog.pg_backend_pid()";
+
 fn remember(known: &Mutex<VecDeque<Backend>>, backend: Backend) {
     let mut known = known.lock().unwrap_or_else(PoisonError::into_inner);
     if known.len() >= BACKENDS_KEPT {
@@ -301,12 +305,8 @@ impl Database {
             .after_connect(move |conn, _| {
                 let known = known.clone();
                 Box::pin(async move {
-                    let (pid, started): (i32, String) = sqlx::query_as(
-                        "SELECT pid, backend_start::text FROM pg_catalog.pg_stat_activity \
-                         WHERE pid = pg_catalog.pg_backend_pid()",
-                    )
-                    .fetch_one(conn)
-                    .await?;
+                    let (pid, started): (i32, String) =
+                        sqlx::query_as(BACKEND_SQL).fetch_one(conn).await?;
                     remember(&known, Backend { pid, started });
                     Ok(())
                 })
@@ -316,13 +316,7 @@ impl Database {
             settings.max_connections as usize,
         ));
         Database {
-            reads: reads::Reads::new(
-                target.link,
-                tls,
-                permits.clone(),
-                settings.acquire_timeout,
-                settings.max_connections,
-            ),
+            reads: reads::Reads::new(target.link, tls),
             permits,
             pool,
             options: target.options,
@@ -348,14 +342,19 @@ impl Database {
             // gets through ends it.
             self.probe().await.map_err(unreachable_error)?;
         }
-        let permit =
-            tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .ok_or_else(|| self.busy_error())?;
+        let permit = self.permit().await?;
         let conn = self.acquire_pooled().await?;
         Ok((conn, permit))
+    }
+
+    /// A share of the bound on connections in use (both pools), within
+    /// `acquire_timeout`.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, DbError> {
+        tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| self.busy_error())
     }
 
     /// The error a call gets when every connection stayed in use.
@@ -461,12 +460,17 @@ impl Database {
                 Ok(())
             }
             Ok(Err(e)) => Err(self.connect_cause(&e)),
-            Err(_) => Err(format!(
-                "no answer from {} within {} s (connect_timeout)",
-                self.endpoint,
-                self.connect_timeout.as_secs()
-            )),
+            Err(_) => Err(self.no_answer()),
         }
+    }
+
+    /// Why a connection attempt that ran out of `connect_timeout` failed.
+    fn no_answer(&self) -> String {
+        format!(
+            "no answer from {} within {} s (connect_timeout)",
+            self.endpoint,
+            self.connect_timeout.as_secs()
+        )
     }
 
     /// Why connecting failed, in words, naming where it tried and never the

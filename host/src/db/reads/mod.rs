@@ -30,8 +30,6 @@ use futures::TryStreamExt as _;
 use pool::{Conn, Lease, Pool};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{RowStream, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -95,8 +93,6 @@ impl Resolutions {
 pub(super) struct Prepared {
     /// The result columns of the statement as written.
     columns: Vec<(String, Type)>,
-    /// The parameter types PostgreSQL inferred.
-    params: Vec<Type>,
     /// What runs: the statement, or its wrapping that casts undecodable
     /// columns to text (for [`RowSource::Stream`]).
     run: Statement,
@@ -125,8 +121,6 @@ pub(super) struct Reads {
     tls: MakeRustlsConnect,
     pool: Pool,
     resolutions: Resolutions,
-    acquire_timeout: Duration,
-    max_connections: u32,
 }
 
 /// Why one attempt at a read failed.
@@ -171,20 +165,12 @@ const RESOLVE_SQL: &str = "SELECT c.oid, n.nspname::pg_catalog.text, c.relname::
 const CURSOR: &str = "sluice_rows";
 
 impl Reads {
-    pub(super) fn new(
-        link: Link,
-        tls: MakeRustlsConnect,
-        permits: Arc<Semaphore>,
-        acquire_timeout: Duration,
-        max_connections: u32,
-    ) -> Reads {
+    pub(super) fn new(link: Link, tls: MakeRustlsConnect) -> Reads {
         Reads {
             link,
             tls,
-            pool: Pool::new(permits),
+            pool: Pool::default(),
             resolutions: Resolutions::default(),
-            acquire_timeout,
-            max_connections,
         }
     }
 
@@ -240,7 +226,7 @@ impl Reads {
                     }
                     held = Some(lease.restart());
                 }
-                Err(Failure::Dead(e)) if dead <= self.max_connections => {
+                Err(Failure::Dead(e)) if dead <= db.max_connections => {
                     dead += 1;
                     tracing::debug!("a pooled read connection was dead ({e}); taking another");
                     lease.discard();
@@ -263,11 +249,7 @@ impl Reads {
             // gets through ends it.
             db.probe().await.map_err(super::unreachable_error)?;
         }
-        let permit = self
-            .pool
-            .permit(self.acquire_timeout)
-            .await
-            .ok_or_else(|| db.busy_error())?;
+        let permit = db.permit().await?;
         let conn = match self.pool.take_idle() {
             Some(conn) => conn,
             None => match self.connect(db).await {
@@ -290,13 +272,7 @@ impl Reads {
         {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => return Err(connect_cause(&e, &db.endpoint, db.has_password)),
-            Err(_) => {
-                return Err(format!(
-                    "no answer from {} within {} s (connect_timeout)",
-                    db.endpoint,
-                    db.connect_timeout.as_secs()
-                ));
-            }
+            Err(_) => return Err(db.no_answer()),
         };
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -304,11 +280,7 @@ impl Reads {
             }
         });
         let row = client
-            .query_one(
-                "SELECT pid, backend_start::pg_catalog.text FROM pg_catalog.pg_stat_activity \
-                 WHERE pid = pg_catalog.pg_backend_pid()",
-                &[],
-            )
+            .query_one(super::BACKEND_SQL, &[])
             .await
             .map_err(|e| format!("{}: {e}", db.endpoint))?;
         db.remember_backend(super::Backend {
@@ -407,7 +379,7 @@ async fn attempt<E>(
 
     let types = match &prepared.declare {
         Some(declare) if read.source == RowSource::Cursor => declare.params(),
-        _ => &prepared.params[..],
+        _ => prepared.run.params(),
     };
     super::check_param_count(types.len(), read.params.values.len())?;
     let mut encoded = Vec::with_capacity(types.len());
@@ -494,8 +466,9 @@ async fn attempt<E>(
     // The statement runs while its rows are read: a caller gone now leaves
     // the connection busy, so it is closed rather than given back.
     lease.settled = false;
-    let (rows, truncated) = read_rows(stream, read.limits).await;
+    let read_back = read_rows(stream, read.limits).await;
     lease.settled = true;
+    let (rows, truncated) = read_back?;
     Ok(Rows {
         columns: prepared
             .columns
@@ -505,7 +478,7 @@ async fn attempt<E>(
                 type_name: codec::type_name(t),
             })
             .collect(),
-        rows: rows?,
+        rows,
         truncated,
     })
 }
@@ -598,7 +571,6 @@ async fn prepare(
             .iter()
             .map(|c| (c.name().to_string(), c.type_().clone()))
             .collect(),
-        params: run.params().to_vec(),
         declare: declare?,
         run,
     }))
@@ -618,7 +590,6 @@ async fn wrap(
     let again = prepare(client, &wrapped, source).await?;
     Ok(Arc::new(Prepared {
         columns: prepared.columns.clone(),
-        params: prepared.params.clone(),
         run: again.run.clone(),
         declare: again.declare.clone(),
     }))
@@ -679,32 +650,22 @@ async fn convert_on_server(
 async fn read_rows(
     stream: RowStream,
     limits: ResultLimits,
-) -> (Result<Vec<Vec<Value>>, DbError>, bool) {
+) -> Result<(Vec<Vec<Value>>, bool), DbError> {
     let mut stream = std::pin::pin!(stream);
     let mut rows = Vec::new();
     let mut bytes: u64 = 0;
-    loop {
-        let row = match stream.try_next().await {
-            Ok(Some(row)) => row,
-            Ok(None) => return (Ok(rows), false),
-            Err(e) => return (Err(e.into()), false),
-        };
+    while let Some(row) = stream.try_next().await? {
         if rows.len() >= limits.max_rows as usize {
-            return (Ok(rows), true);
+            return Ok((rows, true));
         }
-        match decode_row(&row, &mut bytes) {
-            Ok(values) => rows.push(values),
-            Err(e) => return (Err(e), false),
-        }
+        rows.push(decode_row(&row, &mut bytes)?);
         if bytes > limits.max_bytes {
-            return (
-                Err(DbError::ResultTooLarge {
-                    limit: limits.max_bytes,
-                }),
-                false,
-            );
+            return Err(DbError::ResultTooLarge {
+                limit: limits.max_bytes,
+            });
         }
     }
+    Ok((rows, false))
 }
 
 fn decode_row(row: &tokio_postgres::Row, bytes: &mut u64) -> Result<Vec<Value>, DbError> {

@@ -8,7 +8,7 @@ use futures::FutureExt as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_postgres::Client;
 
 /// Statements kept prepared per connection; past that the connection
@@ -45,30 +45,14 @@ impl Conn {
     }
 }
 
-/// The idle connections, and the permits that bound how many are in use.
+/// The idle connections. How many are in use is bounded by the permits a
+/// [`Lease`] holds, which the sqlx pool's checkouts share.
+#[derive(Default)]
 pub(super) struct Pool {
     idle: Mutex<Vec<Conn>>,
-    permits: Arc<Semaphore>,
 }
 
 impl Pool {
-    /// A pool whose checkouts share `permits` with the other pool.
-    pub(super) fn new(permits: Arc<Semaphore>) -> Pool {
-        Pool {
-            idle: Mutex::new(Vec::new()),
-            permits,
-        }
-    }
-
-    /// A permit to use one connection, within `timeout`; `None` when every
-    /// one stayed in use.
-    pub(super) async fn permit(&self, timeout: Duration) -> Option<OwnedSemaphorePermit> {
-        tokio::time::timeout(timeout, self.permits.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()
-    }
-
     /// The most recently used idle connection that is still open.
     pub(super) fn take_idle(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
