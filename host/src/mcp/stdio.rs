@@ -16,11 +16,10 @@ use rmcp::service::{QuitReason, RoleServer, ServerInitializeError};
 use rmcp::transport::Transport;
 use rmcp::{ServiceExt as _, model::JsonRpcMessage};
 use std::collections::HashSet;
-use std::io::Read as _;
+use std::io::{Read as _, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// How much of stdin is read at a time.
@@ -169,7 +168,7 @@ pub async fn serve_stdio<P: PluginHost>(
         to_client.clone(),
         input_ended.clone(),
     )?;
-    let writer = tokio::spawn(write_stdout(for_stdout, calls.clone()));
+    start_writer(for_stdout, calls.clone())?;
     let incoming = Arc::new(tokio::sync::Mutex::new(from_client));
 
     let mut signal = std::pin::pin!(crate::shutdown::signal());
@@ -213,7 +212,6 @@ pub async fn serve_stdio<P: PluginHost>(
         outcome = &mut waiting => {
             log_outcome(outcome);
             flush(&to_client).await;
-            drop(writer);
             return Ok(0);
         }
         signal = &mut signal => signal,
@@ -275,62 +273,80 @@ async fn flush(to_client: &mpsc::Sender<Outgoing>) {
     }
 }
 
-/// Writes what the service and the reader send, one message per line.
+/// Writes what the service and the reader send, one message per line, on
+/// a thread of its own.
+///
+/// Tokio's stdout hands every write and flush to its blocking pool, and
+/// each hand-off wakes a pool thread and then the worker again: about five
+/// context switches per answer. A thread that blocks in `write` costs one,
+/// serializes the answer off the async workers, and, like the reader, never
+/// holds up the runtime's shutdown when the client stops reading.
+///
 /// An answer to a request that is no longer in flight is dropped, so every
 /// request gets exactly one.
-async fn write_stdout(mut queue: mpsc::Receiver<Outgoing>, calls: Arc<Calls>) {
-    let mut stdout = tokio::io::stdout();
-    while let Some(item) = queue.recv().await {
-        let line = match item {
-            Outgoing::Message(message) => {
-                let answering = match message.as_ref() {
-                    JsonRpcMessage::Response(r) => Some(&r.id),
-                    JsonRpcMessage::Error(e) => e.id.as_ref(),
-                    _ => None,
-                };
-                if let Some(id) = answering
-                    && !calls.end(id)
-                {
-                    tracing::debug!(%id, "dropping an answer to a request already answered");
+fn start_writer(mut queue: mpsc::Receiver<Outgoing>, calls: Arc<Calls>) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("mcp-stdout".into())
+        .spawn(move || {
+            // Std's stdout is line-buffered: a line with its newline goes
+            // out in one `write`.
+            let mut stdout = std::io::stdout().lock();
+            while let Some(item) = queue.blocking_recv() {
+                let Some(mut line) = outgoing_line(item, &calls, &mut stdout) else {
                     continue;
+                };
+                line.push('\n');
+                if let Err(e) = stdout.write_all(line.as_bytes()) {
+                    tracing::info!("stdout closed: {e}");
+                    break;
                 }
-                match serde_json::to_string(&message) {
-                    Ok(line) => line,
-                    Err(e) => match answering {
-                        // Still answer, or the client would wait forever.
-                        Some(id) => Refusal::for_request(
+            }
+        })?;
+    Ok(())
+}
+
+/// The line that `item` puts on stdout, if any: a message serialized, or
+/// nothing for an answer nobody waits for and for a flush (done here).
+fn outgoing_line(item: Outgoing, calls: &Calls, stdout: &mut impl Write) -> Option<String> {
+    match item {
+        Outgoing::Message(message) => {
+            let answering = match message.as_ref() {
+                JsonRpcMessage::Response(r) => Some(&r.id),
+                JsonRpcMessage::Error(e) => e.id.as_ref(),
+                _ => None,
+            };
+            if let Some(id) = answering
+                && !calls.end(id)
+            {
+                tracing::debug!(%id, "dropping an answer to a request already answered");
+                return None;
+            }
+            match serde_json::to_string(&message) {
+                Ok(line) => Some(line),
+                // Still answer, or the client would wait forever.
+                Err(e) => match answering {
+                    Some(id) => Some(
+                        Refusal::for_request(
                             id,
                             rmcp::model::ErrorCode::INTERNAL_ERROR,
                             format!("the answer could not be serialized: {e}"),
                         )
                         .response(),
-                        None => {
-                            tracing::error!("a message could not be serialized: {e}");
-                            continue;
-                        }
-                    },
-                }
+                    ),
+                    None => {
+                        tracing::error!("a message could not be serialized: {e}");
+                        None
+                    }
+                },
             }
-            Outgoing::Raw(line) => line,
-            Outgoing::Flush(done) => {
-                if let Err(e) = stdout.flush().await {
-                    tracing::debug!("flushing stdout: {e}");
-                }
-                let _ = done.send(());
-                continue;
+        }
+        Outgoing::Raw(line) => Some(line),
+        Outgoing::Flush(done) => {
+            if let Err(e) = stdout.flush() {
+                tracing::debug!("flushing stdout: {e}");
             }
-        };
-        let written = async {
-            stdout.write_all(line.as_bytes()).await?;
-            stdout.write_all(b"\n").await?;
-            if queue.is_empty() {
-                stdout.flush().await?;
-            }
-            Ok::<(), std::io::Error>(())
-        };
-        if let Err(e) = written.await {
-            tracing::info!("stdout closed: {e}");
-            break;
+            let _ = done.send(());
+            None
         }
     }
 }
