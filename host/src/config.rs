@@ -360,6 +360,13 @@ each_limit!(table_with_limits! {
         pub grants: BTreeMap<String, GrantConfig>,
         /// `[plugins.config.<plugin>]`: values a plugin reads with `config::get`.
         pub config: BTreeMap<String, BTreeMap<String, String>>,
+        /// `[plugins.publishers]`: trusted signing keys by publisher name,
+        /// each an OpenSSH `ssh-ed25519` line (`sluice plugins keygen`).
+        pub publishers: BTreeMap<String, String>,
+        /// Whether a plugin file must carry a valid signature by one of the
+        /// publishers. Unset, it is required as soon as any publisher is
+        /// configured (see [`PluginsConfig::signature_required`]).
+        pub require_signature: Option<bool>,
     }
     defaults {
         dir: None,
@@ -370,6 +377,8 @@ each_limit!(table_with_limits! {
         cache: CacheConfig::default(),
         grants: BTreeMap::new(),
         config: BTreeMap::new(),
+        publishers: BTreeMap::new(),
+        require_signature: None,
     }
 });
 
@@ -388,6 +397,14 @@ impl Config {
 }
 
 impl PluginsConfig {
+    /// Whether plugin files must be signed by a trusted publisher: as set,
+    /// or, when unset, whenever publishers are configured, so that naming
+    /// publishers cannot be bypassed by dropping in an unsigned file.
+    pub fn signature_required(&self) -> bool {
+        self.require_signature
+            .unwrap_or(!self.publishers.is_empty())
+    }
+
     /// The prefix the operator put before `plugin`'s tool and prompt names.
     pub fn prefix_for(&self, plugin: &str) -> &str {
         self.grants
@@ -467,6 +484,12 @@ each_limit!(table_with_limits! {
         pub role: Option<String>,
         /// Put before each of its tool and prompt names, to resolve a clash.
         pub prefix: Option<String>,
+        /// The grant applies only to a plugin of this name signed by this
+        /// publisher (a `[plugins.publishers]` name).
+        pub publisher: Option<String>,
+        /// The grant applies only to exactly this content: `sha256:<hex>` of
+        /// the plugin file, as `sluice plugins check` shows it.
+        pub digest: Option<String>,
     }
     defaults {
         read: None,
@@ -474,6 +497,8 @@ each_limit!(table_with_limits! {
         catalog: None,
         role: None,
         prefix: None,
+        publisher: None,
+        digest: None,
     }
 });
 
@@ -492,6 +517,16 @@ impl GrantConfig {
             role: self.role.clone(),
             limits: self.limits(),
         }
+    }
+}
+
+/// `; the publishers are a, b` for an error message, or nothing.
+fn known_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        " (there are none)".to_string()
+    } else {
+        format!("; the publishers are {}", names.join(", "))
     }
 }
 
@@ -589,6 +624,8 @@ impl Config {
             .limits()
             .check("[plugins]")
             .map_err(ConfigError::Invalid)?;
+        crate::identity::Publishers::new(&self.plugins.publishers)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         for (plugin, grant) in &self.plugins.grants {
             let section = format!("[plugins.grants.{plugin}]");
             for pattern in grant.read.iter().chain(grant.write.iter()).flatten() {
@@ -599,6 +636,22 @@ impl Config {
                 .limits()
                 .check(&section)
                 .map_err(ConfigError::Invalid)?;
+            if let Some(publisher) = &grant.publisher
+                && !self.plugins.publishers.contains_key(publisher)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{section} publisher {publisher:?} is not a [plugins.publishers] entry{}",
+                    known_names(self.plugins.publishers.keys())
+                )));
+            }
+            if let Some(digest) = &grant.digest
+                && !crate::identity::is_digest(digest)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{section} digest {digest:?} must be sha256: and 64 lower-case hex digits, \
+                     as `sluice plugins check` shows a plugin's digest"
+                )));
+            }
             if let Some(prefix) = &grant.prefix
                 && !(prefix.len() <= 64 && crate::registry::model::valid_name(prefix))
             {

@@ -13,6 +13,7 @@ pub mod db;
 pub mod demo;
 pub mod gate;
 pub mod http;
+pub mod identity;
 pub mod mcp;
 pub mod pgcluster;
 pub mod plugins_cmd;

@@ -83,6 +83,50 @@ enum PluginsCommand {
     /// the compiled cache, so that the next start compiles nothing. Exits 1
     /// when a plugin fails to load or the cache is disabled.
     Compile(ServeArgs),
+    /// Make a publisher's signing key pair: NAME.key (the secret, mode 0600)
+    /// and NAME.pub (the public key, one line for [plugins.publishers]).
+    /// Never overwrites a file.
+    Keygen {
+        /// The publisher's name.
+        name: String,
+        /// Where to write the two files.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Sign a plugin. The signature goes into the file, as a custom section
+    /// in front (replacing an earlier signature), or with --detached into
+    /// FILE.sig beside it, which sluice reads with FILE.
+    Sign {
+        /// The plugin's .wasm file.
+        file: PathBuf,
+        /// The secret key (NAME.key from `plugins keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Write the signed plugin (or, with --detached, the signature) here
+        /// instead of FILE (FILE.sig).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Write the signature to a file of its own and leave FILE unchanged.
+        #[arg(long)]
+        detached: bool,
+    },
+    /// Check a plugin's signature: against the config's [plugins.publishers],
+    /// one of them (--publisher), or a public key file (--pub). Reads
+    /// FILE.sig when FILE carries no signature. Exits 1 unless a trusted
+    /// signature holds.
+    Verify {
+        /// The plugin's .wasm file.
+        file: PathBuf,
+        /// Only this publisher of the config's [plugins.publishers].
+        #[arg(long, value_name = "NAME", conflicts_with = "public")]
+        publisher: Option<String>,
+        /// This public key (NAME.pub) instead of the config's publishers.
+        #[arg(long = "pub", value_name = "KEY")]
+        public: Option<PathBuf>,
+        /// Config file (default: ./sluice.toml when present).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,6 +187,146 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
     },
+}
+
+/// `sluice plugins sign`: the file signed in place (through a temporary
+/// file and a rename, so a watching server never reads half of it), or its
+/// signature written beside it.
+fn sign_plugin(
+    file: &std::path::Path,
+    key: &std::path::Path,
+    out: Option<PathBuf>,
+    detached: bool,
+) -> anyhow::Result<()> {
+    let key = sluice::identity::SigningKey::read(key)?;
+    let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let (signed, signature) = key
+        .sign(&wasm)
+        .with_context(|| format!("signing {}", file.display()))?;
+    let (target, bytes) = if detached {
+        let default = PathBuf::from(format!(
+            "{}{}",
+            file.display(),
+            sluice::identity::DETACHED_SUFFIX
+        ));
+        (out.unwrap_or(default), signature)
+    } else {
+        (out.unwrap_or_else(|| file.to_path_buf()), signed)
+    };
+    write_atomically(&target, &bytes)?;
+    println!(
+        "signed {} with key {} ({})",
+        file.display(),
+        key.public().id(),
+        if detached {
+            format!("signature in {}", target.display())
+        } else {
+            format!("written to {}", target.display())
+        }
+    );
+    Ok(())
+}
+
+fn write_atomically(target: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sluice-sign-")
+        .tempfile_in(dir)
+        .with_context(|| format!("writing {}", target.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(target)
+        .map_err(|e| anyhow::anyhow!("writing {}: {}", target.display(), e.error))?;
+    Ok(())
+}
+
+/// `sluice plugins verify`: exits 1 (a [`Verdict`]) unless a trusted
+/// signature holds.
+fn verify_plugin(
+    file: &std::path::Path,
+    publisher: Option<String>,
+    public: Option<PathBuf>,
+    config: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use sluice::identity::{Key, Publishers};
+    let publishers = match public {
+        Some(path) => {
+            let text =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let key = Key::parse(&text, &path.display().to_string())?;
+            let name = path.file_stem().map_or_else(
+                || "the key".to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+            Publishers::single(&name, key)
+        }
+        None => {
+            let config = Config::load(&Overrides {
+                config_file: config,
+                ..Overrides::default()
+            })?;
+            let all = Publishers::new(&config.plugins.publishers)?;
+            match publisher {
+                Some(name) => {
+                    let key = all.get(&name).cloned().ok_or_else(|| {
+                        let known: Vec<&String> = config.plugins.publishers.keys().collect();
+                        anyhow::anyhow!(
+                            "no publisher {name:?} in [plugins.publishers] (it has: {})",
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known
+                                    .iter()
+                                    .map(|s| s.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            }
+                        )
+                    })?;
+                    Publishers::single(&name, key)
+                }
+                None if all.is_empty() => anyhow::bail!(
+                    "nothing to verify against: pass --pub KEY, or trust publishers in the \
+                     config's [plugins.publishers]"
+                ),
+                None => all,
+            }
+        }
+    };
+    let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let sig_path = PathBuf::from(format!(
+        "{}{}",
+        file.display(),
+        sluice::identity::DETACHED_SUFFIX
+    ));
+    let embedded = sluice::identity::identify(&wasm, None, &publishers);
+    let identity = match (&embedded.signature, std::fs::read(&sig_path)) {
+        (sluice::identity::Signature::Unsigned, Ok(sig)) => {
+            sluice::identity::identify(&wasm, Some(&sig), &publishers)
+        }
+        _ => embedded,
+    };
+    if identity.trusted() {
+        println!(
+            "{}: signed by {}; digest {}",
+            file.display(),
+            identity.describe(),
+            identity.digest
+        );
+        Ok(())
+    } else {
+        Err(Verdict(format!(
+            "{}: {}; digest {}",
+            file.display(),
+            identity.describe(),
+            identity.digest
+        ))
+        .into())
+    }
 }
 
 /// Tokio's own setting for its number of async workers, which overrides
@@ -310,6 +494,35 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Plugins(PluginsCommand::Keygen { name, dir }) => {
+            if !sluice::registry::model::valid_plugin_name(&name) {
+                anyhow::bail!(
+                    "publisher name {name:?} must be lower-case letters, digits and `-`, starting with a letter"
+                );
+            }
+            let (key, secret, public) = sluice::identity::keygen(&dir, &name)?;
+            println!(
+                "wrote {} (secret: keep it private) and {}\nkey id {}\n\n\
+                 To trust this publisher, add to the config:\n\n[plugins.publishers]\n{name} = \"{}\"",
+                secret.display(),
+                public.display(),
+                key.id(),
+                key.openssh(&name)
+            );
+            Ok(())
+        }
+        Command::Plugins(PluginsCommand::Sign {
+            file,
+            key,
+            out,
+            detached,
+        }) => sign_plugin(&file, &key, out, detached),
+        Command::Plugins(PluginsCommand::Verify {
+            file,
+            publisher,
+            public,
+            config,
+        }) => verify_plugin(&file, publisher, public, config),
         Command::Plugins(PluginsCommand::List(args)) => plugins_report(args, false).await,
         Command::Plugins(PluginsCommand::Check(args)) => plugins_report(args, true).await,
         Command::New(NewCommand::Plugin {

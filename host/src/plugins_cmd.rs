@@ -22,9 +22,21 @@ pub fn verdict(reports: &[LoadReport], names: &NameCheck, strict: bool) -> Optio
                 .is_ok_and(|l| l.serving() && !l.unmet.is_empty())
         })
         .count();
+    let withheld = reports
+        .iter()
+        .filter(|r| r.outcome.as_ref().is_ok_and(|l| l.withheld.is_some()))
+        .count();
     let mut problems = Vec::new();
     if failed > 0 {
-        problems.push(plural(failed, "plugin", "plugins") + " FAILED (not loaded, or clashing)");
+        problems.push(
+            plural(failed, "plugin", "plugins") + " FAILED (not loaded, refused, or clashing)",
+        );
+    }
+    if withheld > 0 {
+        problems.push(
+            plural(withheld, "plugin does", "plugins do")
+                + " not meet the publisher or digest its grant is bound to",
+        );
     }
     if !names.unknown.is_empty() {
         let n = names.unknown.len();
@@ -56,7 +68,9 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 fn status(l: &PluginSummary) -> String {
-    if l.disabled {
+    if l.withheld.is_some() {
+        "GRANT WITHHELD".to_string()
+    } else if l.disabled {
         "disabled".to_string()
     } else if l.idle {
         "idle".to_string()
@@ -134,7 +148,9 @@ pub fn list(reports: &[LoadReport], names: &NameCheck) -> String {
                     offers.join(", "),
                     status(l)
                 );
-                if l.idle && !l.disabled {
+                if let Some(why) = &l.withheld {
+                    let _ = writeln!(notes, "{}: grant withheld: {why}", l.manifest.name);
+                } else if l.idle && !l.disabled {
                     let _ = writeln!(notes, "{} is idle: {}", l.manifest.name, idle_note(l, "  "));
                 }
             }
@@ -193,6 +209,11 @@ pub fn check(reports: &[LoadReport], names: &NameCheck) -> String {
         if !m.description.is_empty() {
             let _ = writeln!(out, "  {}", m.description);
         }
+        let _ = writeln!(out, "  publisher {}", l.identity.describe());
+        let _ = writeln!(out, "  digest    {}", l.identity.digest);
+        if let Some(why) = &l.withheld {
+            let _ = writeln!(out, "  WITHHELD  {why}: it is granted nothing");
+        }
         let row = |what: &str, requested: String, granted: String, effective: String| {
             format!(
                 "  {what:<9} requested: {requested:<14} granted: {granted:<14} effective: {effective}\n"
@@ -241,7 +262,7 @@ pub fn check(reports: &[LoadReport], names: &NameCheck) -> String {
                 l.config_keys.join(", ")
             );
         }
-        if l.idle && !l.disabled {
+        if l.idle && !l.disabled && l.withheld.is_none() {
             let _ = writeln!(
                 out,
                 "  status    idle: {}\n",

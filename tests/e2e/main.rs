@@ -31,6 +31,7 @@ mod roles;
 mod scaffold;
 mod security;
 mod security_corpus;
+mod signing;
 mod startup;
 mod tools;
 mod types;

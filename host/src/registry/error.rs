@@ -32,6 +32,14 @@ pub enum PluginError {
         key: String,
         problem: String,
     },
+    /// Signatures are required and it has no valid one by a trusted
+    /// publisher.
+    #[error(
+        "refused: its signature is {signature} ({digest}), and [plugins] requires a valid \
+         signature by a [plugins.publishers] key; sign it with `sluice plugins sign`, \
+         trust its publisher's key, or set [plugins] require_signature = false"
+    )]
+    Untrusted { signature: String, digest: String },
     /// Another plugin of the same name is already served.
     #[error("a plugin named {0} is already loaded")]
     AlreadyLoaded(String),

@@ -5,6 +5,7 @@
 use super::names::{NameCheck, check_names};
 use super::{FIRST_PARTY, PluginError, Registry};
 use crate::config::Config;
+use crate::identity::{self, Identity, Publishers};
 use crate::policy::{FunctionRules, Grant, Limits, Pattern, Requests};
 use crate::registry::model::Manifest;
 use crate::runtime::{Plugin, Runtime};
@@ -35,6 +36,11 @@ pub struct PluginSummary {
     /// Granted none of the database access it requests (see [`is_idle`]):
     /// described, but not serving, since none of its calls could succeed.
     pub idle: bool,
+    /// Its digest and who signed it.
+    pub identity: Identity,
+    /// Why its grant was withheld: the grant is bound to a publisher or a
+    /// digest that this plugin does not meet.
+    pub withheld: Option<String>,
 }
 
 impl PluginSummary {
@@ -125,7 +131,8 @@ pub struct LoadReport {
 
 /// A plugin file in the plugin directory, as last read.
 struct FileState {
-    /// SHA-256 of its bytes: an unchanged file is not loaded again.
+    /// SHA-256 of its bytes and its detached signature: an unchanged file
+    /// is not loaded (or verified) again.
     hash: [u8; 32],
     /// The version in use, and what it was when loaded: the file's, or the
     /// previous one when the file became unloadable.
@@ -139,6 +146,7 @@ struct FileState {
 pub struct Loader {
     runtime: Arc<Runtime>,
     config: Config,
+    publishers: Publishers,
     limits: Limits,
     functions: Arc<FunctionRules>,
     first_party: Vec<(String, Arc<Plugin>, PluginSummary)>,
@@ -177,9 +185,11 @@ impl Loader {
             )
             .map_err(anyhow::Error::msg)?,
         );
+        let publishers = Publishers::new(&config.plugins.publishers)?;
         let mut loader = Loader {
             runtime,
             config: config.clone(),
+            publishers,
             limits: config.plugin_limits(),
             functions,
             first_party: Vec::new(),
@@ -188,8 +198,9 @@ impl Loader {
         if config.plugins.first_party {
             for (name, wasm) in FIRST_PARTY {
                 let source = format!("embedded {name}");
+                let identity = Identity::first_party(wasm);
                 let (plugin, loaded) = loader
-                    .load_one(&source, wasm.to_vec())
+                    .load_one(&source, wasm.to_vec(), identity)
                     .await
                     .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
                 loader.first_party.push((source, Arc::new(plugin), loaded));
@@ -216,11 +227,12 @@ impl Loader {
         let max_bytes = self.config.plugins.max_file_mb.saturating_mul(1024 * 1024);
         let listing = dir.clone();
         let runtime = self.runtime.clone();
-        // Reading and hashing files, and looking each up in the compiled
-        // cache (which hashes it again, with the engine), is blocking work,
-        // kept off the async workers.
+        let publishers = self.publishers.clone();
+        // Reading, hashing and verifying files, and looking each up in the
+        // compiled cache (which hashes it again, with the engine), is
+        // blocking work, kept off the async workers.
         let files = tokio::task::spawn_blocking(move || {
-            read_plugin_dir(&listing, max_bytes).map(|files| {
+            read_plugin_dir(&listing, max_bytes, &publishers).map(|files| {
                 files
                     .into_iter()
                     .map(|file| {
@@ -252,7 +264,7 @@ impl Loader {
         let loads = to_load.into_iter().map(|(file, previous)| {
             let source = dir.join(&file.name).display().to_string();
             async move {
-                let loaded = this.load_one(&source, file.bytes).await;
+                let loaded = this.load_one(&source, file.bytes, file.identity).await;
                 (file.name, file.hash, source, previous, loaded)
             }
         });
@@ -366,20 +378,37 @@ impl Loader {
         &self,
         source: &str,
         wasm: Vec<u8>,
+        identity: Identity,
     ) -> Result<(Plugin, PluginSummary), PluginError> {
         let (config, limits, functions, runtime) =
             (&self.config, &self.limits, &self.functions, &self.runtime);
+        // Refused before compiling: code nobody vouches for never runs.
+        if config.plugins.signature_required() && !identity.trusted() {
+            return Err(PluginError::Untrusted {
+                signature: identity.describe(),
+                digest: identity.digest,
+            });
+        }
         let loaded = runtime.load(source, wasm, limits).await?;
         let d = loaded.description();
         crate::registry::model::check_declared_names(&d.manifest.name, &d.tools, &d.prompts)?;
         let manifest = d.manifest.clone();
         let name = &manifest.name;
-        let settings = config
-            .plugins
-            .grants
-            .get(name)
-            .map(|g| g.settings())
-            .unwrap_or_default();
+        let grant = config.plugins.grants.get(name);
+        let withheld = grant.and_then(|g| unmet_binding(name, g, &identity));
+        let mut settings = grant.map(|g| g.settings()).unwrap_or_default();
+        if withheld.is_some() {
+            // Nothing, explicitly: unset would mean the defaults, and the
+            // default reader's default is `public.*`. Limits stay the
+            // operator's, so withholding never loosens one.
+            settings.read = Some(Vec::new());
+            settings.write = Some(Vec::new());
+            settings.catalog = Some(false);
+            settings.role = None;
+        }
+        if let Some(why) = &withheld {
+            tracing::warn!(plugin = %name, %source, "grant withheld: {why}");
+        }
         let granted = Grant::new(name, &settings, *limits, functions.clone());
         let (effective, unmet) =
             granted
@@ -420,6 +449,8 @@ impl Loader {
             disabled: config.plugins.disabled.iter().any(|n| n == name),
             idle,
             manifest: manifest.clone(),
+            identity,
+            withheld,
         };
         let mut plugin_config = BTreeMap::new();
         for (key, value) in config.plugins.config.get(name).into_iter().flatten() {
@@ -433,8 +464,9 @@ impl Loader {
         }
         tracing::info!(plugin = %name, version = %manifest.version, %source, "loaded plugin");
         // A disabled plugin is the operator's choice, and so is an idle
-        // one: neither is worth a warning about its grants.
-        if !summary.disabled {
+        // one: neither is worth a warning about its grants. A withheld
+        // grant was warned about above.
+        if !summary.disabled && summary.withheld.is_none() {
             if summary.idle {
                 tracing::info!(
                     plugin = %name,
@@ -451,21 +483,54 @@ impl Loader {
     }
 }
 
+/// Why a grant bound to a publisher or a digest does not apply to a plugin
+/// of its name with `identity`, or `None` when it applies.
+fn unmet_binding(
+    name: &str,
+    grant: &crate::config::GrantConfig,
+    identity: &Identity,
+) -> Option<String> {
+    let section = format!("[plugins.grants.{name}]");
+    if let Some(publisher) = &grant.publisher
+        && !identity.signed_by(publisher)
+    {
+        return Some(format!(
+            "{section} is bound to publisher {publisher}, and this plugin's signature is {}",
+            identity.describe()
+        ));
+    }
+    if let Some(digest) = &grant.digest
+        && *digest != identity.digest
+    {
+        return Some(format!(
+            "{section} is bound to digest {digest}, and this plugin is {}",
+            identity.digest
+        ));
+    }
+    None
+}
+
 /// A `*.wasm` file of the plugin directory, as read.
 struct PluginFile {
     name: String,
     bytes: Vec<u8>,
-    /// SHA-256 of `bytes`.
+    /// SHA-256 of `bytes` and of its detached signature, if any.
     hash: [u8; 32],
+    identity: Identity,
 }
 
 /// Every `*.wasm` regular file directly in `dir`, sorted by name, each at
-/// most `max_bytes` long. The directory is opened as a capability, so a
+/// most `max_bytes` long, identified by its signature (embedded, or
+/// detached beside it in `NAME.wasm.sig`) as `publishers` see it. The directory is opened as a capability, so a
 /// symlink in it cannot reach files outside it. Anything that is not a
 /// regular file (a FIFO, a socket, a device, a directory) is skipped with a
 /// log line without waiting on it: files are opened non-blocking and checked
 /// before they are read. Blocking: call it off the async runtime.
-fn read_plugin_dir(dir: &Path, max_bytes: u64) -> anyhow::Result<Vec<PluginFile>> {
+fn read_plugin_dir(
+    dir: &Path,
+    max_bytes: u64,
+    publishers: &Publishers,
+) -> anyhow::Result<Vec<PluginFile>> {
     let handle = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
         .map_err(|e| anyhow::anyhow!("cannot open plugin directory {}: {e}", dir.display()))?;
     let mut out = Vec::new();
@@ -481,13 +546,38 @@ fn read_plugin_dir(dir: &Path, max_bytes: u64) -> anyhow::Result<Vec<PluginFile>
         if stem.is_empty() {
             continue;
         }
-        match read_regular(&handle, file_name, max_bytes) {
+        let limit = format!(
+            "{} MiB, the [plugins] max_file_mb limit",
+            max_bytes / (1024 * 1024)
+        );
+        match read_regular(&handle, file_name, max_bytes, &limit) {
             Ok(Some(bytes)) => {
-                let hash = Sha256::digest(&bytes).into();
+                let sig_name = format!("{file_name}{}", identity::DETACHED_SUFFIX);
+                let detached = match read_regular(
+                    &handle,
+                    &sig_name,
+                    identity::MAX_SIGNATURE_BYTES as u64,
+                    "64 KiB, the largest signature read",
+                ) {
+                    Ok(sig) => sig,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => {
+                        tracing::error!(file = %sig_name, "cannot read the detached signature: {e}");
+                        None
+                    }
+                };
+                let mut hasher = Sha256::new();
+                hasher.update(&bytes);
+                if let Some(sig) = &detached {
+                    hasher.update(b"\0signature\0");
+                    hasher.update(sig);
+                }
+                let identity = identity::identify(&bytes, detached.as_deref(), publishers);
                 out.push(PluginFile {
                     name: file_name.to_string(),
                     bytes,
-                    hash,
+                    hash: hasher.finalize().into(),
+                    identity,
                 });
             }
             Ok(None) => {
@@ -502,10 +592,12 @@ fn read_plugin_dir(dir: &Path, max_bytes: u64) -> anyhow::Result<Vec<PluginFile>
 
 /// The contents of `name` in `dir`, or `None` when it is not a regular
 /// file. Opening is non-blocking, so a FIFO does not wait for a writer.
+/// `limit` says what `max_bytes` is, for the error of a larger file.
 fn read_regular(
     dir: &cap_std::fs::Dir,
     name: &str,
     max_bytes: u64,
+    limit: &str,
 ) -> std::io::Result<Option<Vec<u8>>> {
     use std::io::Read as _;
     let mut options = cap_std::fs::OpenOptions::new();
@@ -520,12 +612,7 @@ fn read_regular(
     if !metadata.is_file() {
         return Ok(None);
     }
-    let too_large = || {
-        std::io::Error::other(format!(
-            "it is larger than {} MiB, the [plugins] max_file_mb limit",
-            max_bytes / (1024 * 1024)
-        ))
-    };
+    let too_large = || std::io::Error::other(format!("it is larger than {limit}"));
     if metadata.len() > max_bytes {
         return Err(too_large());
     }
