@@ -15,6 +15,7 @@ pub mod gate;
 pub mod http;
 pub mod identity;
 pub mod mcp;
+pub mod oci;
 pub mod pgcluster;
 pub mod plugins_cmd;
 pub mod policy;

@@ -127,6 +127,38 @@ enum PluginsCommand {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Publish a signed plugin to an OCI registry as a wasm artifact (one
+    /// `application/wasm` layer). Credentials come from
+    /// SLUICE_REGISTRY_USERNAME and SLUICE_REGISTRY_PASSWORD.
+    Push {
+        /// The plugin's .wasm file, with its signature embedded.
+        file: PathBuf,
+        /// Where to publish it: registry/repository:tag.
+        reference: String,
+        /// Speak plain HTTP to the registry (loopback registries always are).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Fetch a plugin from an OCI registry into the plugin directory. Its
+    /// digest is checked against the manifest and its signature against the
+    /// config's [plugins.publishers] (or --pub); only then is it written, as
+    /// REPOSITORY.wasm, atomically, where a serving sluice picks it up.
+    Pull {
+        /// registry/repository:tag or registry/repository@sha256:….
+        reference: String,
+        /// The plugin directory (default: the config's [plugins] dir).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Trust this public key (NAME.pub) instead of the config's publishers.
+        #[arg(long = "pub", value_name = "KEY")]
+        public: Option<PathBuf>,
+        /// Config file (default: ./sluice.toml when present).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Speak plain HTTP to the registry (loopback registries always are).
+        #[arg(long)]
+        insecure: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,7 +266,7 @@ fn write_atomically(target: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()
         _ => std::path::Path::new("."),
     };
     let mut tmp = tempfile::Builder::new()
-        .prefix(".sluice-sign-")
+        .prefix(".sluice-")
         .tempfile_in(dir)
         .with_context(|| format!("writing {}", target.display()))?;
     tmp.write_all(bytes)?;
@@ -244,14 +276,13 @@ fn write_atomically(target: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()
     Ok(())
 }
 
-/// `sluice plugins verify`: exits 1 (a [`Verdict`]) unless a trusted
-/// signature holds.
-fn verify_plugin(
-    file: &std::path::Path,
+/// The publishers to check a plugin against: the key in `public`, or the
+/// config's `[plugins.publishers]` (only `publisher`, when named).
+fn trusted_publishers(
     publisher: Option<String>,
     public: Option<PathBuf>,
     config: Option<PathBuf>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<sluice::identity::Publishers> {
     use sluice::identity::{Key, Publishers};
     let publishers = match public {
         Some(path) => {
@@ -297,6 +328,94 @@ fn verify_plugin(
             }
         }
     };
+    Ok(publishers)
+}
+
+/// `sluice plugins push`.
+async fn push_plugin(
+    file: &std::path::Path,
+    reference: &str,
+    insecure: bool,
+) -> anyhow::Result<()> {
+    let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let none = sluice::identity::Publishers::default();
+    let identity = sluice::identity::identify(&wasm, None, &none);
+    match identity.signature {
+        sluice::identity::Signature::Unsigned => anyhow::bail!(
+            "{} carries no signature: sign it first (`sluice plugins sign`, without --detached, \
+             so the signature travels in the file)",
+            file.display()
+        ),
+        sluice::identity::Signature::Invalid(why) => {
+            anyhow::bail!("{}: its signature is malformed: {why}", file.display())
+        }
+        _ => {}
+    }
+    let registry = sluice::oci::Registry::new(reference, insecure)?;
+    let url = registry.push(wasm).await?;
+    println!(
+        "pushed {} to {} ({})",
+        file.display(),
+        registry.reference(),
+        identity.digest
+    );
+    println!("manifest: {url}");
+    Ok(())
+}
+
+/// `sluice plugins pull`: nothing is written unless a trusted signature
+/// holds.
+async fn pull_plugin(
+    reference: &str,
+    dir: Option<PathBuf>,
+    public: Option<PathBuf>,
+    config_file: Option<PathBuf>,
+    insecure: bool,
+) -> anyhow::Result<()> {
+    let config = Config::load(&Overrides {
+        config_file: config_file.clone(),
+        plugin_dir: dir,
+        ..Overrides::default()
+    })?;
+    let dir = config.plugins.dir.clone().ok_or_else(|| {
+        anyhow::anyhow!("no plugin directory: pass --dir DIR or set [plugins] dir in the config")
+    })?;
+    let publishers = trusted_publishers(None, public, config_file)?;
+    let name = sluice::oci::file_name(reference)?;
+    let registry = sluice::oci::Registry::new(reference, insecure)?;
+    let limit = config.plugins.max_file_mb.saturating_mul(1024 * 1024);
+    let wasm = registry.pull(limit).await?;
+    let identity = sluice::identity::identify(&wasm, None, &publishers);
+    if !identity.trusted() {
+        return Err(Verdict(format!(
+            "{}: not written: {}; digest {}",
+            registry.reference(),
+            identity.describe(),
+            identity.digest
+        ))
+        .into());
+    }
+    let target = dir.join(&name);
+    write_atomically(&target, &wasm)?;
+    println!(
+        "pulled {} ({}), signed by {}, into {}",
+        registry.reference(),
+        identity.digest,
+        identity.describe(),
+        target.display()
+    );
+    Ok(())
+}
+
+/// `sluice plugins verify`: exits 1 (a [`Verdict`]) unless a trusted
+/// signature holds.
+fn verify_plugin(
+    file: &std::path::Path,
+    publisher: Option<String>,
+    public: Option<PathBuf>,
+    config: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let publishers = trusted_publishers(publisher, public, config)?;
     let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let sig_path = PathBuf::from(format!(
         "{}{}",
@@ -523,6 +642,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             public,
             config,
         }) => verify_plugin(&file, publisher, public, config),
+        Command::Plugins(PluginsCommand::Push {
+            file,
+            reference,
+            insecure,
+        }) => push_plugin(&file, &reference, insecure).await,
+        Command::Plugins(PluginsCommand::Pull {
+            reference,
+            dir,
+            public,
+            config,
+            insecure,
+        }) => pull_plugin(&reference, dir, public, config, insecure).await,
         Command::Plugins(PluginsCommand::List(args)) => plugins_report(args, false).await,
         Command::Plugins(PluginsCommand::Check(args)) => plugins_report(args, true).await,
         Command::New(NewCommand::Plugin {

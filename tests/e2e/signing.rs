@@ -388,3 +388,205 @@ async fn a_replaced_file_that_fails_verification_leaves_the_previous_version_ser
         "{log}"
     );
 }
+
+/// A throwaway OCI registry (Debian's `docker-registry`, the CNCF
+/// distribution registry) on a loopback port, storing into a temporary
+/// directory; stopped when dropped.
+struct OciRegistry {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for OciRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a registry, or `None` when `docker-registry` is not installed
+/// (outside CI only: `.ci/run` installs it, and there it must run).
+fn start_registry() -> Option<OciRegistry> {
+    let found = Command::new("docker-registry")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "docker-registry is not installed (Debian package docker-registry)"
+        );
+        eprintln!("SKIPPED the OCI registry tests: docker-registry is not installed");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let registry = OciRegistry {
+        child,
+        addr,
+        _dir: dir,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        use std::io::{Read as _, Write as _};
+        let answer = std::net::TcpStream::connect(&registry.addr).and_then(|mut s| {
+            s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        });
+        if answer.is_ok_and(|t| t.starts_with("HTTP/1.0 200") || t.starts_with("HTTP/1.1 200")) {
+            return Some(registry);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "docker-registry did not start on {}",
+            registry.addr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn plugins_travel_through_an_oci_registry_and_only_trusted_ones_land() {
+    let Some(registry) = start_registry() else {
+        return;
+    };
+    let db = fresh_db().await;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let acme = keygen(w, "acme");
+    keygen(w, "mallory");
+    let staging = tempfile::tempdir().unwrap();
+    let signed = place(
+        w,
+        "test-trapper",
+        staging.path(),
+        "trapper.wasm",
+        Some("acme"),
+    );
+    let unsigned = place(w, "hello", staging.path(), "hello.wasm", None);
+    let forged = place(w, "hello", staging.path(), "forged.wasm", Some("mallory"));
+    let reference = |repo: &str| format!("{}/plugins/{repo}:1.0", registry.addr);
+
+    // Push: only a signed file.
+    let (code, out, err) = sluice(
+        w,
+        &[
+            "plugins",
+            "push",
+            signed.to_str().unwrap(),
+            &reference("trapper"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("sha256:"), "{out}");
+    let (code, _, err) = sluice(
+        w,
+        &[
+            "plugins",
+            "push",
+            unsigned.to_str().unwrap(),
+            &reference("hello"),
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("carries no signature"), "{err}");
+    let (code, out, err) = sluice(
+        w,
+        &[
+            "plugins",
+            "push",
+            forged.to_str().unwrap(),
+            &reference("hello"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    // A serving sluice trusts acme and watches the plugin directory.
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[plugins]\ndir = {:?}\n\n[plugins.publishers]\nacme = \"{acme}\"\n",
+        dir.path()
+    );
+    std::fs::write(w.join("sluice.toml"), &config).unwrap();
+    let server = spawn_at(&db.url, &config, None, Stdio::null()).await;
+    let seen = server.tool_list_changes();
+
+    // Mallory's plugin is fetched, checked, and not written.
+    let (code, out, err) = sluice(w, &["plugins", "pull", &reference("hello")]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("not written") && err.contains("unknown key"),
+        "{err}"
+    );
+    assert!(!dir.path().join("hello.wasm").exists());
+
+    // Acme's lands, byte for byte, and the server picks it up.
+    let (code, out, err) = sluice(w, &["plugins", "pull", &reference("trapper")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("signed by acme (key "), "{out}");
+    assert_eq!(
+        std::fs::read(dir.path().join("trapper.wasm")).unwrap(),
+        std::fs::read(&signed).unwrap()
+    );
+    server.wait_tool_list_changed(seen).await;
+    let tools: Vec<String> = server
+        .list_tools()
+        .await
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(tools.contains(&"boom".to_string()), "{tools:?}");
+    server.shutdown().await;
+
+    // An explicit key trusts mallory for one pull; an unknown tag fails.
+    let other = tempfile::tempdir().unwrap();
+    let (code, out, err) = sluice(
+        w,
+        &[
+            "plugins",
+            "pull",
+            &reference("hello"),
+            "--dir",
+            other.path().to_str().unwrap(),
+            "--pub",
+            "mallory.pub",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(other.path().join("hello.wasm").is_file());
+    let (code, _, err) = sluice(
+        w,
+        &[
+            "plugins",
+            "pull",
+            &format!("{}/plugins/nothing:9", registry.addr),
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("nothing"), "{err}");
+}
