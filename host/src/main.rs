@@ -142,10 +142,17 @@ enum PluginsCommand {
     /// Fetch a plugin from an OCI registry into the plugin directory. Its
     /// digest is checked against the manifest and its signature against the
     /// config's [plugins.publishers] (or --pub); only then is it written, as
-    /// REPOSITORY.wasm, atomically, where a serving sluice picks it up.
+    /// REPOSITORY.wasm, atomically, where a serving sluice picks it up, and
+    /// recorded in the directory's plugins.lock.
     Pull {
-        /// registry/repository:tag or registry/repository@sha256:….
-        reference: String,
+        /// registry/repository:tag or registry/repository@sha256:…; with
+        /// --locked and no reference, every reference in plugins.lock.
+        #[arg(required_unless_present = "locked")]
+        reference: Option<String>,
+        /// Fetch exactly what plugins.lock records: refuse a reference that
+        /// is not in it or that now resolves to something else.
+        #[arg(long)]
+        locked: bool,
         /// The plugin directory (default: the config's [plugins] dir).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
@@ -364,14 +371,17 @@ async fn push_plugin(
 }
 
 /// `sluice plugins pull`: nothing is written unless a trusted signature
-/// holds.
-async fn pull_plugin(
-    reference: &str,
+/// holds (and, with `locked`, the reference resolves as the lock file
+/// says).
+async fn pull_plugins(
+    reference: Option<String>,
+    locked: bool,
     dir: Option<PathBuf>,
     public: Option<PathBuf>,
     config_file: Option<PathBuf>,
     insecure: bool,
 ) -> anyhow::Result<()> {
+    use sluice::oci::{Lock, Locked, Registry};
     let config = Config::load(&Overrides {
         config_file: config_file.clone(),
         plugin_dir: dir,
@@ -381,29 +391,68 @@ async fn pull_plugin(
         anyhow::anyhow!("no plugin directory: pass --dir DIR or set [plugins] dir in the config")
     })?;
     let publishers = trusted_publishers(None, public, config_file)?;
-    let name = sluice::oci::file_name(reference)?;
-    let registry = sluice::oci::Registry::new(reference, insecure)?;
     let limit = config.plugins.max_file_mb.saturating_mul(1024 * 1024);
-    let wasm = registry.pull(limit).await?;
-    let identity = sluice::identity::identify(&wasm, None, &publishers);
-    if !identity.trusted() {
-        return Err(Verdict(format!(
-            "{}: not written: {}; digest {}",
-            registry.reference(),
-            identity.describe(),
-            identity.digest
-        ))
-        .into());
+    let mut lock = Lock::read(&dir)?;
+    let lock_path = dir.join(sluice::oci::LOCK_FILE);
+    let references: Vec<String> = match reference {
+        Some(reference) => vec![reference],
+        None => lock.entries.iter().map(|e| e.reference.clone()).collect(),
+    };
+    if references.is_empty() {
+        anyhow::bail!("{} records no plugin to pull", lock_path.display());
     }
-    let target = dir.join(&name);
-    write_atomically(&target, &wasm)?;
-    println!(
-        "pulled {} ({}), signed by {}, into {}",
-        registry.reference(),
-        identity.digest,
-        identity.describe(),
-        target.display()
-    );
+    for reference in references {
+        let registry = Registry::new(&reference, insecure)?;
+        let resolved = registry.reference();
+        let pinned = if locked {
+            let entry = lock
+                .get(&resolved)
+                .ok_or_else(|| anyhow::anyhow!("{resolved} is not in {}", lock_path.display()))?;
+            Some(entry.clone())
+        } else {
+            None
+        };
+        let pulled = registry
+            .pull(limit, pinned.as_ref().map(|p| p.manifest.as_str()))
+            .await?;
+        let identity = sluice::identity::identify(&pulled.bytes, None, &publishers);
+        if !identity.trusted() {
+            return Err(Verdict(format!(
+                "{resolved}: not written: {}; digest {}",
+                identity.describe(),
+                identity.digest
+            ))
+            .into());
+        }
+        let file = match &pinned {
+            Some(pinned) if pinned.digest != identity.digest => {
+                return Err(Verdict(format!(
+                    "{resolved}: not written: its component is {}, and the lock file has {}",
+                    identity.digest, pinned.digest
+                ))
+                .into());
+            }
+            Some(pinned) => pinned.file.clone(),
+            None => sluice::oci::file_name(&reference)?,
+        };
+        let target = dir.join(&file);
+        write_atomically(&target, &pulled.bytes)?;
+        println!(
+            "pulled {resolved} ({}), signed by {}, into {}",
+            identity.digest,
+            identity.describe(),
+            target.display()
+        );
+        if pinned.is_none() {
+            lock.record(Locked {
+                reference: resolved,
+                manifest: pulled.manifest,
+                digest: identity.digest,
+                file,
+            });
+            write_atomically(&lock_path, lock.render()?.as_bytes())?;
+        }
+    }
     Ok(())
 }
 
@@ -649,11 +698,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }) => push_plugin(&file, &reference, insecure).await,
         Command::Plugins(PluginsCommand::Pull {
             reference,
+            locked,
             dir,
             public,
             config,
             insecure,
-        }) => pull_plugin(&reference, dir, public, config, insecure).await,
+        }) => pull_plugins(reference, locked, dir, public, config, insecure).await,
         Command::Plugins(PluginsCommand::List(args)) => plugins_report(args, false).await,
         Command::Plugins(PluginsCommand::Check(args)) => plugins_report(args, true).await,
         Command::New(NewCommand::Plugin {

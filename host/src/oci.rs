@@ -22,6 +22,11 @@ pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 pub const USERNAME_VAR: &str = "SLUICE_REGISTRY_USERNAME";
 pub const PASSWORD_VAR: &str = "SLUICE_REGISTRY_PASSWORD";
 
+/// The lock file `plugins pull` keeps in the plugin directory.
+pub const LOCK_FILE: &str = "plugins.lock";
+/// The largest docker config file or lock file read.
+const MAX_SMALL_FILE: u64 = 1024 * 1024;
+
 /// Why a push or a pull failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
@@ -41,6 +46,17 @@ pub enum OciError {
         size: u64,
         limit: u64,
     },
+    #[error(
+        "{reference} moved: the lock file has {locked}, the registry now has {now}; \
+         pull it without --locked to take the new one (and update the lock file)"
+    )]
+    Moved {
+        reference: String,
+        locked: String,
+        now: String,
+    },
+    #[error("{path}: {message}")]
+    Lock { path: String, message: String },
 }
 
 /// A registry client for one reference.
@@ -76,7 +92,7 @@ impl Registry {
             std::env::var(PASSWORD_VAR).ok(),
         ) {
             (Some(user), Some(password)) => RegistryAuth::Basic(user, password),
-            _ => RegistryAuth::Anonymous,
+            _ => docker_config_auth(parsed.resolve_registry()).unwrap_or(RegistryAuth::Anonymous),
         };
         Ok(Registry {
             client,
@@ -113,14 +129,25 @@ impl Registry {
     }
 
     /// The component at the reference: its one `application/wasm` layer,
-    /// at most `limit` bytes, checked against the manifest's digest.
-    pub async fn pull(&self, limit: u64) -> Result<Vec<u8>, OciError> {
+    /// at most `limit` bytes, checked against the manifest's digest, and the
+    /// manifest's own digest. With `locked`, the manifest must be that one
+    /// (the tag has not moved), or nothing is downloaded.
+    pub async fn pull(&self, limit: u64, locked: Option<&str>) -> Result<Pulled, OciError> {
         let reference = self.reference();
-        let (manifest, _) = self
+        let (manifest, manifest_digest) = self
             .client
             .pull_image_manifest(&self.reference, &self.auth)
             .await
             .map_err(|e| OciError::Registry(format!("pulling {reference}: {e}")))?;
+        if let Some(locked) = locked
+            && locked != manifest_digest
+        {
+            return Err(OciError::Moved {
+                reference,
+                locked: locked.to_string(),
+                now: manifest_digest,
+            });
+        }
         let not_wasm = |problem: String| OciError::NotWasm {
             reference: reference.clone(),
             problem,
@@ -152,7 +179,137 @@ impl Registry {
                 out.bytes.len()
             )));
         }
-        Ok(out.bytes)
+        Ok(Pulled {
+            bytes: out.bytes,
+            manifest: manifest_digest,
+        })
+    }
+}
+
+/// A component as pulled.
+pub struct Pulled {
+    pub bytes: Vec<u8>,
+    /// The digest of the manifest the reference resolved to.
+    pub manifest: String,
+}
+
+/// Credentials for `registry` from the docker config file
+/// (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`): its
+/// `auths` entry's `auth`, base64 of `user:password`. Credential helpers
+/// (`credsStore`, `credHelpers`) are not run.
+fn docker_config_auth(registry: &str) -> Option<RegistryAuth> {
+    use std::io::Read as _;
+    let path = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => std::path::PathBuf::from(dir).join("config.json"),
+        None => std::path::PathBuf::from(std::env::var_os("HOME")?)
+            .join(".docker")
+            .join("config.json"),
+    };
+    let mut text = String::new();
+    std::fs::File::open(&path)
+        .ok()?
+        .take(MAX_SMALL_FILE)
+        .read_to_string(&mut text)
+        .ok()?;
+    auth_in_docker_config(&text, registry)
+}
+
+/// `registry`'s credentials in a docker config file's text.
+fn auth_in_docker_config(text: &str, registry: &str) -> Option<RegistryAuth> {
+    use base64::Engine as _;
+    let config: serde_json::Value = serde_json::from_str(text).ok()?;
+    let auths = config.get("auths")?.as_object()?;
+    let entry = auths.iter().find_map(|(key, value)| {
+        let host = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        (host == registry).then_some(value)
+    })?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(entry.get("auth")?.as_str()?)
+        .ok()?;
+    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some(RegistryAuth::Basic(user.to_string(), password.to_string()))
+}
+
+/// What `plugins pull` fetched, by reference, so that `pull --locked`
+/// reproduces it: `plugins.lock` in the plugin directory.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    #[serde(default, rename = "plugin")]
+    pub entries: Vec<Locked>,
+}
+
+/// One reference as last pulled.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Locked {
+    /// The reference, as resolved (registry, repository and tag).
+    pub reference: String,
+    /// The digest of the manifest it resolved to.
+    pub manifest: String,
+    /// The digest of the component (as a grant's `digest` names it).
+    pub digest: String,
+    /// The file it was written to, in the plugin directory.
+    pub file: String,
+}
+
+impl Lock {
+    /// The lock file of `dir`; empty when there is none.
+    pub fn read(dir: &std::path::Path) -> Result<Lock, OciError> {
+        use std::io::Read as _;
+        let path = dir.join(LOCK_FILE);
+        let error = |message: String| OciError::Lock {
+            path: path.display().to_string(),
+            message,
+        };
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lock::default()),
+            Err(e) => return Err(error(e.to_string())),
+        };
+        let mut text = String::new();
+        file.take(MAX_SMALL_FILE)
+            .read_to_string(&mut text)
+            .map_err(|e| error(e.to_string()))?;
+        let lock: Lock = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
+        // The file names are joined to the plugin directory: a hand-edited
+        // lock file must not write anywhere else.
+        if let Some(bad) = lock.entries.iter().find(|e| !plain_wasm_name(&e.file)) {
+            return Err(error(format!(
+                "file {:?} is not a plain *.wasm file name",
+                bad.file
+            )));
+        }
+        Ok(lock)
+    }
+
+    /// The entry for `reference` (as [`Registry::reference`] spells it).
+    pub fn get(&self, reference: &str) -> Option<&Locked> {
+        self.entries.iter().find(|e| e.reference == reference)
+    }
+
+    /// Records `entry`, replacing the one for its reference.
+    pub fn record(&mut self, entry: Locked) {
+        self.entries.retain(|e| e.reference != entry.reference);
+        self.entries.push(entry);
+        self.entries.sort_by(|a, b| a.reference.cmp(&b.reference));
+    }
+
+    /// The lock file's text.
+    pub fn render(&self) -> Result<String, OciError> {
+        let body = toml::to_string(self).map_err(|e| OciError::Lock {
+            path: LOCK_FILE.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(format!(
+            "# Written by `sluice plugins pull`: each reference and what it resolved to.\n\
+             # `sluice plugins pull --locked` fetches exactly these, or refuses.\n\n{body}"
+        ))
     }
 }
 
@@ -170,6 +327,18 @@ pub fn file_name(reference: &str) -> Result<String, OciError> {
         .unwrap_or_default()
         .to_string();
     Ok(format!("{name}.wasm"))
+}
+
+/// A file name with no directory part that the plugin directory's scan
+/// reads: `name.wasm`, not hidden.
+fn plain_wasm_name(name: &str) -> bool {
+    name.strip_suffix(".wasm").is_some_and(|stem| {
+        !stem.is_empty()
+            && !stem.starts_with('.')
+            && stem
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    })
 }
 
 fn is_loopback(registry: &str) -> bool {
@@ -236,5 +405,52 @@ mod tests {
             "sql-stats.wasm".to_string()
         );
         assert!(file_name("UPPER/Case").is_err());
+    }
+
+    #[test]
+    fn credentials_come_from_the_docker_config_entry_of_the_registry() {
+        let config = r#"{"auths": {
+            "https://index.docker.io/v1/": {"auth": "aHViOmh1YnB3"},
+            "127.0.0.1:5000": {"auth": "dXNlcjpwYTpzcw=="},
+            "broken.example": {"auth": "***"}
+        }}"#;
+        // Debug redacts the password, so compare the values themselves.
+        let found = |registry| match auth_in_docker_config(config, registry) {
+            Some(RegistryAuth::Basic(user, password)) => Some((user, password)),
+            _ => None,
+        };
+        let pair = |u: &str, p: &str| Some((u.to_string(), p.to_string()));
+        assert_eq!(found("127.0.0.1:5000"), pair("user", "pa:ss"));
+        assert_eq!(found("index.docker.io"), pair("hub", "hubpw"));
+        assert_eq!(found("ghcr.io"), None);
+        assert_eq!(found("broken.example"), None);
+        assert!(auth_in_docker_config("not json", "ghcr.io").is_none());
+    }
+
+    #[test]
+    fn the_lock_file_round_trips_and_keeps_one_entry_per_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Lock::read(dir.path()).unwrap().entries.is_empty());
+        let entry = |reference: &str, manifest: &str| Locked {
+            reference: reference.to_string(),
+            manifest: manifest.to_string(),
+            digest: "sha256:00".to_string(),
+            file: "geo.wasm".to_string(),
+        };
+        let mut lock = Lock::default();
+        lock.record(entry("r/geo:1", "sha256:aa"));
+        lock.record(entry("r/a:1", "sha256:bb"));
+        lock.record(entry("r/geo:1", "sha256:cc"));
+        std::fs::write(dir.path().join(LOCK_FILE), lock.render().unwrap()).unwrap();
+        let read = Lock::read(dir.path()).unwrap();
+        assert_eq!(read.entries.len(), 2);
+        assert_eq!(read.get("r/geo:1").unwrap().manifest, "sha256:cc");
+        assert_eq!(read.entries[0].reference, "r/a:1");
+        std::fs::write(dir.path().join(LOCK_FILE), "[[plugin]]\nreference = 1\n").unwrap();
+        assert!(Lock::read(dir.path()).is_err());
+        let escaping = "[[plugin]]\nreference = \"r/x:1\"\nmanifest = \"m\"\ndigest = \"d\"\nfile = \"../x.wasm\"\n";
+        std::fs::write(dir.path().join(LOCK_FILE), escaping).unwrap();
+        let error = Lock::read(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("not a plain *.wasm file name"), "{error}");
     }
 }

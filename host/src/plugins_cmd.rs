@@ -212,7 +212,10 @@ pub fn check(reports: &[LoadReport], names: &NameCheck) -> String {
         let _ = writeln!(out, "  publisher {}", l.identity.describe());
         let _ = writeln!(out, "  digest    {}", l.identity.digest);
         if let Some(why) = &l.withheld {
-            let _ = writeln!(out, "  WITHHELD  {why}: it is granted nothing");
+            let _ = writeln!(
+                out,
+                "  WITHHELD  {why}: it is granted nothing and not served"
+            );
         }
         let row = |what: &str, requested: String, granted: String, effective: String| {
             format!(

@@ -326,6 +326,34 @@ fn a_bound_grant_applies_only_to_its_publisher_or_digest() {
         "{text}"
     );
 
+    // Two plugins of one name from two publishers, the impostor's file
+    // sorting first: the bound one gets the grant and is served.
+    let both = tempfile::tempdir().unwrap();
+    place(
+        w,
+        "test-reporter",
+        both.path(),
+        "a-impostor.wasm",
+        Some("other"),
+    );
+    place(w, "test-reporter", both.path(), "b-real.wasm", Some("acme"));
+    let (code, text) = check(
+        w,
+        &format!("{publishers}{grant}publisher = \"acme\"\n"),
+        both.path(),
+    );
+    assert_eq!(code, 1, "the impostor is reported:\n{text}");
+    let impostor = block(&text, "a-impostor.wasm)");
+    assert!(impostor.contains("WITHHELD"), "{impostor}");
+    let real = block(&text, "b-real.wasm)");
+    assert!(real.contains("publisher acme (key "), "{real}");
+    assert!(real.contains("effective: public.books"), "{real}");
+    assert!(
+        !real.contains("WITHHELD") && !real.contains("idle"),
+        "{real}"
+    );
+    assert!(!text.contains("already loaded"), "{text}");
+
     // The default reader, bound to a publisher that did not sign it, gets
     // nothing either: not even its default `public.*`.
     let (code, text) = check(
@@ -470,6 +498,25 @@ fn start_registry() -> Option<OciRegistry> {
     }
 }
 
+/// The file the registry keeps a blob in (the distribution registry's
+/// filesystem layout).
+fn blob_path(registry: &OciRegistry, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    registry
+        ._dir
+        .path()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data")
+}
+
+/// The `digest` line of `sluice plugins pull`'s output: `(sha256:…)`.
+fn pulled_digest(out: &str) -> String {
+    let start = out.find("(sha256:").unwrap_or_else(|| panic!("{out}")) + 1;
+    out[start..start + 71].to_string()
+}
+
 #[tokio::test]
 async fn plugins_travel_through_an_oci_registry_and_only_trusted_ones_land() {
     let Some(registry) = start_registry() else {
@@ -481,49 +528,25 @@ async fn plugins_travel_through_an_oci_registry_and_only_trusted_ones_land() {
     let acme = keygen(w, "acme");
     keygen(w, "mallory");
     let staging = tempfile::tempdir().unwrap();
-    let signed = place(
+    let hello = place(w, "hello", staging.path(), "hello.wasm", Some("acme"));
+    let unsigned = place(w, "hello", staging.path(), "plain.wasm", None);
+    let forged = place(
         w,
         "test-trapper",
         staging.path(),
-        "trapper.wasm",
-        Some("acme"),
+        "forged.wasm",
+        Some("mallory"),
     );
-    let unsigned = place(w, "hello", staging.path(), "hello.wasm", None);
-    let forged = place(w, "hello", staging.path(), "forged.wasm", Some("mallory"));
     let reference = |repo: &str| format!("{}/plugins/{repo}:1.0", registry.addr);
+    let push = |file: &Path, to: &str| sluice(w, &["plugins", "push", file.to_str().unwrap(), to]);
 
-    // Push: only a signed file.
-    let (code, out, err) = sluice(
-        w,
-        &[
-            "plugins",
-            "push",
-            signed.to_str().unwrap(),
-            &reference("trapper"),
-        ],
-    );
+    // Push: only a file that carries its signature.
+    let (code, out, err) = push(&hello, &reference("hello"));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("sha256:"), "{out}");
-    let (code, _, err) = sluice(
-        w,
-        &[
-            "plugins",
-            "push",
-            unsigned.to_str().unwrap(),
-            &reference("hello"),
-        ],
-    );
+    let (code, _, err) = push(&unsigned, &reference("plain"));
     assert_eq!(code, 1);
     assert!(err.contains("carries no signature"), "{err}");
-    let (code, out, err) = sluice(
-        w,
-        &[
-            "plugins",
-            "push",
-            forged.to_str().unwrap(),
-            &reference("hello"),
-        ],
-    );
+    let (code, out, err) = push(&forged, &reference("trapper"));
     assert_eq!(code, 0, "{out}{err}");
 
     // A serving sluice trusts acme and watches the plugin directory.
@@ -537,31 +560,89 @@ async fn plugins_travel_through_an_oci_registry_and_only_trusted_ones_land() {
     let seen = server.tool_list_changes();
 
     // Mallory's plugin is fetched, checked, and not written.
-    let (code, out, err) = sluice(w, &["plugins", "pull", &reference("hello")]);
+    let (code, out, err) = sluice(w, &["plugins", "pull", &reference("trapper")]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("not written") && err.contains("unknown key"),
         "{err}"
     );
-    assert!(!dir.path().join("hello.wasm").exists());
+    assert!(!dir.path().join("trapper.wasm").exists());
 
-    // Acme's lands, byte for byte, and the server picks it up.
-    let (code, out, err) = sluice(w, &["plugins", "pull", &reference("trapper")]);
+    // Sign, push, pull, serve, call: acme's lands byte for byte, and the
+    // server serves it.
+    let (code, out, err) = sluice(w, &["plugins", "pull", &reference("hello")]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("signed by acme (key "), "{out}");
+    let digest = pulled_digest(&out);
     assert_eq!(
-        std::fs::read(dir.path().join("trapper.wasm")).unwrap(),
-        std::fs::read(&signed).unwrap()
+        std::fs::read(dir.path().join("hello.wasm")).unwrap(),
+        std::fs::read(&hello).unwrap()
     );
     server.wait_tool_list_changed(seen).await;
-    let tools: Vec<String> = server
-        .list_tools()
-        .await
-        .iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    assert!(tools.contains(&"boom".to_string()), "{tools:?}");
+    let hi = server.call("hello", json!({"name": "Ada"})).await;
+    assert_eq!(text_of(&hi), "Hello, Ada!");
     server.shutdown().await;
+    let lock = std::fs::read_to_string(dir.path().join("plugins.lock")).unwrap();
+    assert!(
+        lock.contains(&reference("hello")) && lock.contains(&digest) && lock.contains("hello.wasm"),
+        "{lock}"
+    );
+    assert!(
+        !lock.contains("trapper"),
+        "a refused pull is not locked:\n{lock}"
+    );
+
+    // The same layout read back with --locked, after the file is gone.
+    std::fs::remove_file(dir.path().join("hello.wasm")).unwrap();
+    let (code, out, err) = sluice(w, &["plugins", "pull", "--locked"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("hello.wasm")).unwrap(),
+        std::fs::read(&hello).unwrap()
+    );
+
+    // The tag moves (acme signs and pushes other content under it):
+    // --locked refuses, and the file stays as it was.
+    let moved = place(w, "test-looper", staging.path(), "moved.wasm", Some("acme"));
+    let (code, out, err) = push(&moved, &reference("hello"));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = sluice(w, &["plugins", "pull", &reference("hello"), "--locked"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("moved: the lock file has sha256:"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("hello.wasm")).unwrap(),
+        std::fs::read(&hello).unwrap()
+    );
+    let (code, _, err) = sluice(
+        w,
+        &["plugins", "pull", &reference("never-pulled"), "--locked"],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("is not in"), "{err}");
+
+    // Tampered with in the registry: the blob no longer matches its
+    // digest, the pull fails, and nothing is written.
+    let (code, out, err) = push(&hello, &reference("tampered"));
+    assert_eq!(code, 0, "{out}{err}");
+    let blob = blob_path(&registry, &digest);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&blob, &bytes).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (code, out, err) = sluice(
+        w,
+        &[
+            "plugins",
+            "pull",
+            &reference("tampered"),
+            "--dir",
+            elsewhere.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("tampered"), "{err}");
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
 
     // An explicit key trusts mallory for one pull; an unknown tag fails.
     let other = tempfile::tempdir().unwrap();
@@ -570,7 +651,7 @@ async fn plugins_travel_through_an_oci_registry_and_only_trusted_ones_land() {
         &[
             "plugins",
             "pull",
-            &reference("hello"),
+            &reference("trapper"),
             "--dir",
             other.path().to_str().unwrap(),
             "--pub",
@@ -578,15 +659,76 @@ async fn plugins_travel_through_an_oci_registry_and_only_trusted_ones_land() {
         ],
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert!(other.path().join("hello.wasm").is_file());
-    let (code, _, err) = sluice(
-        w,
-        &[
-            "plugins",
-            "pull",
-            &format!("{}/plugins/nothing:9", registry.addr),
-        ],
-    );
+    assert!(other.path().join("trapper.wasm").is_file());
+    let (code, _, err) = sluice(w, &["plugins", "pull", &reference("nothing")]);
     assert_eq!(code, 1);
     assert!(err.contains("nothing"), "{err}");
+}
+
+/// An unsigned copy of the real sql-write, dropped in while signatures are
+/// required and a write grant waits for its name: refused, never served,
+/// and the table is unchanged.
+#[tokio::test]
+async fn an_unsigned_plugin_claiming_a_write_grant_changes_nothing() {
+    use sqlx::Connection as _;
+    let db = fresh_db().await;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let acme = keygen(w, "acme");
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = w.join("serve.log");
+    let config = format!(
+        "[plugins]\nfirst_party = false\nexpected = [\"sql-write\"]\n\n[plugins.publishers]\nacme = \"{acme}\"\n\n\
+         [plugins.grants.sql-write]\nwrite = [\"public.books\"]\n"
+    );
+    let server = spawn_at(
+        &db.url,
+        &config,
+        Some(dir.path()),
+        Stdio::from(std::fs::File::create(&log_path).unwrap()),
+    )
+    .await;
+    let count = || async {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM books")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    let before = count().await;
+    let staging = tempfile::tempdir().unwrap();
+    let impostor = place(w, "sql-write", staging.path(), "sql-write.wasm", None);
+    std::fs::rename(&impostor, dir.path().join("sql-write.wasm")).unwrap();
+    // A signed plugin in the same change tells us the rescan ran.
+    let seen = server.tool_list_changes();
+    let marker = place(w, "hello", staging.path(), "hello.wasm", Some("acme"));
+    std::fs::rename(&marker, dir.path().join("hello.wasm")).unwrap();
+    server.wait_tool_list_changed(seen).await;
+    let tools: Vec<String> = server
+        .list_tools()
+        .await
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(tools.contains(&"hello".to_string()), "{tools:?}");
+    assert!(!tools.contains(&"insert_record".to_string()), "{tools:?}");
+    let refused = server
+        .try_call(
+            "insert_record",
+            json!({"table": "books", "data": {"title": "Impostor", "author_id": 1}}),
+        )
+        .await;
+    assert!(
+        refused.is_err() || refused.as_ref().is_ok_and(|r| r.is_error == Some(true)),
+        "{refused:?}"
+    );
+    server.shutdown().await;
+    assert_eq!(count().await, before);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("sql-write.wasm")
+                && l.contains("refused: its signature is unsigned")),
+        "{log}"
+    );
 }

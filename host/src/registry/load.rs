@@ -39,14 +39,18 @@ pub struct PluginSummary {
     /// Its digest and who signed it.
     pub identity: Identity,
     /// Why its grant was withheld: the grant is bound to a publisher or a
-    /// digest that this plugin does not meet.
+    /// digest that this plugin does not meet. It is then granted nothing
+    /// and not served.
     pub withheld: Option<String>,
 }
 
 impl PluginSummary {
-    /// Whether clients are offered its tools, resources and prompts.
+    /// Whether clients are offered its tools, resources and prompts. A
+    /// plugin whose grant was withheld is not: it claims a name bound to
+    /// another publisher or content, and served, it would hold that name
+    /// against the plugin the grant is for.
     pub fn serving(&self) -> bool {
-        !self.disabled && !self.idle
+        !self.disabled && !self.idle && self.withheld.is_none()
     }
 
     /// The capabilities it requests, one item each (`read public.*`,
