@@ -17,6 +17,13 @@ use wasmsign2::{KeyPair, Module, PublicKey, PublicKeySet, SecretKey, WSError};
 /// The file name suffix of a detached signature: `x.wasm.sig` signs
 /// `x.wasm`.
 pub const DETACHED_SUFFIX: &str = ".sig";
+/// Where the detached signature of the plugin at `file` is: `file.sig`.
+pub fn detached_path(file: &Path) -> PathBuf {
+    let mut path = file.as_os_str().to_owned();
+    path.push(DETACHED_SUFFIX);
+    PathBuf::from(path)
+}
+
 /// The largest signature section or detached signature read. One signature
 /// is about 100 bytes; this allows hundreds.
 pub const MAX_SIGNATURE_BYTES: usize = 64 * 1024;

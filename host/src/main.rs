@@ -228,275 +228,6 @@ enum Command {
     },
 }
 
-/// `sluice plugins sign`: the file signed in place (through a temporary
-/// file and a rename, so a watching server never reads half of it), or its
-/// signature written beside it.
-fn sign_plugin(
-    file: &std::path::Path,
-    key: &std::path::Path,
-    out: Option<PathBuf>,
-    detached: bool,
-) -> anyhow::Result<()> {
-    let key = sluice::identity::SigningKey::read(key)?;
-    let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let (signed, signature) = key
-        .sign(&wasm)
-        .with_context(|| format!("signing {}", file.display()))?;
-    let (target, bytes) = if detached {
-        let default = PathBuf::from(format!(
-            "{}{}",
-            file.display(),
-            sluice::identity::DETACHED_SUFFIX
-        ));
-        (out.unwrap_or(default), signature)
-    } else {
-        (out.unwrap_or_else(|| file.to_path_buf()), signed)
-    };
-    write_atomically(&target, &bytes)?;
-    println!(
-        "signed {} with key {} ({})",
-        file.display(),
-        key.public().id(),
-        if detached {
-            format!("signature in {}", target.display())
-        } else {
-            format!("written to {}", target.display())
-        }
-    );
-    Ok(())
-}
-
-fn write_atomically(target: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sluice-")
-        .tempfile_in(dir)
-        .with_context(|| format!("writing {}", target.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(target)
-        .map_err(|e| anyhow::anyhow!("writing {}: {}", target.display(), e.error))?;
-    Ok(())
-}
-
-/// The publishers to check a plugin against: the key in `public`, or the
-/// config's `[plugins.publishers]` (only `publisher`, when named).
-fn trusted_publishers(
-    publisher: Option<String>,
-    public: Option<PathBuf>,
-    config: Option<PathBuf>,
-) -> anyhow::Result<sluice::identity::Publishers> {
-    use sluice::identity::{Key, Publishers};
-    let publishers = match public {
-        Some(path) => {
-            let text =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let key = Key::parse(&text, &path.display().to_string())?;
-            let name = path.file_stem().map_or_else(
-                || "the key".to_string(),
-                |s| s.to_string_lossy().into_owned(),
-            );
-            Publishers::single(&name, key)
-        }
-        None => {
-            let config = Config::load(&Overrides {
-                config_file: config,
-                ..Overrides::default()
-            })?;
-            let all = Publishers::new(&config.plugins.publishers)?;
-            match publisher {
-                Some(name) => {
-                    let key = all.get(&name).cloned().ok_or_else(|| {
-                        let known: Vec<&String> = config.plugins.publishers.keys().collect();
-                        anyhow::anyhow!(
-                            "no publisher {name:?} in [plugins.publishers] (it has: {})",
-                            if known.is_empty() {
-                                "none".to_string()
-                            } else {
-                                known
-                                    .iter()
-                                    .map(|s| s.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            }
-                        )
-                    })?;
-                    Publishers::single(&name, key)
-                }
-                None if all.is_empty() => anyhow::bail!(
-                    "nothing to verify against: pass --pub KEY, or trust publishers in the \
-                     config's [plugins.publishers]"
-                ),
-                None => all,
-            }
-        }
-    };
-    Ok(publishers)
-}
-
-/// `sluice plugins push`.
-async fn push_plugin(
-    file: &std::path::Path,
-    reference: &str,
-    insecure: bool,
-) -> anyhow::Result<()> {
-    let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let none = sluice::identity::Publishers::default();
-    let identity = sluice::identity::identify(&wasm, None, &none);
-    match identity.signature {
-        sluice::identity::Signature::Unsigned => anyhow::bail!(
-            "{} carries no signature: sign it first (`sluice plugins sign`, without --detached, \
-             so the signature travels in the file)",
-            file.display()
-        ),
-        sluice::identity::Signature::Invalid(why) => {
-            anyhow::bail!("{}: its signature is malformed: {why}", file.display())
-        }
-        _ => {}
-    }
-    let registry = sluice::oci::Registry::new(reference, insecure)?;
-    let url = registry.push(wasm).await?;
-    println!(
-        "pushed {} to {} ({})",
-        file.display(),
-        registry.reference(),
-        identity.digest
-    );
-    println!("manifest: {url}");
-    Ok(())
-}
-
-/// `sluice plugins pull`: nothing is written unless a trusted signature
-/// holds (and, with `locked`, the reference resolves as the lock file
-/// says).
-async fn pull_plugins(
-    reference: Option<String>,
-    locked: bool,
-    dir: Option<PathBuf>,
-    public: Option<PathBuf>,
-    config_file: Option<PathBuf>,
-    insecure: bool,
-) -> anyhow::Result<()> {
-    use sluice::oci::{Lock, Locked, Registry};
-    let config = Config::load(&Overrides {
-        config_file: config_file.clone(),
-        plugin_dir: dir,
-        ..Overrides::default()
-    })?;
-    let dir = config.plugins.dir.clone().ok_or_else(|| {
-        anyhow::anyhow!("no plugin directory: pass --dir DIR or set [plugins] dir in the config")
-    })?;
-    let publishers = trusted_publishers(None, public, config_file)?;
-    let limit = config.plugins.max_file_mb.saturating_mul(1024 * 1024);
-    let mut lock = Lock::read(&dir)?;
-    let lock_path = dir.join(sluice::oci::LOCK_FILE);
-    let references: Vec<String> = match reference {
-        Some(reference) => vec![reference],
-        None => lock.entries.iter().map(|e| e.reference.clone()).collect(),
-    };
-    if references.is_empty() {
-        anyhow::bail!("{} records no plugin to pull", lock_path.display());
-    }
-    for reference in references {
-        let registry = Registry::new(&reference, insecure)?;
-        let resolved = registry.reference();
-        let pinned = if locked {
-            let entry = lock
-                .get(&resolved)
-                .ok_or_else(|| anyhow::anyhow!("{resolved} is not in {}", lock_path.display()))?;
-            Some(entry.clone())
-        } else {
-            None
-        };
-        let pulled = registry
-            .pull(limit, pinned.as_ref().map(|p| p.manifest.as_str()))
-            .await?;
-        let identity = sluice::identity::identify(&pulled.bytes, None, &publishers);
-        if !identity.trusted() {
-            return Err(Verdict(format!(
-                "{resolved}: not written: {}; digest {}",
-                identity.describe(),
-                identity.digest
-            ))
-            .into());
-        }
-        let file = match &pinned {
-            Some(pinned) if pinned.digest != identity.digest => {
-                return Err(Verdict(format!(
-                    "{resolved}: not written: its component is {}, and the lock file has {}",
-                    identity.digest, pinned.digest
-                ))
-                .into());
-            }
-            Some(pinned) => pinned.file.clone(),
-            None => sluice::oci::file_name(&reference)?,
-        };
-        let target = dir.join(&file);
-        write_atomically(&target, &pulled.bytes)?;
-        println!(
-            "pulled {resolved} ({}), signed by {}, into {}",
-            identity.digest,
-            identity.describe(),
-            target.display()
-        );
-        if pinned.is_none() {
-            lock.record(Locked {
-                reference: resolved,
-                manifest: pulled.manifest,
-                digest: identity.digest,
-                file,
-            });
-            write_atomically(&lock_path, lock.render()?.as_bytes())?;
-        }
-    }
-    Ok(())
-}
-
-/// `sluice plugins verify`: exits 1 (a [`Verdict`]) unless a trusted
-/// signature holds.
-fn verify_plugin(
-    file: &std::path::Path,
-    publisher: Option<String>,
-    public: Option<PathBuf>,
-    config: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let publishers = trusted_publishers(publisher, public, config)?;
-    let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let sig_path = PathBuf::from(format!(
-        "{}{}",
-        file.display(),
-        sluice::identity::DETACHED_SUFFIX
-    ));
-    let embedded = sluice::identity::identify(&wasm, None, &publishers);
-    let identity = match (&embedded.signature, std::fs::read(&sig_path)) {
-        (sluice::identity::Signature::Unsigned, Ok(sig)) => {
-            sluice::identity::identify(&wasm, Some(&sig), &publishers)
-        }
-        _ => embedded,
-    };
-    if identity.trusted() {
-        println!(
-            "{}: signed by {}; digest {}",
-            file.display(),
-            identity.describe(),
-            identity.digest
-        );
-        Ok(())
-    } else {
-        Err(Verdict(format!(
-            "{}: {}; digest {}",
-            file.display(),
-            identity.describe(),
-            identity.digest
-        ))
-        .into())
-    }
-}
-
 /// Tokio's own setting for its number of async workers, which overrides
 /// the choice below.
 const WORKERS_VAR: &str = "TOKIO_WORKER_THREADS";
@@ -549,7 +280,10 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<Verdict>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<Verdict>().is_some()
+                || e.downcast_ref::<sluice::publish::Refused>().is_some() =>
+        {
             eprintln!("sluice: {e}");
             ExitCode::from(1)
         }
@@ -663,39 +397,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugins(PluginsCommand::Keygen { name, dir }) => {
-            if !sluice::registry::model::valid_plugin_name(&name) {
-                anyhow::bail!(
-                    "publisher name {name:?} must be lower-case letters, digits and `-`, starting with a letter"
-                );
-            }
-            let (key, secret, public) = sluice::identity::keygen(&dir, &name)?;
-            println!(
-                "wrote {} (secret: keep it private) and {}\nkey id {}\n\n\
-                 To trust this publisher, add to the config:\n\n[plugins.publishers]\n{name} = \"{}\"",
-                secret.display(),
-                public.display(),
-                key.id(),
-                key.openssh(&name)
-            );
-            Ok(())
+            sluice::publish::keygen(&name, &dir)
         }
         Command::Plugins(PluginsCommand::Sign {
             file,
             key,
             out,
             detached,
-        }) => sign_plugin(&file, &key, out, detached),
+        }) => sluice::publish::sign(&file, &key, out, detached),
         Command::Plugins(PluginsCommand::Verify {
             file,
             publisher,
             public,
             config,
-        }) => verify_plugin(&file, publisher, public, config),
+        }) => sluice::publish::verify(&file, publisher, public, config),
         Command::Plugins(PluginsCommand::Push {
             file,
             reference,
             insecure,
-        }) => push_plugin(&file, &reference, insecure).await,
+        }) => sluice::publish::push(&file, &reference, insecure).await,
         Command::Plugins(PluginsCommand::Pull {
             reference,
             locked,
@@ -703,7 +423,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             public,
             config,
             insecure,
-        }) => pull_plugins(reference, locked, dir, public, config, insecure).await,
+        }) => sluice::publish::pull(reference, locked, dir, public, config, insecure).await,
         Command::Plugins(PluginsCommand::List(args)) => plugins_report(args, false).await,
         Command::Plugins(PluginsCommand::Check(args)) => plugins_report(args, true).await,
         Command::New(NewCommand::Plugin {
