@@ -35,6 +35,9 @@ use std::process::ExitCode;
 const GENERATED: usize = 10;
 
 fn main() -> ExitCode {
+    // Its HTTP clients share sluice's build of reqwest, which has no crypto
+    // provider of its own.
+    sluice::install_crypto_provider();
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let only: Vec<String> = args

@@ -24,3 +24,11 @@ pub mod registry;
 pub mod runtime;
 pub mod scaffold;
 pub mod shutdown;
+
+/// Installs ring as rustls's process-wide crypto provider, once. HTTP
+/// clients built without a provider of their own (reqwest, as the OCI
+/// registry client and the tests use it) need one; the PostgreSQL
+/// connections pass theirs explicitly. Calling it again does nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

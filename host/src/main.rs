@@ -257,6 +257,7 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    sluice::install_crypto_provider();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if serves_stdio(cli.command.as_ref()) && std::env::var_os(WORKERS_VAR).is_none() {
         // One client, calls mostly in sequence: a second worker mostly wakes

@@ -80,9 +80,8 @@ impl Registry {
         } else {
             ClientProtocol::Https
         };
-        // reqwest is built without a crypto provider of its own; sluice's
-        // is ring's, as for PostgreSQL. Installing it twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // reqwest is built without a crypto provider of its own.
+        crate::install_crypto_provider();
         let client = Client::new(ClientConfig {
             protocol,
             ..ClientConfig::default()

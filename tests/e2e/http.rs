@@ -50,7 +50,7 @@ async fn a_client_with_a_key_gets_the_tools_and_nobody_else_gets_anything() {
 
     // No key, a wrong key, a malformed header: 401 with a challenge, and
     // the MCP layer never sees the request.
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     for auth in [
         None,
         Some("Bearer sluice_not-a-key"),
@@ -118,7 +118,7 @@ async fn a_client_with_a_key_gets_the_tools_and_nobody_else_gets_anything() {
 async fn rebinding_and_oversized_requests_are_refused() {
     let db = fresh_db().await;
     let server = start(&db, "[http]\nmax_body_bytes = 2048\n").await;
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let post = |body: serde_json::Value| {
         http.post(format!("{}/mcp", server.base))
             .header("authorization", format!("Bearer {}", server.key))
@@ -239,7 +239,7 @@ async fn the_2026_stateless_protocol_works_without_a_session() {
     });
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
         "name": "query", "arguments": {"sql": "SELECT 41 + 1 AS answer"}, "_meta": meta}});
-    let response = reqwest::Client::new()
+    let response = crate::support::http_client()
         .post(format!("{}/mcp", server.base))
         .header("authorization", format!("Bearer {}", server.key))
         .header("accept", "application/json, text/event-stream")
@@ -340,7 +340,7 @@ fn stateless_call(
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
             "io.modelcontextprotocol/clientCapabilities": {},
             "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}}}});
-    reqwest::Client::new()
+    crate::support::http_client()
         .post(format!("{}/mcp", server.base))
         .header("authorization", format!("Bearer {key}"))
         .header("accept", "application/json, text/event-stream")
@@ -420,7 +420,7 @@ async fn signed_requests_pass_and_forged_stale_or_replayed_ones_do_not() {
                 &string_to_sign("POST", "/mcp", &timestamp, nonce, body.as_bytes()),
             )
         });
-        reqwest::Client::new()
+        crate::support::http_client()
             .post(format!("{}/mcp", server.base))
             .header("accept", "application/json, text/event-stream")
             .header("content-type", "application/json")
@@ -493,7 +493,7 @@ async fn the_legacy_sse_transport_round_trips_behind_the_same_keys() {
     let db = fresh_db().await;
     let (other, entry) = new_key("other");
     let server = start(&db, &entry).await;
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
 
     let refused = http
         .get(format!("{}/sse", server.base))

@@ -24,7 +24,7 @@ fn initialize_body(id: u64) -> Value {
 
 /// A POST to `/mcp` with `key`, inside `session` when given.
 fn post_mcp(server: &HttpServer, key: &str, session: Option<&str>) -> reqwest::RequestBuilder {
-    let mut request = reqwest::Client::new()
+    let mut request = crate::support::http_client()
         .post(format!("{}/mcp", server.base))
         .header("authorization", format!("Bearer {key}"))
         .header("accept", ACCEPT)
@@ -76,7 +76,7 @@ async fn try_open_legacy(
     server: &HttpServer,
     key: &str,
 ) -> Result<(EventReader, String), reqwest::Response> {
-    let response = reqwest::Client::new()
+    let response = crate::support::http_client()
         .get(format!("{}/sse", server.base))
         .header("authorization", format!("Bearer {key}"))
         .header("accept", "text/event-stream")
@@ -109,7 +109,7 @@ async fn open_legacy(server: &HttpServer, key: &str) -> (EventReader, String) {
 }
 
 async fn post_legacy(url: &str, key: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-    reqwest::Client::new()
+    crate::support::http_client()
         .post(url)
         .header("authorization", format!("Bearer {key}"))
         .header("content-type", "application/json")
@@ -474,7 +474,7 @@ async fn sessions_are_capped_per_key_and_in_total_and_idle_ones_expire() {
     assert_refused_naming(refused, 1, "[http] max_sessions").await;
 
     // Ending a session frees its place at once.
-    let deleted = reqwest::Client::new()
+    let deleted = crate::support::http_client()
         .delete(format!("{}/mcp", server.base))
         .header("authorization", format!("Bearer {}", server.key))
         .header("mcp-session-id", &mine[0])
@@ -553,7 +553,7 @@ async fn a_half_sent_request_is_cut_off_while_others_are_served() {
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
     slow.write_all(b"POST /mcp HT").await.unwrap();
     // Meanwhile another client is served.
-    let health = reqwest::Client::new()
+    let health = crate::support::http_client()
         .get(format!("{}/healthz", server.base))
         .send()
         .await
@@ -577,7 +577,7 @@ async fn connections_beyond_the_cap_wait_for_a_free_one() {
     let waiting = tokio::spawn({
         let url = format!("{}/healthz", server.base);
         async move {
-            reqwest::Client::new()
+            crate::support::http_client()
                 .get(url)
                 .send()
                 .await
@@ -600,7 +600,7 @@ async fn one_host_and_origin_rule_holds_on_every_route() {
     let db = fresh_db().await;
     let server = spawn_http(&db.url, "", "", true).await;
     let (_events, legacy) = open_legacy(&server, &server.key).await;
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let routes = |host: &str, origin: Option<&str>| {
         let auth = format!("Bearer {}", server.key);
         let with = |mut r: reqwest::RequestBuilder| {

@@ -22,7 +22,9 @@ fn outage_errors(log: &ServerLog) -> Vec<String> {
 }
 
 async fn readyz(base: &str) -> (u16, String) {
-    let answer = reqwest::get(format!("{base}/readyz"))
+    let answer = crate::support::http_client()
+        .get(format!("{base}/readyz"))
+        .send()
         .await
         .expect("GET /readyz");
     let status = answer.status().as_u16();

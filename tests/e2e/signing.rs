@@ -187,6 +187,12 @@ fn trusted_publishers_make_signatures_required() {
         "trapper.wasm",
         Some("stranger"),
     );
+    // Signed by acme, then one byte of its code changed.
+    let changed = place(w, "test-looper", dir.path(), "looper.wasm", Some("acme"));
+    let mut bytes = std::fs::read(&changed).unwrap();
+    let at = bytes.len() - 500;
+    bytes[at] ^= 0x01;
+    std::fs::write(&changed, &bytes).unwrap();
     let config = format!("[plugins.publishers]\nacme = \"{acme}\"\n");
 
     let (code, text) = check(w, &config, dir.path());
@@ -208,6 +214,11 @@ fn trusted_publishers_make_signatures_required() {
         &dir.path().join("trapper.wasm").display().to_string(),
     );
     assert!(stranger.contains("signed by an unknown key"), "{stranger}");
+    let looper = block(&text, &dir.path().join("looper.wasm").display().to_string());
+    assert!(
+        looper.contains("INVALID signature") && looper.contains("changed since it was signed"),
+        "{looper}"
+    );
     assert!(
         !text.contains("\ntest-trapper "),
         "a refused plugin is never described:\n{text}"

@@ -26,7 +26,7 @@ impl HttpServer {
     /// An initialized MCP session over HTTP, authenticated with `key`.
     pub async fn client(&self, key: &str) -> RunningService<RoleClient, ()> {
         let transport = StreamableHttpClientTransport::with_client(
-            reqwest::Client::new(),
+            http_client(),
             StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.base))
                 .auth_header(key),
         );
@@ -72,6 +72,9 @@ async fn start_http(
     keep_log: bool,
 ) -> (HttpServer, ServerLog) {
     use tokio::io::{AsyncBufReadExt as _, BufReader};
+    // The tests' reqwest clients share sluice's build of reqwest, which has
+    // no crypto provider of its own.
+    sluice::install_crypto_provider();
     let (key, entry) = new_key("client");
     let config = config_file(&format!("{config_toml}\n{entry}{key_settings}"));
     precompile(config.path(), url, None, config_toml);
@@ -134,4 +137,28 @@ async fn start_http(
         _config: config,
     };
     (server, log)
+}
+
+/// A new HTTP client. reqwest, as sluice's build of it is configured, loads
+/// the system's trust roots for every client it makes (tens of
+/// milliseconds each); the tests speak plain HTTP, so every client shares
+/// one TLS config, made once. Each call is still a client of its own, with
+/// its own connections.
+pub fn http_client() -> reqwest::Client {
+    static TLS: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+    let tls = TLS
+        .get_or_init(|| {
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+        })
+        .clone();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("building an HTTP client")
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 pub use command::{config_file, new_key, serve_command};
 pub use db::{DATABASE_URL_ENV, TestDb, empty_db, fresh_db};
 pub use fingerprint::fingerprint;
-pub use http::{HttpServer, spawn_http, spawn_http_logged};
+pub use http::{HttpServer, http_client, spawn_http, spawn_http_logged};
 pub use log::ServerLog;
 pub use pagila::{load_dump, pagila_db, pagila_dir};
 pub use paths::{Paths, paths, plugin_dir_with, plugin_wasm, sluice_bin};
