@@ -96,21 +96,13 @@ async fn a_new_rust_plugin_builds_as_generated_and_serves() {
     count_books_through(&db, "film-stats", &wasm, "count_rows").await;
 }
 
-/// Whether componentize-py can run here. In CI it must: `.ci/run` installs
-/// it, and a missing one fails the test rather than skipping it.
+/// Whether componentize-py can run here (in CI it must).
 fn have_componentize_py() -> bool {
-    let found = Command::new("componentize-py")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "componentize-py is not installed (pip install componentize-py==0.25.1)"
-        );
-        eprintln!("SKIPPED the Python plugin tests: componentize-py is not installed");
-    }
-    found
+    crate::support::tool_available(
+        "componentize-py",
+        "pip install componentize-py==0.25.1",
+        "the Python plugin tests",
+    )
 }
 
 /// Runs a project's `build.sh` into `out` and returns the built `.wasm`.

@@ -447,16 +447,11 @@ impl Drop for OciRegistry {
 /// Starts a registry, or `None` when `docker-registry` is not installed
 /// (outside CI only: `.ci/run` installs it, and there it must run).
 fn start_registry() -> Option<OciRegistry> {
-    let found = Command::new("docker-registry")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "docker-registry is not installed (Debian package docker-registry)"
-        );
-        eprintln!("SKIPPED the OCI registry tests: docker-registry is not installed");
+    if !crate::support::tool_available(
+        "docker-registry",
+        "Debian package docker-registry",
+        "the OCI registry tests",
+    ) {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -90,3 +90,22 @@ pub fn new_key(id: &str) -> (String, String) {
         .to_string();
     (key, entry)
 }
+
+/// Whether `program --version` runs here: a tool some tests need from
+/// outside the workspace. In CI it must (`.ci/run` installs it), so a
+/// missing one fails there; elsewhere the caller skips, saying so.
+/// `install` says how to get it; `tests` names what is skipped.
+pub fn tool_available(program: &str, install: &str, tests: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{program} is not installed ({install})"
+        );
+        eprintln!("SKIPPED {tests}: {program} is not installed ({install})");
+    }
+    found
+}
