@@ -24,6 +24,23 @@ pub fn detached_path(file: &Path) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// The detached signature beside the plugin at `file`, if there is one,
+/// read up to [`MAX_SIGNATURE_BYTES`] and one byte more (so that a larger
+/// one is refused as such, not cut to size).
+pub fn read_detached(file: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let signature = match std::fs::File::open(detached_path(file)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    signature
+        .take(MAX_SIGNATURE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
 /// The largest signature section or detached signature read. One signature
 /// is about 100 bytes; this allows hundreds.
 pub const MAX_SIGNATURE_BYTES: usize = 64 * 1024;
@@ -226,7 +243,12 @@ impl Identity {
 
 /// `sha256:<hex>` of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+    digest_text(&Sha256::digest(bytes).into())
+}
+
+/// `sha256:<hex>` of a SHA-256 already computed.
+fn digest_text(sha256: &[u8; 32]) -> String {
+    format!("sha256:{}", hex(sha256))
 }
 
 /// Whether `text` is a digest as [`digest`] writes it.
@@ -243,13 +265,24 @@ pub fn is_digest(text: &str) -> bool {
 /// a panic: every length in the file is checked against the bytes there
 /// before the signature parser allocates for it.
 pub fn identify(wasm: &[u8], detached: Option<&[u8]>, publishers: &Publishers) -> Identity {
+    identify_hashed(&Sha256::digest(wasm).into(), wasm, detached, publishers)
+}
+
+/// [`identify`], with the SHA-256 of `wasm` already computed.
+pub fn identify_hashed(
+    sha256: &[u8; 32],
+    wasm: &[u8],
+    detached: Option<&[u8]>,
+    publishers: &Publishers,
+) -> Identity {
     Identity {
-        digest: digest(wasm),
+        digest: digest_text(sha256),
         signature: signature(wasm, detached, publishers),
     }
 }
 
-fn signature(wasm: &[u8], detached: Option<&[u8]>, publishers: &Publishers) -> Signature {
+/// The signature part of [`identify`].
+pub fn signature(wasm: &[u8], detached: Option<&[u8]>, publishers: &Publishers) -> Signature {
     let embedded = match framing::sections(wasm) {
         Ok(embedded) => embedded,
         Err(why) => return Signature::Invalid(why),

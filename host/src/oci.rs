@@ -105,9 +105,19 @@ impl Registry {
         self.reference.whole()
     }
 
-    /// Publishes `wasm`; returns the manifest's URL.
-    pub async fn push(&self, wasm: Vec<u8>) -> Result<String, OciError> {
-        let digest = crate::identity::digest(&wasm);
+    /// The file name a pulled plugin is written under: the repository's
+    /// last path segment, `ghcr.io/acme/geo:1.2` → `geo.wasm`. The
+    /// reference grammar keeps it a plain name (lower-case letters,
+    /// digits, `.`, `_`, `-`).
+    pub fn file_name(&self) -> String {
+        let repository = self.reference.repository();
+        let name = repository.rsplit('/').next().unwrap_or(repository);
+        format!("{name}.wasm")
+    }
+
+    /// Publishes `wasm`, whose digest is `digest`; returns the manifest's
+    /// URL.
+    pub async fn push(&self, wasm: Vec<u8>, digest: &str) -> Result<String, OciError> {
         let layer = ImageLayer::new(wasm, WASM_LAYER.to_string(), None);
         let config = serde_json::json!({
             "architecture": "wasm",
@@ -312,22 +322,6 @@ impl Lock {
     }
 }
 
-/// The file name a pulled plugin is written under: the repository's last
-/// path segment, `ghcr.io/acme/geo:1.2` → `geo.wasm`.
-pub fn file_name(reference: &str) -> Result<String, OciError> {
-    let parsed: Reference = reference.parse().map_err(|e| OciError::Reference {
-        reference: reference.to_string(),
-        message: format!("{e}"),
-    })?;
-    let name = parsed
-        .repository()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    Ok(format!("{name}.wasm"))
-}
-
 /// A file name with no directory part that the plugin directory's scan
 /// reads: `name.wasm`, not hidden.
 fn plain_wasm_name(name: &str) -> bool {
@@ -395,13 +389,11 @@ mod tests {
         assert!(is_loopback("[::1]:5000"));
         assert!(!is_loopback("ghcr.io"));
         assert!(!is_loopback("registry.example:5000"));
-        assert_eq!(
-            file_name("ghcr.io/acme/geo:1.2").unwrap(),
-            "geo.wasm".to_string()
-        );
+        let file_name = |reference| Registry::new(reference, false).map(|r| r.file_name());
+        assert_eq!(file_name("ghcr.io/acme/geo:1.2").unwrap(), "geo.wasm");
         assert_eq!(
             file_name("127.0.0.1:5000/plugins/sql-stats@sha256:0000000000000000000000000000000000000000000000000000000000000000").unwrap(),
-            "sql-stats.wasm".to_string()
+            "sql-stats.wasm"
         );
         assert!(file_name("UPPER/Case").is_err());
     }

@@ -137,8 +137,7 @@ fn trusted_publishers(
 pub async fn push(file: &Path, reference: &str, insecure: bool) -> anyhow::Result<()> {
     let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let none = crate::identity::Publishers::default();
-    let identity = crate::identity::identify(&wasm, None, &none);
-    match identity.signature {
+    match crate::identity::signature(&wasm, None, &none) {
         crate::identity::Signature::Unsigned => anyhow::bail!(
             "{} carries no signature: sign it first (`sluice plugins sign`, without --detached, \
              so the signature travels in the file)",
@@ -149,13 +148,13 @@ pub async fn push(file: &Path, reference: &str, insecure: bool) -> anyhow::Resul
         }
         _ => {}
     }
+    let digest = crate::identity::digest(&wasm);
     let registry = crate::oci::Registry::new(reference, insecure)?;
-    let url = registry.push(wasm).await?;
+    let url = registry.push(wasm, &digest).await?;
     println!(
-        "pushed {} to {} ({})",
+        "pushed {} to {} ({digest})",
         file.display(),
         registry.reference(),
-        identity.digest
     );
     println!("manifest: {url}");
     Ok(())
@@ -224,7 +223,7 @@ pub async fn pull(
                 .into());
             }
             Some(pinned) => pinned.file.clone(),
-            None => crate::oci::file_name(&reference)?,
+            None => registry.file_name(),
         };
         let target = dir.join(&file);
         write_atomically(&target, &pulled.bytes)?;
@@ -257,14 +256,13 @@ pub fn verify(
 ) -> anyhow::Result<()> {
     let publishers = trusted_publishers(publisher, public, config)?;
     let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let sig_path = crate::identity::detached_path(file);
-    let embedded = crate::identity::identify(&wasm, None, &publishers);
-    let identity = match (&embedded.signature, std::fs::read(&sig_path)) {
-        (crate::identity::Signature::Unsigned, Ok(sig)) => {
-            crate::identity::identify(&wasm, Some(&sig), &publishers)
-        }
-        _ => embedded,
-    };
+    let mut identity = crate::identity::identify(&wasm, None, &publishers);
+    if identity.signature == crate::identity::Signature::Unsigned
+        && let Some(detached) = crate::identity::read_detached(file)
+            .with_context(|| format!("reading the detached signature of {}", file.display()))?
+    {
+        identity.signature = crate::identity::signature(&wasm, Some(&detached), &publishers);
+    }
     if identity.trusted() {
         println!(
             "{}: signed by {}; digest {}",

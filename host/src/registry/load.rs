@@ -232,16 +232,33 @@ impl Loader {
         let listing = dir.clone();
         let runtime = self.runtime.clone();
         let publishers = self.publishers.clone();
+        let known: BTreeMap<String, [u8; 32]> = self
+            .files
+            .iter()
+            .map(|(name, state)| (name.clone(), state.hash))
+            .collect();
         // Reading, hashing and verifying files, and looking each up in the
         // compiled cache (which hashes it again, with the engine), is
-        // blocking work, kept off the async workers.
+        // blocking work, kept off the async workers. An unchanged file is
+        // neither verified nor looked up again.
         let files = tokio::task::spawn_blocking(move || {
-            read_plugin_dir(&listing, max_bytes, &publishers).map(|files| {
+            read_plugin_dir(&listing, max_bytes).map(|files| {
                 files
                     .into_iter()
                     .map(|file| {
-                        let uncached = defer_compiles && !runtime.is_cached(&file.bytes);
-                        (file, uncached)
+                        if known.get(&file.name) == Some(&file.hash) {
+                            Scanned::Unchanged(file.name)
+                        } else if defer_compiles && !runtime.is_cached(&file.bytes) {
+                            Scanned::Deferred(file.name)
+                        } else {
+                            let identity = identity::identify_hashed(
+                                &file.sha256,
+                                &file.bytes,
+                                file.detached.as_deref(),
+                                &publishers,
+                            );
+                            Scanned::Load(file, identity)
+                        }
                     })
                     .collect::<Vec<_>>()
             })
@@ -252,23 +269,29 @@ impl Loader {
         let mut changed = false;
         let mut deferred = false;
         let mut to_load = Vec::new();
-        for (file, uncached) in files {
-            match self.files.remove(&file.name) {
-                Some(state) if state.hash == file.hash => {
-                    seen.insert(file.name, state);
+        for scanned in files {
+            match scanned {
+                Scanned::Unchanged(name) => {
+                    if let Some(state) = self.files.remove(&name) {
+                        seen.insert(name, state);
+                    }
                 }
-                _ if uncached => {
-                    tracing::info!(file = %file.name, "not compiled yet: served once it is");
+                Scanned::Deferred(name) => {
+                    self.files.remove(&name);
+                    tracing::info!(file = %name, "not compiled yet: served once it is");
                     deferred = true;
                 }
-                previous => to_load.push((file, previous)),
+                Scanned::Load(file, identity) => {
+                    let previous = self.files.remove(&file.name);
+                    to_load.push((file, identity, previous));
+                }
             }
         }
         let this = &*self;
-        let loads = to_load.into_iter().map(|(file, previous)| {
+        let loads = to_load.into_iter().map(|(file, identity, previous)| {
             let source = dir.join(&file.name).display().to_string();
             async move {
-                let loaded = this.load_one(&source, file.bytes, file.identity).await;
+                let loaded = this.load_one(&source, file.bytes, identity).await;
                 (file.name, file.hash, source, previous, loaded)
             }
         });
@@ -518,25 +541,41 @@ fn unmet_binding(
 struct PluginFile {
     name: String,
     bytes: Vec<u8>,
-    /// SHA-256 of `bytes` and of its detached signature, if any.
+    /// Its detached signature, `NAME.wasm.sig`, if any.
+    detached: Option<Vec<u8>>,
+    /// SHA-256 of `bytes`.
+    sha256: [u8; 32],
+    /// What changes when the file or its detached signature does.
     hash: [u8; 32],
-    identity: Identity,
+}
+
+/// A plugin file, by what a scan must do with it.
+enum Scanned {
+    /// The same bytes and signature as the version loaded.
+    Unchanged(String),
+    /// Not in the compiled cache, and compiles are deferred.
+    Deferred(String),
+    /// New or changed: to load, with who it is.
+    Load(PluginFile, Identity),
 }
 
 /// Every `*.wasm` regular file directly in `dir`, sorted by name, each at
-/// most `max_bytes` long, identified by its signature (embedded, or
-/// detached beside it in `NAME.wasm.sig`) as `publishers` see it. The directory is opened as a capability, so a
+/// most `max_bytes` long, with its detached signature (`NAME.wasm.sig`). The directory is opened as a capability, so a
 /// symlink in it cannot reach files outside it. Anything that is not a
 /// regular file (a FIFO, a socket, a device, a directory) is skipped with a
 /// log line without waiting on it: files are opened non-blocking and checked
 /// before they are read. Blocking: call it off the async runtime.
-fn read_plugin_dir(
-    dir: &Path,
-    max_bytes: u64,
-    publishers: &Publishers,
-) -> anyhow::Result<Vec<PluginFile>> {
+fn read_plugin_dir(dir: &Path, max_bytes: u64) -> anyhow::Result<Vec<PluginFile>> {
     let handle = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
         .map_err(|e| anyhow::anyhow!("cannot open plugin directory {}: {e}", dir.display()))?;
+    let limit = format!(
+        "{} MiB, the [plugins] max_file_mb limit",
+        max_bytes / (1024 * 1024)
+    );
+    let signature_limit = format!(
+        "{} KiB, the largest signature read",
+        identity::MAX_SIGNATURE_BYTES / 1024
+    );
     let mut out = Vec::new();
     for entry in handle.entries()? {
         let entry = entry?;
@@ -550,10 +589,6 @@ fn read_plugin_dir(
         if stem.is_empty() {
             continue;
         }
-        let limit = format!(
-            "{} MiB, the [plugins] max_file_mb limit",
-            max_bytes / (1024 * 1024)
-        );
         match read_regular(&handle, file_name, max_bytes, &limit) {
             Ok(Some(bytes)) => {
                 let sig_name = format!("{file_name}{}", identity::DETACHED_SUFFIX);
@@ -561,7 +596,7 @@ fn read_plugin_dir(
                     &handle,
                     &sig_name,
                     identity::MAX_SIGNATURE_BYTES as u64,
-                    "64 KiB, the largest signature read",
+                    &signature_limit,
                 ) {
                     Ok(sig) => sig,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -570,18 +605,24 @@ fn read_plugin_dir(
                         None
                     }
                 };
-                let mut hasher = Sha256::new();
-                hasher.update(&bytes);
-                if let Some(sig) = &detached {
-                    hasher.update(b"\0signature\0");
-                    hasher.update(sig);
-                }
-                let identity = identity::identify(&bytes, detached.as_deref(), publishers);
+                // The file is hashed once; a detached signature changes
+                // the hash of its hash.
+                let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+                let hash = match &detached {
+                    None => sha256,
+                    Some(sig) => {
+                        let mut hasher = Sha256::new();
+                        hasher.update(sha256);
+                        hasher.update(sig);
+                        hasher.finalize().into()
+                    }
+                };
                 out.push(PluginFile {
                     name: file_name.to_string(),
                     bytes,
-                    hash: hasher.finalize().into(),
-                    identity,
+                    detached,
+                    sha256,
+                    hash,
                 });
             }
             Ok(None) => {

@@ -112,41 +112,40 @@ impl<'p> Lease<'p> {
     /// rolled back ahead of whatever the try sends. A connection still busy
     /// is closed, and the try gets none (it takes another).
     pub(super) fn restart(mut self) -> Lease<'p> {
-        if !self.settled {
+        self.end_session();
+        self
+    }
+
+    /// Ends what this lease did on its connection without waiting: a
+    /// connection with a request unanswered, or closed, is dropped; an open
+    /// transaction gets a ROLLBACK queued (its answer is read and dropped by
+    /// the connection task), and the connection is dropped if even that
+    /// cannot be queued.
+    fn end_session(&mut self) {
+        let usable = self
+            .conn
+            .as_ref()
+            .is_some_and(|c| self.settled && !c.client.is_closed());
+        if !usable {
             self.conn = None;
         } else if self.in_tx
             && let Some(conn) = &self.conn
-            && conn
-                .client
-                .batch_execute("ROLLBACK")
-                .now_or_never()
-                .is_some()
+            // The first poll writes the ROLLBACK into the connection's
+            // queue; only a failure completes at once.
+            && let Some(Err(e)) = conn.client.batch_execute("ROLLBACK").now_or_never()
         {
-            // Only an error completes at once: the ROLLBACK was not queued.
+            tracing::debug!("the read connection could not queue its ROLLBACK: {e}");
             self.conn = None;
         }
         self.in_tx = false;
-        self
     }
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else {
-            return;
-        };
-        if !self.settled || conn.client.is_closed() {
-            return;
+        self.end_session();
+        if let Some(conn) = self.conn.take() {
+            self.pool.give_back(conn);
         }
-        if self.in_tx {
-            // The first poll writes the ROLLBACK into the connection's
-            // queue; its answer is read and dropped by the connection task.
-            let rollback = conn.client.batch_execute("ROLLBACK").now_or_never();
-            if let Some(Err(e)) = rollback {
-                tracing::debug!("the read connection could not queue its ROLLBACK: {e}");
-                return;
-            }
-        }
-        self.pool.give_back(conn);
     }
 }
