@@ -241,6 +241,16 @@ fn trusted_publishers_make_signatures_required() {
         "{text}"
     );
 
+    // Signatures required with no publisher to trust: every file refused,
+    // and the log says why before the refusals do.
+    let (code, text) = check(w, "[plugins]\nrequire_signature = true\n", dir.path());
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("require_signature = true and no [plugins.publishers]"),
+        "{text}"
+    );
+    assert!(!text.contains("\nhello "), "{text}");
+
     // A grant naming a publisher that is not configured is a config error.
     let (code, text) = check(
         w,

@@ -190,6 +190,16 @@ impl Loader {
             .map_err(anyhow::Error::msg)?,
         );
         let publishers = Publishers::new(&config.plugins.publishers)?;
+        if config.plugins.signature_required()
+            && publishers.is_empty()
+            && config.plugins.dir.is_some()
+        {
+            tracing::warn!(
+                "[plugins] require_signature = true and no [plugins.publishers]: every file in \
+                 the plugin directory will be refused; trust a publisher's key there \
+                 (`sluice plugins keygen` prints the line)"
+            );
+        }
         let mut loader = Loader {
             runtime,
             config: config.clone(),
