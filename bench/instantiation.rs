@@ -111,13 +111,14 @@ pub async fn run(host: &InProcess, subjects: &[Subject], quick: bool) -> anyhow:
         }
         let inst = Samples::new(inst, started.elapsed());
 
+        let local = std::sync::Arc::new(sluice::principal::Principal::local());
         let (call_name, call_p50) = match &subject.call {
             Some((tool, args)) => {
                 let mut calls = Vec::with_capacity(n);
                 let started = Instant::now();
                 for i in 0..n + n / 10 {
                     let t = Instant::now();
-                    let out = plugin.call_tool(tool, args(i).to_string()).await?;
+                    let out = plugin.call_tool(tool, args(i).to_string(), &local).await?;
                     ensure!(!out.is_error, "{tool} reported an error: {:?}", out.content);
                     // The first tenth warms up.
                     if i >= n / 10 {

@@ -11,12 +11,18 @@ use sluice::config::Config;
 use sluice::db::value::{Scalar, Value};
 use sluice::gate::{Caller, Gate};
 use sluice::policy::{Grant, Limits};
+use sluice::principal::Principal;
 use sluice::registry::Registry;
-use sluice::registry::model::{PluginHost, Scope};
+use sluice::registry::model::PluginHost;
 use sluice::runtime::{Plugin, Runtime};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The local user of stdio, as the in-process paths call for it.
+static LOCAL: Principal = Principal::local();
+static LOCAL_CALLER: std::sync::LazyLock<std::sync::Arc<Principal>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(Principal::local()));
 
 /// The host's pieces, wired as `sluice serve` wires them, in this process.
 pub struct InProcess {
@@ -135,6 +141,7 @@ impl Path<'_> {
                     plugin: "sql-read",
                     tool: Some("query"),
                     grant,
+                    principal: &LOCAL,
                 };
                 let rows = gate.query(caller, w.sql, &params).await?;
                 ensure!(
@@ -149,7 +156,7 @@ impl Path<'_> {
                 };
                 let out = host
                     .registry
-                    .call_tool(&Scope::All, "query", arguments)
+                    .call_tool(&LOCAL_CALLER, "query", arguments)
                     .await?;
                 ensure!(!out.is_error, "{}: the tool reported an error", w.name);
                 w.check_answer(out.structured.as_ref())?;

@@ -135,6 +135,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Serving> {
             served.join(", ")
         );
     }
+    check_roles(config, &db).await;
     let host = Arc::new(LiveRegistry::new(registry));
     let watcher = registry::watch(host.clone(), loader, compiling)
         .context("cannot watch the plugin directory")?;
@@ -143,6 +144,56 @@ pub async fn start(config: &Config) -> anyhow::Result<Serving> {
         db,
         _watcher: watcher,
     })
+}
+
+/// Warns about each database role the config names (a plugin's, an API
+/// key's, an OAuth rule's) that the login role cannot take: calls that need
+/// it would fail with PostgreSQL's permission error. Not fatal, as the
+/// database may be set up after sluice starts, but said at once.
+async fn check_roles(config: &Config, db: &Database) {
+    let mut named: Vec<(String, String)> = Vec::new();
+    for (plugin, grant) in &config.plugins.grants {
+        if let Some(role) = &grant.role {
+            named.push((role.clone(), format!("[plugins.grants.{plugin}] role")));
+        }
+    }
+    for key in &config.http.auth.keys {
+        if let Some(role) = &key.role {
+            named.push((
+                role.clone(),
+                format!("[[http.auth.keys]] {:?} role", key.id),
+            ));
+        }
+    }
+    let rules = config.http.oauth.iter().flat_map(|o| o.rules.iter());
+    for (i, rule) in rules.enumerate() {
+        if let Some(role) = &rule.role {
+            named.push((
+                role.clone(),
+                format!("[[http.oauth.rules]] #{} role", i + 1),
+            ));
+        }
+    }
+    if named.is_empty() {
+        return;
+    }
+    let roles: Vec<String> = named.iter().map(|(r, _)| r.clone()).collect();
+    // A database that does not answer at once is the outage handling's to
+    // report; the start does not wait for it here.
+    match tokio::time::timeout(Duration::from_secs(2), db.unusable_roles(&roles)).await {
+        Ok(Ok(unusable)) => {
+            for (role, why) in unusable {
+                for (_, place) in named.iter().filter(|(r, _)| *r == role) {
+                    tracing::warn!(
+                        "{place} {role:?} cannot be used: {why}; the calls that run as it \
+                         will fail until it can (GRANT {role} TO the login role)"
+                    );
+                }
+            }
+        }
+        Ok(Err(e)) => tracing::debug!("cannot check the configured roles now: {e}"),
+        Err(_) => tracing::debug!("cannot check the configured roles now: no answer"),
+    }
 }
 
 /// The limits on every statement a plugin sends.

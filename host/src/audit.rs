@@ -1,8 +1,10 @@
 //! The audit trail: one structured event per database host call, to the log
 //! (target `sluice::audit`) and, when configured, to a JSON-lines file.
 //!
-//! Events carry the statement's fingerprint (literals replaced by `?`), never
-//! parameter values.
+//! Events name the client (its API key, or its OAuth subject and issuer;
+//! a stdio session's local user is named by neither) and carry the
+//! statement's fingerprint (literals replaced by `?`), never parameter
+//! values.
 
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
@@ -27,6 +29,14 @@ pub enum Decision {
 pub struct Event<'a> {
     /// RFC 3339 UTC.
     pub time: String,
+    /// The API key the client authenticated with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<&'a str>,
+    /// The OAuth subject the client's token names, and its issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<&'a str>,
     pub plugin: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<&'a str>,

@@ -129,10 +129,138 @@ pub struct HttpConfig {
     /// stream holds one, so keep this above `max_sessions`.
     pub max_connections: usize,
     pub auth: AuthConfig,
+    /// `[http.oauth]`: OAuth 2.1 access tokens from an authorization
+    /// server, beside the API keys.
+    pub oauth: Option<OAuthConfig>,
     pub rate_limit: RateLimitConfig,
     /// `[http.failed_auth]`: refused credentials per client address (IPv6:
     /// per /64).
     pub failed_auth: FailedAuthConfig,
+}
+
+/// `[http.oauth]`: sluice as an OAuth 2.1 resource server (the MCP
+/// authorization spec): it accepts access tokens its authorization server
+/// issued for it, and maps each caller to plugins and a database role by
+/// `[[http.oauth.rules]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// The authorization server's issuer identifier, exactly as its tokens
+    /// and metadata spell it.
+    pub issuer: String,
+    /// This server's resource URL, as clients reach it (e.g.
+    /// `https://sluice.example.com/mcp`): the audience tokens must name
+    /// (RFC 8707), and the `resource` of the protected-resource metadata.
+    pub resource: String,
+    /// Other accepted audiences (Microsoft Entra names an API by its
+    /// application id, say). Default: the resource alone.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Scopes every token must carry; one without them gets 403
+    /// `insufficient_scope`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Signature algorithms accepted (asymmetric only). Default: RS256,
+    /// RS384, RS512, PS256, PS384, PS512, ES256, ES384 and EdDSA.
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    /// Clock leeway, in seconds, for `exp` and `nbf`.
+    #[serde(default = "default_leeway_s")]
+    pub leeway_s: u64,
+    /// Where the signing keys are; default: the `jwks_uri` of the issuer's
+    /// metadata.
+    pub jwks_uri: Option<String>,
+    /// A token signed by a key not yet known fetches the keys again at most
+    /// this often, so that a flood of unknown key ids cannot hammer the
+    /// issuer.
+    #[serde(default = "default_jwks_refresh_s")]
+    pub jwks_refresh_s: u64,
+    /// Keys are fetched again after this long even when all are known.
+    #[serde(default = "default_jwks_max_age_s")]
+    pub jwks_max_age_s: u64,
+    /// Time allowed for each request to the authorization server.
+    #[serde(default = "default_fetch_timeout_ms")]
+    pub fetch_timeout_ms: u64,
+    /// Token claims shown to PostgreSQL: `name = "claim"` makes the claim
+    /// `current_setting('sluice.claim.name')`.
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
+    /// `[http.oauth.introspection]`: opaque tokens, checked by RFC 7662
+    /// introspection.
+    pub introspection: Option<IntrospectionConfig>,
+    /// `[[http.oauth.rules]]`, in order: the first that matches a caller
+    /// decides its plugins and database role. A caller no rule matches gets
+    /// 403.
+    #[serde(default)]
+    pub rules: Vec<OAuthRule>,
+}
+
+fn default_leeway_s() -> u64 {
+    60
+}
+fn default_jwks_refresh_s() -> u64 {
+    30
+}
+fn default_jwks_max_age_s() -> u64 {
+    3600
+}
+fn default_fetch_timeout_ms() -> u64 {
+    5000
+}
+
+/// `[http.oauth.introspection]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    /// Default: the `introspection_endpoint` of the issuer's metadata.
+    pub endpoint: Option<String>,
+    /// sluice's own client at the authorization server.
+    pub client_id: String,
+    /// Its secret; `${VAR}` reads it from the environment.
+    pub client_secret: String,
+    /// How long an answer is reused (never past the token's expiry).
+    #[serde(default = "default_introspection_cache_s")]
+    pub cache_s: u64,
+}
+
+fn default_introspection_cache_s() -> u64 {
+    60
+}
+
+/// One `[[http.oauth.rules]]` entry. Every condition must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthRule {
+    /// Scopes the token must carry, all of them.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Claims the token must carry: `claim = "value"` holds when the claim
+    /// is that string or a list containing it; `claim = ["a", "b"]` when it
+    /// matches any of them.
+    #[serde(default)]
+    pub claims: BTreeMap<String, OneOrMany>,
+    /// The only plugins the caller may use; default: all.
+    pub plugins: Option<Vec<String>>,
+    /// The database role the caller's statements run as.
+    pub role: Option<String>,
+}
+
+/// A string, or a list of them.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values, one or many.
+    pub fn values(&self) -> &[String] {
+        match self {
+            OneOrMany::One(one) => std::slice::from_ref(one),
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 /// `[http.failed_auth]`: how many refused credentials one client address
@@ -167,6 +295,7 @@ impl Default for HttpConfig {
             header_timeout_ms: 10_000,
             max_connections: 1024,
             auth: AuthConfig::default(),
+            oauth: None,
             rate_limit: RateLimitConfig::default(),
             failed_auth: FailedAuthConfig::default(),
         }
@@ -207,6 +336,9 @@ pub struct ApiKeyConfig {
     /// When set, the only plugins (by name) whose tools, resources and
     /// prompts this key can see or use.
     pub plugins: Option<Vec<String>>,
+    /// The database role this key's statements run as (`SET LOCAL ROLE`),
+    /// in place of a plugin's own `role`.
+    pub role: Option<String>,
     /// Requests per minute for this key, over `[http.rate_limit]`.
     pub per_minute: Option<u32>,
     /// Requests allowed in a burst for this key, over `[http.rate_limit]`.
@@ -626,6 +758,9 @@ impl Config {
             .map_err(ConfigError::Invalid)?;
         crate::identity::Publishers::new(&self.plugins.publishers)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(oauth) = &self.http.oauth {
+            crate::http::oauth::check_config(oauth).map_err(ConfigError::Invalid)?;
+        }
         for (plugin, grant) in &self.plugins.grants {
             let section = format!("[plugins.grants.{plugin}]");
             for pattern in grant.read.iter().chain(grant.write.iter()).flatten() {

@@ -19,6 +19,7 @@ pub mod oci;
 pub mod pgcluster;
 pub mod plugins_cmd;
 pub mod policy;
+pub mod principal;
 pub mod publish;
 pub mod registry;
 pub mod runtime;

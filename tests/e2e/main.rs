@@ -19,6 +19,7 @@ mod hostile;
 mod http;
 mod http_robustness;
 mod limits;
+mod oauth;
 mod outage;
 mod plugins;
 mod readme;

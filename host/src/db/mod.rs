@@ -91,6 +91,27 @@ pub struct TxSettings {
     pub statement_timeout_ms: u64,
     /// `SET LOCAL ROLE` target.
     pub role: Option<String>,
+    /// Transaction-local settings that tell PostgreSQL who is asking, as
+    /// `(name, value)` ([`crate::principal::Principal::settings`]): set with
+    /// [`IDENTITY_SQL`], whose parameters they are.
+    pub identity: Vec<(String, String)>,
+}
+
+/// Sets the caller's identity for the transaction: `$1` names, `$2` values,
+/// both bound, so no value from a token is ever read as SQL.
+pub const IDENTITY_SQL: &str = "SELECT pg_catalog.set_config(n, v, true) \
+     FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), \
+                     pg_catalog.unnest($2::pg_catalog.text[])) AS s(n, v)";
+
+impl TxSettings {
+    /// The identity's names and values, as the two arrays [`IDENTITY_SQL`]
+    /// takes.
+    pub fn identity_arrays(&self) -> (Vec<&str>, Vec<&str>) {
+        self.identity
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .unzip()
+    }
 }
 
 /// The schema unqualified names resolve in (after `pg_catalog`). Pinned per
@@ -517,6 +538,35 @@ impl Database {
         Ok(())
     }
 
+    /// Of `roles`, those the login role cannot `SET ROLE` to, each with why:
+    /// it does not exist, or the login role is not a member.
+    pub async fn unusable_roles(
+        &self,
+        roles: &[String],
+    ) -> Result<Vec<(String, &'static str)>, DbError> {
+        let (mut conn, _permit) = self.acquire().await?;
+        let rows: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT r, r.r IN (SELECT rolname FROM pg_catalog.pg_roles) \
+             FROM pg_catalog.unnest($1::pg_catalog.text[]) AS r(r) \
+             WHERE r.r NOT IN (SELECT rolname FROM pg_catalog.pg_roles) \
+                OR NOT pg_catalog.pg_has_role(current_user, r.r, 'MEMBER')",
+        )
+        .bind(roles)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(role, exists)| {
+                let why = if exists {
+                    "the login role is not a member of it"
+                } else {
+                    "it does not exist"
+                };
+                (role, why)
+            })
+            .collect())
+    }
+
     /// Begins a transaction with the guard settings. All settings are `LOCAL`,
     /// so none outlives the transaction on the pooled connection.
     pub async fn begin(&self, settings: &TxSettings) -> Result<Tx, DbError> {
@@ -534,6 +584,14 @@ impl Database {
             )))
             .execute(&mut *tx)
             .await?;
+        }
+        if !settings.identity.is_empty() {
+            let (names, values) = settings.identity_arrays();
+            sqlx::query(IDENTITY_SQL)
+                .bind(names)
+                .bind(values)
+                .execute(&mut *tx)
+                .await?;
         }
         Ok(Tx {
             tx,

@@ -23,16 +23,19 @@ use crate::db::{
     Database, DbError, Params, PgError, Read, ResultLimits, RowSource, Rows, TxSettings,
 };
 use crate::policy::{self, Denial, Grant, StatementLimits};
+use crate::principal::Principal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-/// Who is calling: the plugin, the tool it is serving, and its grant.
+/// Who is calling: the plugin, the tool it is serving, its grant, and the
+/// client the call is for.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     pub plugin: &'a str,
     pub tool: Option<&'a str>,
     pub grant: &'a Grant,
+    pub principal: &'a Principal,
 }
 
 /// Why a gated call failed.
@@ -119,11 +122,22 @@ impl<B: Backend> Gate<B> {
         }
     }
 
-    fn settings(grant: &Grant, read_only: bool) -> TxSettings {
+    /// The transaction's settings: the plugin's limits, and the client's
+    /// identity. The client's role, when it has one, takes the place of the
+    /// plugin's: PostgreSQL is one role at a time, and the client's is the
+    /// one that decides which rows its own identity may see. The plugin's
+    /// grant still applies, checked here before anything runs.
+    fn settings(caller: Caller<'_>, read_only: bool) -> TxSettings {
         TxSettings {
             read_only,
-            statement_timeout_ms: grant.limits.timeout_ms,
-            role: grant.role.clone(),
+            statement_timeout_ms: caller.grant.limits.timeout_ms,
+            role: caller
+                .principal
+                .role
+                .as_deref()
+                .map(str::to_string)
+                .or_else(|| caller.grant.role.clone()),
+            identity: caller.principal.settings(),
         }
     }
 
@@ -178,7 +192,7 @@ impl<B: Backend> Gate<B> {
             .analyze_read(sql, &caller.grant.functions, deadline, timeout_ms)
             .await?;
         facts.fingerprint = Some(analysis.fingerprint.clone());
-        let settings = Self::settings(caller.grant, true);
+        let settings = Self::settings(caller, true);
         let rendered = || analysis.rendered.clone();
         let read = Read {
             settings: &settings,
@@ -221,7 +235,7 @@ impl<B: Backend> Gate<B> {
     ) -> Result<Vec<Relation>, GateError> {
         self.audited(caller, "list-relations", Vec::len, async |_| {
             caller.grant.check_catalog(caller.plugin)?;
-            let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
+            let mut tx = self.db.begin(&Self::settings(caller, true)).await?;
             let all = tx.list_relations(schema).await?;
             tx.abandon();
             Ok(all
@@ -245,7 +259,7 @@ impl<B: Backend> Gate<B> {
             async |facts| {
                 caller.grant.check_catalog(caller.plugin)?;
                 let parsed = policy::parse_relation_name(name).map_err(GateError::InvalidInput)?;
-                let mut tx = self.db.begin(&Self::settings(caller.grant, true)).await?;
+                let mut tx = self.db.begin(&Self::settings(caller, true)).await?;
                 let (schema, rel_name) =
                     resolve_one(&mut tx, &parsed.regclass_text, &parsed.display).await?;
                 facts.relations.push(format!("{schema}.{rel_name}"));
@@ -317,8 +331,12 @@ impl<B: Backend> Gate<B> {
         result: &Result<T, GateError>,
         count: impl Fn(&T) -> usize,
     ) {
+        let subject = caller.principal.subject();
         let mut event = audit::Event {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            key_id: caller.principal.key_id(),
+            subject: subject.map(|(_, subject)| subject),
+            issuer: subject.map(|(issuer, _)| issuer),
             plugin: caller.plugin,
             tool: caller.tool,
             call,

@@ -10,6 +10,7 @@ use crate::db::catalog::RelationKind;
 use crate::db::value::{Scalar, Value};
 use crate::db::{DbError, PgError, ResultLimits, RowSource};
 use crate::policy::{Grant, Pattern, StatementLimits};
+use crate::principal::Principal;
 use serde_json::json;
 use std::sync::Arc;
 use tracing::Level;
@@ -96,11 +97,15 @@ fn gate(backend: &TestBackend) -> Gate<TestBackend> {
     .unwrap()
 }
 
+/// The local user of stdio: no role or identity of its own.
+static LOCAL: Principal = Principal::local();
+
 fn caller(grant: &Grant) -> Caller<'_> {
     Caller {
         plugin: PLUGIN,
         tool: Some(TOOL),
         grant,
+        principal: &LOCAL,
     }
 }
 

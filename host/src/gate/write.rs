@@ -131,7 +131,7 @@ impl<B: Backend> Gate<B> {
     ) -> Result<(B::Tx, Target), GateError> {
         caller.grant.check_writes_anything(caller.plugin)?;
         let name = policy::parse_relation_name(table).map_err(GateError::InvalidInput)?;
-        let mut tx = self.db.begin(&Self::settings(caller.grant, false)).await?;
+        let mut tx = self.db.begin(&Self::settings(caller, false)).await?;
         let (schema, rel_name) = resolve_one(&mut tx, &name.regclass_text, &name.display).await?;
         facts.relations.push(format!("{schema}.{rel_name}"));
         caller

@@ -1,21 +1,25 @@
 //! Who may call: bearer API keys, checked against SHA-256 hashes in the
-//! config (so the config never holds a usable key), and signed requests
-//! ([`super::signing`]), checked with a shared secret. Each key has a scope
-//! and a rate limit of its own; each client address has a budget of
-//! refused credentials ([`super::failed_auth`]).
+//! config (so the config never holds a usable key), signed requests
+//! ([`super::signing`]), checked with a shared secret, and OAuth access
+//! tokens ([`super::oauth`]). Each key has a scope, a database role and a
+//! rate limit of its own; each OAuth caller gets its scope and role from
+//! the rules, and a rate limit per subject; each client address has a
+//! budget of refused credentials ([`super::failed_auth`]).
 
 use super::failed_auth::{Client, FailedAuth};
 use super::messages::{self, MessageLimits};
+use super::oauth::{OAuth, Refusal};
 use super::signing::{self, NonceCache, SignatureError};
 use super::throttle::{LogThrottle, throttled};
 use crate::config::{AuthConfig, RateLimitConfig};
+use crate::principal::Principal;
 use crate::registry::model::Scope;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -55,15 +59,17 @@ impl std::fmt::Debug for Credential {
 struct Key {
     id: Arc<str>,
     credential: Credential,
-    scope: Scope,
+    /// The caller the key is: its id, scope and database role.
+    principal: Arc<Principal>,
     /// Requests per minute and burst, for this key alone.
     limiter: Arc<DefaultDirectRateLimiter>,
 }
 
-/// The key a request authenticated with; in the request's extensions,
-/// beside the key's [`Scope`].
+/// Who owns what a request opens (sessions are kept to their owner and
+/// capped per owner): [`Principal::owner`]. In the request's extensions,
+/// beside the `Arc<Principal>` itself.
 #[derive(Debug, Clone)]
-pub struct KeyId(pub Arc<str>);
+pub struct Owner(pub Arc<str>);
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -121,6 +127,10 @@ impl ApiKeys {
                 Some(names) => Scope::Only(names.iter().cloned().collect()),
                 None => Scope::All,
             };
+            if entry.role.as_deref() == Some("") {
+                return Err(format!("[[http.auth.keys]] {}: role is empty", entry.id));
+            }
+            let id = Arc::<str>::from(entry.id.as_str());
             let per_minute = NonZeroU32::new(entry.per_minute.unwrap_or(defaults.per_minute));
             let burst = NonZeroU32::new(entry.burst.unwrap_or(defaults.burst));
             let (Some(per_minute), Some(burst)) = (per_minute, burst) else {
@@ -130,9 +140,13 @@ impl ApiKeys {
                 ));
             };
             keys.push(Key {
-                id: Arc::from(entry.id.as_str()),
+                principal: Arc::new(Principal::key(
+                    id.clone(),
+                    scope,
+                    entry.role.as_deref().map(Arc::from),
+                )),
+                id,
                 credential,
-                scope,
                 limiter: Arc::new(RateLimiter::direct(
                     Quota::per_minute(per_minute).allow_burst(burst),
                 )),
@@ -234,6 +248,11 @@ pub fn new_signing_key(id: &str, env_var: &str) -> Result<(String, String), Stri
 /// What [`require_key`] checks requests against.
 pub struct Gate {
     pub keys: ApiKeys,
+    /// OAuth access tokens, when `[http.oauth]` is configured.
+    pub oauth: Option<Arc<OAuth>>,
+    /// Requests per OAuth caller (by [`Principal::owner`]), at
+    /// `[http.rate_limit]`.
+    pub callers: DefaultKeyedRateLimiter<String>,
     pub failed: FailedAuth,
     /// A signed request's body is read to be checked, within these.
     pub limits: MessageLimits,
@@ -243,12 +262,28 @@ pub struct Gate {
     pub over_rate: LogThrottle,
 }
 
+/// The per-caller limiter of OAuth callers, at `[http.rate_limit]`.
+pub fn caller_limiter(
+    defaults: &RateLimitConfig,
+) -> Result<DefaultKeyedRateLimiter<String>, String> {
+    let per_minute = NonZeroU32::new(defaults.per_minute);
+    let burst = NonZeroU32::new(defaults.burst);
+    let (Some(per_minute), Some(burst)) = (per_minute, burst) else {
+        return Err("[http.rate_limit] per_minute and burst must be at least 1".into());
+    };
+    Ok(RateLimiter::keyed(
+        Quota::per_minute(per_minute).allow_burst(burst),
+    ))
+}
+
 /// Axum middleware: lets a request through with a valid `Authorization:
-/// Bearer` key or signature within its rate limit (recording the key and
-/// its scope in the request's extensions). Otherwise it answers 401 with
-/// `WWW-Authenticate`, or 429 with `Retry-After`, before anything reaches
-/// MCP or a plugin. A client address over its budget of refused
-/// credentials gets 429 before its credentials are looked at.
+/// Bearer` API key or OAuth access token, or a valid signature, within its
+/// rate limit (recording the caller and its owner in the request's
+/// extensions). Otherwise it answers 401 with `WWW-Authenticate` (naming
+/// the protected-resource metadata when OAuth is on), 403 for a valid token
+/// without the scope or rule it needs, or 429 with `Retry-After`, before
+/// anything reaches MCP or a plugin. A client address over its budget of
+/// refused credentials gets 429 before its credentials are looked at.
 pub async fn require_key(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     // Every connection has its peer address (see `super::server`); without
     // one, all such requests share one budget.
@@ -277,8 +312,25 @@ pub async fn require_key(State(gate): State<Arc<Gate>>, request: Request, next: 
                 .then(|| token.trim().to_string())
         });
     if let Some(token) = bearer {
-        return match gate.keys.find(&token) {
-            Some(key) => admit(&gate, key, request, next).await,
+        if let Some(key) = gate.keys.find(&token) {
+            return admit_key(&gate, key, request, next).await;
+        }
+        return match &gate.oauth {
+            Some(oauth) if oauth.may_accept(&token) => match oauth.authenticate(&token).await {
+                Ok(principal) => admit_caller(&gate, principal, request, next).await,
+                Err(Refusal::Invalid(why)) => gate.refuse(client, "an access token", &why),
+                Err(Refusal::Scope { needed, message }) => gate.forbidden(Some(&needed), &message),
+                Err(Refusal::NoRule(message)) => gate.forbidden(None, &message),
+                Err(Refusal::Unavailable(message)) => {
+                    throttled!(warn, gate.refusals, "OAuth token not checked: {message}");
+                    unavailable(&message)
+                }
+            },
+            Some(_) => gate.refuse(
+                client,
+                "an invalid API key",
+                "the token is neither an API key nor a JWT access token",
+            ),
             None => gate.refuse(client, "an invalid API key", "the API key is not valid"),
         };
     }
@@ -298,14 +350,16 @@ pub async fn require_key(State(gate): State<Arc<Gate>>, request: Request, next: 
             .keys
             .check_signed(&parts.headers, parts.method.as_str(), path, &bytes)
         {
-            Ok(key) => admit(&gate, key, Request::from_parts(parts, bytes.into()), next).await,
+            Ok(key) => admit_key(&gate, key, Request::from_parts(parts, bytes.into()), next).await,
             Err(e) => gate.refuse(client, "a signed request", &e.to_string()),
         };
     }
-    unauthorized(
-        None,
-        "an API key (Authorization: Bearer <key>) or a signed request is required",
-    )
+    let wanted = if gate.oauth.is_some() {
+        "an access token (Authorization: Bearer <token>), an API key or a signed request is required"
+    } else {
+        "an API key (Authorization: Bearer <key>) or a signed request is required"
+    };
+    gate.unauthorized(None, wanted)
 }
 
 impl Gate {
@@ -319,7 +373,7 @@ impl Gate {
                     %client,
                     "HTTP request with {what} refused: {why}"
                 );
-                unauthorized(Some("invalid_token"), why)
+                self.unauthorized(Some("invalid_token"), why)
             }
             Err(wait) => {
                 throttled!(
@@ -333,10 +387,52 @@ impl Gate {
             }
         }
     }
+
+    /// 401 with the challenge: RFC 6750's, and RFC 9728's
+    /// `resource_metadata` when OAuth is on, so a client learns where to
+    /// get a token.
+    fn unauthorized(&self, error: Option<&str>, message: &str) -> Response {
+        let challenge = self.challenge(error.map(|e| (e, message)), None);
+        with_challenge(StatusCode::UNAUTHORIZED, &challenge, message)
+    }
+
+    /// 403 for a valid token that may not do this. Missing scopes are
+    /// `insufficient_scope`, naming them, so that a client can ask for them
+    /// (a step-up); a caller no rule admits gets no error code, since no
+    /// scope it could ask for would change that.
+    fn forbidden(&self, scope: Option<&str>, message: &str) -> Response {
+        throttled!(info, self.refusals, "OAuth caller refused: {message}");
+        let challenge = match scope {
+            Some(scope) => self.challenge(Some(("insufficient_scope", message)), Some(scope)),
+            None => self.challenge(None, None),
+        };
+        with_challenge(StatusCode::FORBIDDEN, &challenge, message)
+    }
+
+    fn challenge(&self, error: Option<(&str, &str)>, scope: Option<&str>) -> String {
+        let mut challenge = "Bearer realm=\"sluice\"".to_string();
+        if let Some((error, description)) = error {
+            challenge.push_str(&format!(
+                ", error=\"{error}\", error_description=\"{}\"",
+                quotable(description)
+            ));
+        }
+        if let Some(scope) = scope.filter(|s| !s.is_empty()) {
+            challenge.push_str(&format!(", scope=\"{}\"", quotable(scope)));
+        }
+        if let Some(oauth) = &self.oauth {
+            challenge.push_str(&format!(
+                ", resource_metadata=\"{}\"",
+                quotable(oauth.metadata_url())
+            ));
+        }
+        challenge
+    }
 }
 
-/// Lets an authenticated request in, within its key's rate limit.
-async fn admit(gate: &Gate, key: &Key, mut request: Request, next: Next) -> Response {
+/// Lets a request with an API key or signature in, within its key's rate
+/// limit.
+async fn admit_key(gate: &Gate, key: &Key, request: Request, next: Next) -> Response {
     if let Err(not_until) = key.limiter.check() {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         throttled!(info, gate.over_rate, key = %key.id, "rate limit reached");
@@ -345,9 +441,71 @@ async fn admit(gate: &Gate, key: &Key, mut request: Request, next: Next) -> Resp
             "rate limit reached for this API key ([http.rate_limit], or the key's own per_minute and burst)",
         );
     }
-    request.extensions_mut().insert(KeyId(key.id.clone()));
-    request.extensions_mut().insert(key.scope.clone());
+    let owner = Owner(Arc::from(key.principal.owner()));
+    admit(key.principal.clone(), owner, request, next).await
+}
+
+/// Lets an OAuth caller in, within its own rate limit.
+async fn admit_caller(gate: &Gate, principal: Principal, request: Request, next: Next) -> Response {
+    let owner = principal.owner();
+    if let Err(not_until) = gate.callers.check_key(&owner) {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        throttled!(info, gate.over_rate, caller = %owner, "rate limit reached");
+        return too_many_requests(
+            wait,
+            "rate limit reached for this caller ([http.rate_limit])",
+        );
+    }
+    admit(Arc::new(principal), Owner(Arc::from(owner)), request, next).await
+}
+
+async fn admit(
+    principal: Arc<Principal>,
+    owner: Owner,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    request.extensions_mut().insert(owner);
+    request.extensions_mut().insert(principal);
     next.run(request).await
+}
+
+/// Text fit for a quoted-string of a challenge (RFC 6750 §3: printable
+/// ASCII without `"` and `\\`).
+fn quotable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .take(400)
+        .collect()
+}
+
+fn with_challenge(status: StatusCode, challenge: &str, message: &str) -> Response {
+    let mut response =
+        (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
+    if let Ok(value) = HeaderValue::from_str(challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+fn unavailable(message: &str) -> Response {
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(serde_json::json!({
+            "error": format!("the access token cannot be checked now: {message}")
+        })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(5u32));
+    response
 }
 
 fn too_many_failures(wait: std::time::Duration) -> Response {
@@ -369,24 +527,6 @@ fn too_many_requests(wait: std::time::Duration, message: &str) -> Response {
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-    response
-}
-
-fn unauthorized(error: Option<&str>, message: &str) -> Response {
-    let challenge = match error {
-        Some(error) => format!("Bearer realm=\"sluice\", error=\"{error}\""),
-        None => "Bearer realm=\"sluice\"".to_string(),
-    };
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        axum::Json(serde_json::json!({ "error": message })),
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
     response
 }
 

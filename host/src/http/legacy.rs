@@ -12,12 +12,13 @@
 //! on the stream with an error naming the id: legacy clients read answers
 //! only there, and some stop posting after a POST fails.
 
-use super::auth::KeyId;
+use super::auth::Owner;
 use super::messages::Checked;
 use super::sessions::{Kind, Sessions};
 use super::throttle::throttled;
 use crate::mcp::McpServer;
-use crate::registry::model::{PluginHost, Scope};
+use crate::principal::Principal;
+use crate::registry::model::PluginHost;
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -98,8 +99,8 @@ fn new_session_id() -> String {
 /// (else 503 when the server is full, 429 when the key is).
 pub async fn open<P: PluginHost>(
     State(legacy): State<Arc<Legacy<P>>>,
-    Extension(KeyId(key)): Extension<KeyId>,
-    Extension(scope): Extension<Scope>,
+    Extension(Owner(key)): Extension<Owner>,
+    Extension(caller): Extension<Arc<Principal>>,
 ) -> Response {
     let reservation = match legacy.registry.reserve(key.clone()) {
         Ok(reservation) => reservation,
@@ -117,7 +118,7 @@ pub async fn open<P: PluginHost>(
     let (to_server, from_client) = futures::channel::mpsc::channel::<ClientJsonRpcMessage>(QUEUE);
     let (to_client, from_server) = futures::channel::mpsc::channel::<ServerJsonRpcMessage>(QUEUE);
     let (refusals, refused) = futures::channel::mpsc::channel::<String>(QUEUE);
-    let server = McpServer::scoped(legacy.host.clone(), scope);
+    let server = McpServer::for_caller(legacy.host.clone(), caller);
     let service_token = legacy.shutdown.child_token();
     let token = service_token.clone();
     tokio::spawn(async move {
@@ -194,7 +195,7 @@ pub struct SessionQuery {
 /// checked beforehand by [`super::messages::check_message`].
 pub async fn post<P: PluginHost>(
     State(legacy): State<Arc<Legacy<P>>>,
-    Extension(KeyId(key)): Extension<KeyId>,
+    Extension(Owner(key)): Extension<Owner>,
     Query(query): Query<SessionQuery>,
     mut request: axum::extract::Request,
 ) -> Response {

@@ -8,8 +8,9 @@
 //! this order:
 //!
 //! 1. [`site`]: one `Host` and `Origin` rule, against DNS rebinding;
-//! 2. [`auth`]: a key or a signature, within the key's rate limit, and a
-//!    budget of refused credentials per client address ([`failed_auth`]);
+//! 2. [`auth`]: a key, a signature or an OAuth access token ([`oauth`]),
+//!    within the caller's rate limit, and a budget of refused credentials
+//!    per client address ([`failed_auth`]);
 //! 3. [`messages`]: each posted message read within the body limit and
 //!    checked like a stdio line, a refused one answered with its JSON-RPC
 //!    error;
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod failed_auth;
 mod legacy;
 pub mod messages;
+pub mod oauth;
 pub mod server;
 pub mod sessions;
 pub mod signing;
@@ -75,15 +77,32 @@ pub async fn serve<P: PluginHost>(
 ) -> anyhow::Result<()> {
     let keys =
         ApiKeys::from_config(&config.auth, &config.rate_limit).map_err(anyhow::Error::msg)?;
-    if keys.is_empty() {
+    let oauth = match &config.oauth {
+        Some(settings) => Some(Arc::new(
+            oauth::OAuth::from_config(settings).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
+    if keys.is_empty() && oauth.is_none() {
         anyhow::bail!(
             "no API keys configured for the HTTP transport: create one with `sluice keys new` \
-             and add the printed [[http.auth.keys]] entry to the config"
+             and add the printed [[http.auth.keys]] entry to the config, or configure \
+             [http.oauth] for access tokens from your identity provider"
         );
+    }
+    if let Some(oauth) = &oauth {
+        // In the background: the issuer may be slower to answer than
+        // clients are to arrive, and its first token fetches the keys anyway.
+        tokio::spawn({
+            let oauth = oauth.clone();
+            async move { oauth.warm().await }
+        });
     }
     let message_limits = messages::MessageLimits::new(config, limits);
     let gate = Arc::new(Gate {
         keys,
+        oauth: oauth.clone(),
+        callers: auth::caller_limiter(&config.rate_limit).map_err(anyhow::Error::msg)?,
         failed: failed_auth::FailedAuth::new(&config.failed_auth).map_err(anyhow::Error::msg)?,
         limits: message_limits,
         refusals: throttle::LogThrottle::default(),
@@ -156,6 +175,18 @@ pub async fn serve<P: PluginHost>(
                 .route("/readyz", get(readyz::<P>))
                 .with_state(Arc::new(Health { host, db })),
         );
+    // Public, like the health endpoints: it tells a client where to get a
+    // token, and holds nothing else.
+    let app = match &oauth {
+        Some(oauth) => {
+            let mut metadata = Router::new();
+            for path in oauth.metadata_paths() {
+                metadata = metadata.route(&path, get(resource_metadata));
+            }
+            app.merge(metadata.with_state(oauth.clone()))
+        }
+        None => app,
+    };
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -171,7 +202,11 @@ pub async fn serve<P: PluginHost>(
             loop {
                 tokio::select! {
                     () = background.cancelled() => break,
-                    () = tokio::time::sleep(FAILED_AUTH_SWEEP) => gate.failed.sweep(true),
+                    () = tokio::time::sleep(FAILED_AUTH_SWEEP) => {
+                        gate.failed.sweep(true);
+                        gate.callers.retain_recent();
+                        gate.callers.shrink_to_fit();
+                    }
                 }
             }
         }
@@ -224,6 +259,11 @@ async fn session_deleted(
         *response.body_mut() = axum::body::Body::empty();
     }
     response
+}
+
+/// The protected-resource metadata (RFC 9728).
+async fn resource_metadata(State(oauth): State<Arc<oauth::OAuth>>) -> Response {
+    axum::Json(oauth.metadata()).into_response()
 }
 
 /// Liveness: the process answers.

@@ -9,7 +9,7 @@
 //! that is refused is never created. A session with a request in flight is
 //! not idle.
 
-use super::auth::KeyId;
+use super::auth::Owner;
 use super::messages::{Checked, json_response, refusal_response};
 use super::throttle::{LogThrottle, throttled};
 use crate::config::HttpConfig;
@@ -477,7 +477,7 @@ pub async fn track_mcp(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(KeyId(key)) = request.extensions().get::<KeyId>().cloned() else {
+    let Some(Owner(key)) = request.extensions().get::<Owner>().cloned() else {
         tracing::error!("an MCP request reached the session check without an API key");
         return (StatusCode::INTERNAL_SERVER_ERROR, "no API key\n").into_response();
     };

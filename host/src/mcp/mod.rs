@@ -20,8 +20,9 @@ use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler, model as mcp, service::RequestContext,
 };
 
+use crate::principal::Principal;
 use crate::registry::model::{
-    CallError, CompletionRequest, CompletionTarget, ListChanges, PluginHost, Scope,
+    CallError, CompletionRequest, CompletionTarget, ListChanges, PluginHost,
 };
 
 /// Shown to clients at initialization; models read it to decide how to use us.
@@ -37,10 +38,10 @@ that refused it.";
 /// while the server runs are seen at once.
 pub struct McpServer<P: PluginHost> {
     host: Arc<P>,
-    /// The scope of every request, when the transport fixed it for the
+    /// The client of every request, when the transport fixed it for the
     /// whole session (the legacy SSE transport); otherwise it is read from
-    /// each HTTP request, or is everything on stdio.
-    session_scope: Option<Scope>,
+    /// each HTTP request, or is the local user on stdio.
+    session_caller: Option<Arc<Principal>>,
 }
 
 impl<P: PluginHost> McpServer<P> {
@@ -48,22 +49,23 @@ impl<P: PluginHost> McpServer<P> {
     pub fn new(host: Arc<P>) -> Self {
         Self {
             host,
-            session_scope: None,
+            session_caller: None,
         }
     }
 
-    /// Serves only what `scope` allows, for the whole session.
-    pub fn scoped(host: Arc<P>, scope: Scope) -> Self {
+    /// Serves `caller` alone, for the whole session: only what its scope
+    /// allows.
+    pub fn for_caller(host: Arc<P>, caller: Arc<Principal>) -> Self {
         Self {
             host,
-            session_scope: Some(scope),
+            session_caller: Some(caller),
         }
     }
 
-    fn scope(&self, extensions: &rmcp::model::Extensions) -> Scope {
-        match &self.session_scope {
-            Some(scope) => scope.clone(),
-            None => scope_of(extensions),
+    fn caller(&self, extensions: &rmcp::model::Extensions) -> Arc<Principal> {
+        match &self.session_caller {
+            Some(caller) => caller.clone(),
+            None => caller_of(extensions),
         }
     }
 }
@@ -72,7 +74,7 @@ impl<P: PluginHost> Clone for McpServer<P> {
     fn clone(&self) -> Self {
         Self {
             host: Arc::clone(&self.host),
-            session_scope: self.session_scope.clone(),
+            session_caller: self.session_caller.clone(),
         }
     }
 }
@@ -125,10 +127,10 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         _request: Option<mcp::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListToolsResult, McpError> {
-        let scope = self.scope(&context.extensions);
+        let caller = self.caller(&context.extensions);
         let tools = self
             .host
-            .tools(&scope)
+            .tools(&caller.scope)
             .into_iter()
             .map(tool_to_mcp)
             .collect();
@@ -144,11 +146,11 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         request: mcp::CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::CallToolResponse, McpError> {
-        let scope = self.scope(&context.extensions);
+        let caller = self.caller(&context.extensions);
         let name = request.name;
         let arguments = request.arguments.unwrap_or_default();
         tracing::debug!(tool = %name, "tools/call");
-        match unpanicked("tools/call", self.host.call_tool(&scope, &name, arguments)).await {
+        match unpanicked("tools/call", self.host.call_tool(&caller, &name, arguments)).await {
             Ok(output) => Ok(tool_output_to_mcp(output).into()),
             // Only a name nobody offers is a protocol error; a plugin that
             // reports something else missing is answered as a tool error.
@@ -170,10 +172,10 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         _request: Option<mcp::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListResourcesResult, McpError> {
-        let scope = self.scope(&context.extensions);
+        let caller = self.caller(&context.extensions);
         let resources = self
             .host
-            .resources(&scope)
+            .resources(&caller.scope)
             .into_iter()
             .map(resource_to_mcp)
             .collect();
@@ -185,10 +187,10 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         _request: Option<mcp::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListResourceTemplatesResult, McpError> {
-        let scope = self.scope(&context.extensions);
+        let caller = self.caller(&context.extensions);
         let templates = self
             .host
-            .resource_templates(&scope)
+            .resource_templates(&caller.scope)
             .into_iter()
             .map(template_to_mcp)
             .collect();
@@ -200,10 +202,10 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         request: mcp::ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::ReadResourceResponse, McpError> {
-        let scope = self.scope(&context.extensions);
+        let caller = self.caller(&context.extensions);
         let uri = request.uri;
         tracing::debug!(%uri, "resources/read");
-        match unpanicked("resources/read", self.host.read_resource(&scope, &uri)).await {
+        match unpanicked("resources/read", self.host.read_resource(&caller, &uri)).await {
             Ok(contents) => {
                 let contents = contents.into_iter().map(resource_contents_to_mcp).collect();
                 Ok(mcp::ReadResourceResult::new(contents).into())
@@ -226,10 +228,10 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         _request: Option<mcp::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::ListPromptsResult, McpError> {
-        let scope = self.scope(&context.extensions);
+        let caller = self.caller(&context.extensions);
         let prompts = self
             .host
-            .prompts(&scope)
+            .prompts(&caller.scope)
             .into_iter()
             .map(prompt_to_mcp)
             .collect();
@@ -241,13 +243,13 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         request: mcp::GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::GetPromptResponse, McpError> {
-        let scope = self.scope(&context.extensions);
+        let caller = self.caller(&context.extensions);
         let name = request.name;
         let arguments = prompt_arguments(request.arguments.unwrap_or_default());
         tracing::debug!(prompt = %name, "prompts/get");
         match unpanicked(
             "prompts/get",
-            self.host.get_prompt(&scope, &name, arguments),
+            self.host.get_prompt(&caller, &name, arguments),
         )
         .await
         {
@@ -267,7 +269,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         request: mcp::CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<mcp::CompleteResult, McpError> {
-        let scope = self.scope(&context.extensions);
+        let caller = self.caller(&context.extensions);
         let target = match request.r#ref {
             mcp::Reference::Prompt(prompt) => CompletionTarget::Prompt(prompt.name),
             mcp::Reference::Resource(template) => CompletionTarget::ResourceTemplate(template.uri),
@@ -297,7 +299,7 @@ impl<P: PluginHost> ServerHandler for McpServer<P> {
         };
         match unpanicked(
             "completion/complete",
-            self.host.complete(&scope, completion),
+            self.host.complete(&caller, completion),
         )
         .await
         {
@@ -331,20 +333,24 @@ async fn unpanicked<T>(
     }
 }
 
-/// The client's scope. An HTTP request carries the one its API key allows
-/// (put there by the transport's authentication); stdio sees everything.
-/// An HTTP request without one sees nothing, so a missing check fails
+/// The client. An HTTP request carries the one its credentials established
+/// (put there by the transport's authentication); stdio is the local user.
+/// An HTTP request without one may use nothing, so a missing check fails
 /// closed.
-fn scope_of(extensions: &rmcp::model::Extensions) -> Scope {
+fn caller_of(extensions: &rmcp::model::Extensions) -> Arc<Principal> {
     match extensions.get::<http::request::Parts>() {
         Some(parts) => parts
             .extensions
-            .get::<Scope>()
+            .get::<Arc<Principal>>()
             .cloned()
-            .unwrap_or_else(|| Scope::Only(Arc::from([]))),
-        None => Scope::All,
+            .unwrap_or_else(|| Arc::new(Principal::nobody())),
+        None => LOCAL.clone(),
     }
 }
+
+/// The local user of stdio, made once.
+static LOCAL: std::sync::LazyLock<Arc<Principal>> =
+    std::sync::LazyLock::new(|| Arc::new(Principal::local()));
 
 /// How often a session's change notifier checks that the session is alive.
 const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
@@ -407,8 +413,8 @@ mod tests {
     use super::*;
     use crate::registry::model::{
         CompletionOutput, Content, PromptArgumentSpec, PromptMessage, PromptOutput, PromptSpec,
-        ResourceBody, ResourceContents, ResourceSpec, ResourceTemplateSpec, Role, ToolAnnotations,
-        ToolOutput, ToolSpec,
+        ResourceBody, ResourceContents, ResourceSpec, ResourceTemplateSpec, Role, Scope,
+        ToolAnnotations, ToolOutput, ToolSpec,
     };
     use rmcp::ServiceExt as _;
     use serde_json::{Map, Value as Json};
@@ -493,7 +499,7 @@ mod tests {
 
         async fn call_tool(
             &self,
-            _: &Scope,
+            _: &Arc<Principal>,
             name: &str,
             arguments: Map<String, Json>,
         ) -> Result<ToolOutput, CallError> {
@@ -522,7 +528,7 @@ mod tests {
 
         async fn read_resource(
             &self,
-            _: &Scope,
+            _: &Arc<Principal>,
             uri: &str,
         ) -> Result<Vec<ResourceContents>, CallError> {
             match uri {
@@ -541,7 +547,7 @@ mod tests {
 
         async fn get_prompt(
             &self,
-            _: &Scope,
+            _: &Arc<Principal>,
             name: &str,
             arguments: Vec<(String, String)>,
         ) -> Result<PromptOutput, CallError> {
@@ -559,7 +565,7 @@ mod tests {
 
         async fn complete(
             &self,
-            _: &Scope,
+            _: &Arc<Principal>,
             request: CompletionRequest,
         ) -> Result<CompletionOutput, CallError> {
             *self.last_completion.lock().unwrap() = Some(request.clone());

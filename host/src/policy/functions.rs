@@ -167,7 +167,15 @@ pub fn sensitive_setting(name: &str) -> bool {
         "data_directory_mode",
     ];
     const INSIDE: &[&str] = &["secret", "password", "passwd", "token", "credential", "key"];
-    if name == "search_path" {
+    // The caller's own identity, which sluice set for this transaction
+    // (see `crate::principal`): nothing the caller does not know.
+    if name == "search_path"
+        || matches!(
+            name.as_str(),
+            "sluice.subject" | "sluice.issuer" | "sluice.key_id"
+        )
+        || name.starts_with("sluice.claim.")
+    {
         return false;
     }
     name.starts_with("ssl")
@@ -317,9 +325,16 @@ mod tests {
             "max_connections",
             "DateStyle",
             "transaction_read_only",
+            // The caller's own identity.
+            "sluice.key_id",
+            "sluice.subject",
+            "sluice.claim.api_token",
         ] {
             assert!(!sensitive_setting(name), "{name}");
         }
+        // Any other custom setting is judged by its shape.
+        assert!(sensitive_setting("sluice.signing_key"));
+        assert!(sensitive_setting("sluice.claimed_secret"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::model::{
     PromptSpec, ResourceContents, ResourceSpec, ResourceTemplateSpec, Scope, ToolOutput, ToolSpec,
 };
 use super::{Loader, Registry};
+use crate::principal::Principal;
 use serde_json::{Map, Value as Json};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -111,40 +112,40 @@ impl PluginHost for LiveRegistry {
 
     async fn call_tool(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         name: &str,
         arguments: Map<String, Json>,
     ) -> Result<ToolOutput, CallError> {
         let _call = InFlight::new(&self.in_flight);
-        self.current().call_tool(scope, name, arguments).await
+        self.current().call_tool(caller, name, arguments).await
     }
 
     async fn read_resource(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         uri: &str,
     ) -> Result<Vec<ResourceContents>, CallError> {
         let _call = InFlight::new(&self.in_flight);
-        self.current().read_resource(scope, uri).await
+        self.current().read_resource(caller, uri).await
     }
 
     async fn get_prompt(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         name: &str,
         arguments: Vec<(String, String)>,
     ) -> Result<PromptOutput, CallError> {
         let _call = InFlight::new(&self.in_flight);
-        self.current().get_prompt(scope, name, arguments).await
+        self.current().get_prompt(caller, name, arguments).await
     }
 
     async fn complete(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         request: CompletionRequest,
     ) -> Result<CompletionOutput, CallError> {
         let _call = InFlight::new(&self.in_flight);
-        self.current().complete(scope, request).await
+        self.current().complete(caller, request).await
     }
 }
 

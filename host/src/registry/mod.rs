@@ -12,6 +12,7 @@ pub use live::{LiveRegistry, watch};
 pub use load::{LoadReport, Loader, PluginSummary};
 pub use names::{NameCheck, UnknownName, UnknownNames, check_names};
 
+use crate::principal::Principal;
 use crate::runtime::Plugin;
 use model::{
     CallError, CompletionOutput, CompletionRequest, CompletionTarget, PluginHost, PromptOutput,
@@ -188,36 +189,36 @@ impl PluginHost for Registry {
 
     async fn call_tool(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         name: &str,
         arguments: Map<String, Json>,
     ) -> Result<ToolOutput, CallError> {
         let entry = self
-            .visible(scope)
+            .visible(&caller.scope)
             .find(|e| e.tools.iter().any(|t| t.name == name))
             .ok_or_else(|| CallError::UnknownTool(name.to_string()))?;
         let own = entry.own_name(name).unwrap_or(name);
         entry
             .plugin
-            .call_tool(own, Json::Object(arguments).to_string())
+            .call_tool(own, Json::Object(arguments).to_string(), caller)
             .await
     }
 
     async fn read_resource(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         uri: &str,
     ) -> Result<Vec<ResourceContents>, CallError> {
-        if let Some(entry) = self.visible(scope).find(|e| {
+        if let Some(entry) = self.visible(&caller.scope).find(|e| {
             e.plugin
                 .description()
                 .resources
                 .iter()
                 .any(|r| r.uri == uri)
         }) {
-            return entry.plugin.read_resource(uri).await;
+            return entry.plugin.read_resource(uri, caller).await;
         }
-        let candidates = self.visible(scope).filter(|e| {
+        let candidates = self.visible(&caller.scope).filter(|e| {
             e.plugin
                 .description()
                 .resource_templates
@@ -225,7 +226,7 @@ impl PluginHost for Registry {
                 .any(|t| template_may_match(&t.uri_template, uri))
         });
         for entry in candidates {
-            match entry.plugin.read_resource(uri).await {
+            match entry.plugin.read_resource(uri, caller).await {
                 Err(CallError::NotFound(_)) => continue,
                 other => return other,
             }
@@ -235,28 +236,28 @@ impl PluginHost for Registry {
 
     async fn get_prompt(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         name: &str,
         arguments: Vec<(String, String)>,
     ) -> Result<PromptOutput, CallError> {
         let entry = self
-            .visible(scope)
+            .visible(&caller.scope)
             .find(|e| e.prompts.iter().any(|p| p.name == name))
             .ok_or_else(|| CallError::NotFound(format!("prompt {name}")))?;
         let own = entry.own_name(name).unwrap_or(name);
-        entry.plugin.get_prompt(own, arguments).await
+        entry.plugin.get_prompt(own, arguments, caller).await
     }
 
     async fn complete(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         request: CompletionRequest,
     ) -> Result<CompletionOutput, CallError> {
         let not_found = || CallError::NotFound("no such prompt or resource template".into());
         match &request.target {
             CompletionTarget::Prompt(name) => {
                 let entry = self
-                    .visible(scope)
+                    .visible(&caller.scope)
                     .find(|e| e.prompts.iter().any(|p| p.name == *name))
                     .ok_or_else(not_found)?;
                 let own = entry.own_name(name).unwrap_or(name).to_string();
@@ -264,11 +265,11 @@ impl PluginHost for Registry {
                     target: CompletionTarget::Prompt(own),
                     ..request
                 };
-                entry.plugin.complete(request).await
+                entry.plugin.complete(request, caller).await
             }
             CompletionTarget::ResourceTemplate(uri) => {
                 let entry = self
-                    .visible(scope)
+                    .visible(&caller.scope)
                     .find(|e| {
                         e.plugin
                             .description()
@@ -277,7 +278,7 @@ impl PluginHost for Registry {
                             .any(|t| t.uri_template == *uri)
                     })
                     .ok_or_else(not_found)?;
-                entry.plugin.complete(request).await
+                entry.plugin.complete(request, caller).await
             }
         }
     }

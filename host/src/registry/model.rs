@@ -6,7 +6,9 @@
 use super::error::NameError;
 use crate::db::PgError;
 use crate::policy::Requests;
+use crate::principal::Principal;
 use serde_json::{Map, Value as Json};
+use std::sync::Arc;
 
 /// Whether `name` may name an MCP tool or prompt: 1 to 128 of
 /// `[A-Za-z0-9_.-]`.
@@ -291,8 +293,9 @@ pub enum CallError {
 /// The MCP transport is written against this trait only, so it knows nothing
 /// of wasmtime; the registry implements it. Lists are read on every request
 /// because the set of plugins can change while the server runs.
-/// Every list and call takes the client's [`Scope`]: what is outside it
-/// does not exist for that client.
+/// Every list takes the client's [`Scope`], and every call the
+/// [`Principal`](crate::principal::Principal) that carries it: what is
+/// outside the scope does not exist for that client.
 pub trait PluginHost: Send + Sync + 'static {
     /// Changes to the lists, as they happen; none for a host whose plugins
     /// never change.
@@ -312,27 +315,27 @@ pub trait PluginHost: Send + Sync + 'static {
 
     fn call_tool(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         name: &str,
         arguments: Map<String, Json>,
     ) -> impl Future<Output = Result<ToolOutput, CallError>> + Send;
 
     fn read_resource(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         uri: &str,
     ) -> impl Future<Output = Result<Vec<ResourceContents>, CallError>> + Send;
 
     fn get_prompt(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         name: &str,
         arguments: Vec<(String, String)>,
     ) -> impl Future<Output = Result<PromptOutput, CallError>> + Send;
 
     fn complete(
         &self,
-        scope: &Scope,
+        caller: &Arc<Principal>,
         request: CompletionRequest,
     ) -> impl Future<Output = Result<CompletionOutput, CallError>> + Send;
 }

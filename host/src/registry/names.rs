@@ -131,6 +131,17 @@ pub fn check_names(config: &Config, loaded: &BTreeSet<String>, failed: &[String]
             places.push((format!("[[http.auth.keys]] {:?} plugins", key.id), name));
         }
     }
+    for (i, rule) in config
+        .http
+        .oauth
+        .iter()
+        .flat_map(|o| o.rules.iter())
+        .enumerate()
+    {
+        for name in rule.plugins.iter().flatten() {
+            places.push((format!("[[http.oauth.rules]] #{} plugins", i + 1), name));
+        }
+    }
     let loaded_list: Vec<String> = loaded.iter().cloned().collect();
     let unknown = places
         .into_iter()

@@ -8,6 +8,7 @@ use super::bindings::sluice::plugin::{config, database, log, types};
 use super::inputs::{self, InvalidInput, List};
 use super::{CallState, PluginContext, convert};
 use crate::gate::{Caller, Gate};
+use crate::principal::Principal;
 use std::sync::Arc;
 
 /// A plugin made more host calls in one call than it may.
@@ -20,15 +21,17 @@ pub struct HostLimitExceeded {
 /// Denials of one call remembered to tell the host's from a plugin's own.
 const ISSUED_DENIALS_KEPT: usize = 32;
 
-/// What a database host call works with: the plugin's context and the gate.
-type DbCall = (Arc<PluginContext>, Arc<Gate>);
+/// What a database host call works with: the plugin's context, the gate,
+/// and who the call is for.
+type DbCall = (Arc<PluginContext>, Arc<Gate>, Arc<Principal>);
 
 impl PluginContext {
-    fn caller<'a>(&'a self, tool: Option<&'a str>) -> Caller<'a> {
+    fn caller<'a>(&'a self, tool: Option<&'a str>, principal: &'a Principal) -> Caller<'a> {
         Caller {
             plugin: &self.name,
             tool,
             grant: &self.grant,
+            principal,
         }
     }
 }
@@ -50,7 +53,7 @@ impl CallState {
                 ),
             }))));
         };
-        Ok(Ok((ctx, gate)))
+        Ok(Ok((ctx, gate, self.caller.clone())))
     }
 
     /// The error for a call whose arguments failed the boundary checks,
@@ -101,14 +104,14 @@ impl database::Host for CallState {
         sql: String,
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
-        let (ctx, gate) = match self.begin_db_call("query")? {
+        let (ctx, gate, principal) = match self.begin_db_call("query")? {
             Ok(both) => both,
             Err(e) => return Ok(Err(e)),
         };
         if let Err(e) = inputs::query(&sql, &params) {
             return Ok(Err(self.refuse("query", &e)));
         }
-        let caller = ctx.caller(self.tool.as_deref());
+        let caller = ctx.caller(self.tool.as_deref(), &principal);
         let params: Vec<_> = params.into_iter().map(convert::value_in).collect();
         Ok(gate
             .query(caller, &sql, &params)
@@ -122,14 +125,14 @@ impl database::Host for CallState {
         table: String,
         values: Vec<(String, types::Value)>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
-        let (ctx, gate) = match self.begin_db_call("insert")? {
+        let (ctx, gate, principal) = match self.begin_db_call("insert")? {
             Ok(both) => both,
             Err(e) => return Ok(Err(e)),
         };
         if let Err(e) = inputs::write(&table, &[(List::Values, &values)]) {
             return Ok(Err(self.refuse("insert", &e)));
         }
-        let caller = ctx.caller(self.tool.as_deref());
+        let caller = ctx.caller(self.tool.as_deref(), &principal);
         let values = convert::pairs_in(values);
         Ok(gate
             .insert(caller, &table, &values)
@@ -145,14 +148,14 @@ impl database::Host for CallState {
         values: Vec<(String, types::Value)>,
         max_rows: Option<u32>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
-        let (ctx, gate) = match self.begin_db_call("update")? {
+        let (ctx, gate, principal) = match self.begin_db_call("update")? {
             Ok(both) => both,
             Err(e) => return Ok(Err(e)),
         };
         if let Err(e) = inputs::write(&table, &[(List::Filter, &filter), (List::Values, &values)]) {
             return Ok(Err(self.refuse("update", &e)));
         }
-        let caller = ctx.caller(self.tool.as_deref());
+        let caller = ctx.caller(self.tool.as_deref(), &principal);
         let filter = convert::pairs_in(filter);
         let values = convert::pairs_in(values);
         Ok(gate
@@ -168,14 +171,14 @@ impl database::Host for CallState {
         filter: Vec<(String, types::Value)>,
         max_rows: Option<u32>,
     ) -> wasmtime::Result<Result<database::Rows, types::Error>> {
-        let (ctx, gate) = match self.begin_db_call("delete")? {
+        let (ctx, gate, principal) = match self.begin_db_call("delete")? {
             Ok(both) => both,
             Err(e) => return Ok(Err(e)),
         };
         if let Err(e) = inputs::write(&table, &[(List::Filter, &filter)]) {
             return Ok(Err(self.refuse("delete", &e)));
         }
-        let caller = ctx.caller(self.tool.as_deref());
+        let caller = ctx.caller(self.tool.as_deref(), &principal);
         let filter = convert::pairs_in(filter);
         Ok(gate
             .delete(caller, &table, &filter, max_rows)
@@ -188,14 +191,14 @@ impl database::Host for CallState {
         &mut self,
         schema: Option<String>,
     ) -> wasmtime::Result<Result<Vec<database::Relation>, types::Error>> {
-        let (ctx, gate) = match self.begin_db_call("list-relations")? {
+        let (ctx, gate, principal) = match self.begin_db_call("list-relations")? {
             Ok(both) => both,
             Err(e) => return Ok(Err(e)),
         };
         if let Err(e) = inputs::schema(schema.as_deref()) {
             return Ok(Err(self.refuse("list-relations", &e)));
         }
-        let caller = ctx.caller(self.tool.as_deref());
+        let caller = ctx.caller(self.tool.as_deref(), &principal);
         Ok(gate
             .list_relations(caller, schema.as_deref())
             .await
@@ -207,14 +210,14 @@ impl database::Host for CallState {
         &mut self,
         name: String,
     ) -> wasmtime::Result<Result<database::RelationDescription, types::Error>> {
-        let (ctx, gate) = match self.begin_db_call("describe-relation")? {
+        let (ctx, gate, principal) = match self.begin_db_call("describe-relation")? {
             Ok(both) => both,
             Err(e) => return Ok(Err(e)),
         };
         if let Err(e) = inputs::relation(&name) {
             return Ok(Err(self.refuse("describe-relation", &e)));
         }
-        let caller = ctx.caller(self.tool.as_deref());
+        let caller = ctx.caller(self.tool.as_deref(), &principal);
         Ok(gate
             .describe_relation(caller, &name)
             .await

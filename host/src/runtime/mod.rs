@@ -16,6 +16,7 @@ pub use cache::{CompiledCache, Origin};
 
 use crate::gate::Gate;
 use crate::policy::{Grant, Limits};
+use crate::principal::Principal;
 use crate::registry::model::{
     CallError, CompletionOutput, CompletionRequest, Manifest, PromptOutput, PromptSpec,
     ResourceContents, ResourceSpec, ResourceTemplateSpec, ToolOutput, ToolSpec,
@@ -99,6 +100,9 @@ pub(crate) struct CallState {
     limits: StoreLimits,
     plugin: Arc<PluginContext>,
     tool: Option<String>,
+    /// Who the call is for: its database calls run under its role and
+    /// identity.
+    caller: Arc<Principal>,
     host_calls: u32,
     deadline: Instant,
     /// The denials the host answered this call's host calls with, as
@@ -271,7 +275,7 @@ impl Runtime {
             description: Description::default(),
         };
         let raw = describing
-            .call(None, |p, store| {
+            .call(None, &Arc::new(Principal::local()), |p, store| {
                 Box::pin(async move { p.sluice_plugin_handler().call_describe(store).await })
             })
             .await
@@ -343,9 +347,11 @@ impl Plugin {
     /// Sets up a fresh store and instance exactly as a call does, and drops
     /// them without running plugin code: the fixed cost of every call.
     pub async fn instantiate(&self) -> Result<(), CallError> {
-        self.call(None, |_, _| Box::pin(async { Ok(()) }))
-            .await
-            .map(|_| ())
+        self.call(None, &Arc::new(Principal::local()), |_, _| {
+            Box::pin(async { Ok(()) })
+        })
+        .await
+        .map(|_| ())
     }
 
     /// [`Plugin::call`] of an export that answers with the WIT `error`,
@@ -354,21 +360,24 @@ impl Plugin {
     async fn call_export<T>(
         &self,
         tool: Option<&str>,
+        caller: &Arc<Principal>,
         f: impl for<'a> FnOnce(
             &'a bindings::Plugin,
             &'a mut Store<CallState>,
         ) -> CallFuture<'a, Result<T, wt::Error>>,
     ) -> Result<T, CallError> {
-        let (result, issued) = self.call(tool, f).await?;
+        let (result, issued) = self.call(tool, caller, f).await?;
         result.map_err(|e| convert::call_error(e, &self.ctx.name, &issued))
     }
 
     /// Runs `f` against a fresh instance in a fresh store with this plugin's
-    /// limits, and turns traps and timeouts into [`CallError::Plugin`].
-    /// Returns what `f` did and the denials the host issued meanwhile.
+    /// limits, on behalf of `caller`, and turns traps and timeouts into
+    /// [`CallError::Plugin`]. Returns what `f` did and the denials the host
+    /// issued meanwhile.
     async fn call<R>(
         &self,
         tool: Option<&str>,
+        caller: &Arc<Principal>,
         f: impl for<'a> FnOnce(&'a bindings::Plugin, &'a mut Store<CallState>) -> CallFuture<'a, R>,
     ) -> Result<(R, Vec<(String, String)>), CallError> {
         let limits = &self.ctx.grant.limits;
@@ -416,6 +425,7 @@ impl Plugin {
                 .build(),
             plugin: self.ctx.clone(),
             tool: tool.map(str::to_string),
+            caller: caller.clone(),
             host_calls: 0,
             deadline: Instant::now() + timeout,
             issued_denials: Vec::new(),
@@ -461,11 +471,16 @@ impl Plugin {
         }
     }
 
-    /// Calls tool `name` with JSON `arguments`.
-    pub async fn call_tool(&self, name: &str, arguments: String) -> Result<ToolOutput, CallError> {
+    /// Calls tool `name` with JSON `arguments`, for `caller`.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: String,
+        caller: &Arc<Principal>,
+    ) -> Result<ToolOutput, CallError> {
         let owned = name.to_string();
         let result = self
-            .call_export(Some(name), |p, store| {
+            .call_export(Some(name), caller, |p, store| {
                 Box::pin(async move {
                     p.sluice_plugin_handler()
                         .call_call_tool(store, &owned, &arguments)
@@ -487,11 +502,15 @@ impl Plugin {
             .map_err(|e| CallError::Internal(format!("reading the tool's result: {e}")))?
     }
 
-    /// Reads a resource.
-    pub async fn read_resource(&self, uri: &str) -> Result<Vec<ResourceContents>, CallError> {
+    /// Reads a resource, for `caller`.
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+        caller: &Arc<Principal>,
+    ) -> Result<Vec<ResourceContents>, CallError> {
         let uri = uri.to_string();
         let result = self
-            .call_export(None, |p, store| {
+            .call_export(None, caller, |p, store| {
                 Box::pin(async move {
                     p.sluice_plugin_handler()
                         .call_read_resource(store, &uri)
@@ -507,15 +526,16 @@ impl Plugin {
         })
     }
 
-    /// Renders a prompt.
+    /// Renders a prompt, for `caller`.
     pub async fn get_prompt(
         &self,
         name: &str,
         arguments: Vec<(String, String)>,
+        caller: &Arc<Principal>,
     ) -> Result<PromptOutput, CallError> {
         let name = name.to_string();
         let result = self
-            .call_export(None, |p, store| {
+            .call_export(None, caller, |p, store| {
                 Box::pin(async move {
                     p.sluice_plugin_handler()
                         .call_get_prompt(store, &name, &arguments)
@@ -526,14 +546,15 @@ impl Plugin {
         result.map(convert::prompt_result)
     }
 
-    /// Completes an argument.
+    /// Completes an argument, for `caller`.
     pub async fn complete(
         &self,
         request: CompletionRequest,
+        caller: &Arc<Principal>,
     ) -> Result<CompletionOutput, CallError> {
         let request = convert::completion_request(request);
         let result = self
-            .call_export(None, |p, store| {
+            .call_export(None, caller, |p, store| {
                 Box::pin(async move {
                     p.sluice_plugin_handler()
                         .call_complete(store, &request)

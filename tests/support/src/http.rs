@@ -61,6 +61,26 @@ pub async fn spawn_http_logged(
     start_http(url, config_toml, key_settings, true, true).await
 }
 
+/// As [`spawn_http_logged`], listening on `addr` (`127.0.0.1:PORT`): for a
+/// config that has to name the server's own URL.
+pub async fn spawn_http_logged_at(
+    url: &str,
+    config_toml: &str,
+    key_settings: &str,
+    addr: &str,
+) -> (HttpServer, ServerLog) {
+    start_http_at(url, config_toml, key_settings, true, true, addr).await
+}
+
+/// A loopback port free now, for a server that must know its address
+/// before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding a free loopback port")
+        .port()
+}
+
 /// Starts the server, echoing its log when `echo_log` and keeping it when
 /// `keep_log` (a long run would otherwise pile up its lines); see
 /// [`spawn_http`].
@@ -71,6 +91,25 @@ async fn start_http(
     echo_log: bool,
     keep_log: bool,
 ) -> (HttpServer, ServerLog) {
+    start_http_at(
+        url,
+        config_toml,
+        key_settings,
+        echo_log,
+        keep_log,
+        "127.0.0.1:0",
+    )
+    .await
+}
+
+async fn start_http_at(
+    url: &str,
+    config_toml: &str,
+    key_settings: &str,
+    echo_log: bool,
+    keep_log: bool,
+    addr: &str,
+) -> (HttpServer, ServerLog) {
     use tokio::io::{AsyncBufReadExt as _, BufReader};
     // The tests' reqwest clients share sluice's build of reqwest, which has
     // no crypto provider of its own.
@@ -79,7 +118,7 @@ async fn start_http(
     let config = config_file(&format!("{config_toml}\n{entry}{key_settings}"));
     precompile(config.path(), url, None, config_toml);
     let mut child = tokio::process::Command::new(sluice_bin())
-        .args(["serve", "--http", "127.0.0.1:0", "--config"])
+        .args(["serve", "--http", addr, "--config"])
         .arg(config.path())
         .arg("--database-url")
         .arg(url)

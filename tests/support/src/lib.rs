@@ -9,6 +9,8 @@
 //! on it ([`spawn`], [`spawn_http`], [`raw::RawServer`], or [`pg::Sluice`]
 //! for a database of the test's own making), and read what it answers
 //! ([`text_of`], [`structured`], [`fingerprint()`] for "nothing changed").
+//! The OAuth tests get tokens from a real authorization server,
+//! [`oidc::OidcProvider`].
 
 mod cluster;
 mod command;
@@ -21,6 +23,7 @@ mod paths;
 mod results;
 mod stdio;
 
+pub mod oidc;
 pub mod pg;
 pub mod raw;
 pub mod sse;
@@ -30,7 +33,9 @@ use std::time::Duration;
 pub use command::{config_file, new_key, serve_command, tool_available};
 pub use db::{DATABASE_URL_ENV, TestDb, empty_db, fresh_db};
 pub use fingerprint::fingerprint;
-pub use http::{HttpServer, http_client, spawn_http, spawn_http_logged};
+pub use http::{
+    HttpServer, free_port, http_client, spawn_http, spawn_http_logged, spawn_http_logged_at,
+};
 pub use log::ServerLog;
 pub use pagila::{load_dump, pagila_db, pagila_dir};
 pub use paths::{Paths, paths, plugin_dir_with, plugin_wasm, sluice_bin};

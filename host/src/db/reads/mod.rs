@@ -323,7 +323,7 @@ async fn attempt<E>(
             let client = &conn.client;
             let names: Vec<&str> = read.relations.iter().map(String::as_str).collect();
             let (began, resolved, prepared) = futures::join!(
-                client.batch_execute(&begin),
+                open(client, &begin, read.settings),
                 async {
                     match cached {
                         None if !names.is_empty() => client
@@ -403,7 +403,7 @@ async fn attempt<E>(
                 if begun {
                     Ok(())
                 } else {
-                    client.batch_execute(&begin).await
+                    open(client, &begin, read.settings).await
                 }
             },
             convert_on_server(client, types, read.params, &via_server),
@@ -427,7 +427,7 @@ async fn attempt<E>(
         if begun {
             Ok(())
         } else {
-            client.batch_execute(&begin).await
+            open(client, &begin, read.settings).await
         }
     };
     let stream = match (read.source, &prepared.declare) {
@@ -481,6 +481,32 @@ async fn attempt<E>(
         rows,
         truncated,
     })
+}
+
+/// Sends the transaction's opening and, when the call has one, the
+/// caller's identity ([`super::IDENTITY_SQL`], its values bound), one
+/// after the other in the same flush.
+async fn open(
+    client: &tokio_postgres::Client,
+    begin: &str,
+    settings: &TxSettings,
+) -> Result<(), tokio_postgres::Error> {
+    if settings.identity.is_empty() {
+        return client.batch_execute(begin).await;
+    }
+    let (names, values) = settings.identity_arrays();
+    let params = [
+        (&names as &(dyn ToSql + Sync), Type::TEXT_ARRAY),
+        (&values as &(dyn ToSql + Sync), Type::TEXT_ARRAY),
+    ];
+    let (began, identified) = futures::join!(
+        client.batch_execute(begin),
+        client.query_typed(super::IDENTITY_SQL, &params),
+    );
+    // The opening's error first: it is the one that says what went wrong
+    // (a stale resolution, a role that cannot be set).
+    began?;
+    identified.map(|_| ())
 }
 
 /// The outcome of the transaction's opening statements: the assertion's
