@@ -1,7 +1,7 @@
 //! Plugins that loop forever or trap are contained: the client gets an error
 //! and the server answers the next call.
 
-use crate::support::{fresh_db, plugin_dir_with, spawn, spawn_at, structured, text_of};
+use crate::support::{fresh_db, plugin_dir_with, run_sql, spawn, spawn_at, structured, text_of};
 use serde_json::json;
 
 #[tokio::test]
@@ -251,7 +251,7 @@ async fn an_array_of_100000_dimensions_is_refused_and_the_server_carries_on() {
 #[tokio::test]
 async fn malformed_host_call_arguments_are_refused_at_the_boundary() {
     let db = fresh_db().await;
-    sqlx_exec(
+    run_sql(
         &db.url,
         "CREATE TABLE fuzz_scratch (id int PRIMARY KEY, name text)",
     )
@@ -382,14 +382,4 @@ async fn malformed_host_call_arguments_are_refused_at_the_boundary() {
         ["test-fuzzer", "test-fuzzer", "test-fuzzer", "sql-read"],
         "{events:#?}"
     );
-}
-
-async fn sqlx_exec(url: &str, sql: &str) {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
 }

@@ -7,26 +7,18 @@
 
 use crate::support::oidc::{OidcClient, OidcProvider, Options};
 use crate::support::{
-    HttpServer, ServerLog, TestDb, free_port, fresh_db, http_client, spawn_http_logged,
+    HttpServer, ServerLog, TestDb, free_port, fresh_db, http_client, run_sql, spawn_http_logged,
     spawn_http_logged_at, structured, text_of,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rmcp::model::{CallToolRequestParams, CallToolResult};
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The resource URL sluice is configured with, as if behind a proxy that
 /// terminates TLS: tokens name it as their audience.
 const RESOURCE: &str = "https://sluice.test/mcp";
 const METADATA_URL: &str = "https://sluice.test/.well-known/oauth-protected-resource/mcp";
-
-async fn admin(url: &str, sql: &str) {
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -81,7 +73,7 @@ async fn setup_at(options: Options, oauth: &str, resource: &str, addr: &str) -> 
     let db = fresh_db().await;
     let analyst = format!("{}_analyst", db.name);
     let plugin_role = format!("{}_plugin", db.name);
-    admin(
+    run_sql(
         &db.url,
         &format!(
             "CREATE ROLE \"{analyst}\" NOLOGIN; CREATE ROLE \"{plugin_role}\" NOLOGIN; \
@@ -116,32 +108,30 @@ async fn setup_at(options: Options, oauth: &str, resource: &str, addr: &str) -> 
     })
 }
 
-/// The structured rows of a `query` call made with `token`.
-async fn rows_as(server: &HttpServer, token: &str, sql: &str) -> Value {
+/// A `query` call made with `token`, in a session of its own.
+async fn query_as(server: &HttpServer, token: &str, sql: &str) -> CallToolResult {
     let client = server.client(token).await;
     let result = client
         .call_tool(
-            rmcp::model::CallToolRequestParams::new("query")
+            CallToolRequestParams::new("query")
                 .with_arguments(json!({"sql": sql}).as_object().unwrap().clone()),
         )
         .await
         .unwrap();
     client.cancel().await.unwrap();
+    result
+}
+
+/// The structured rows of a `query` call made with `token`.
+async fn rows_as(server: &HttpServer, token: &str, sql: &str) -> Value {
+    let result = query_as(server, token, sql).await;
     assert_ne!(result.is_error, Some(true), "{sql}: {}", text_of(&result));
     structured(&result)["rows"].clone()
 }
 
 /// The text of a `query` call's error, made with `token`.
 async fn refusal_as(server: &HttpServer, token: &str, sql: &str) -> String {
-    let client = server.client(token).await;
-    let result = client
-        .call_tool(
-            rmcp::model::CallToolRequestParams::new("query")
-                .with_arguments(json!({"sql": sql}).as_object().unwrap().clone()),
-        )
-        .await
-        .unwrap();
-    client.cancel().await.unwrap();
+    let result = query_as(server, token, sql).await;
     assert_eq!(result.is_error, Some(true), "{sql} was not refused");
     text_of(&result)
 }
@@ -614,6 +604,9 @@ async fn the_python_sdk_signs_people_in_with_authorization_code_and_pkce() {
         );
         // The subject is the person, as the audit trail records it too.
         let audited = setup.log.lines_with(&format!("\"subject\":\"{person}\""));
-        assert!(audited.iter().any(|l| l.contains("sluice::audit")), "{person}");
+        assert!(
+            audited.iter().any(|l| l.contains("sluice::audit")),
+            "{person}"
+        );
     }
 }

@@ -2,9 +2,8 @@
 //! resolved before, or whose statement is prepared on the connection, must
 //! still see exactly what PostgreSQL resolves now.
 
-use crate::support::{fresh_db, spawn_at, structured, text_of};
+use crate::support::{fresh_db, run_sql, spawn_at, structured, text_of};
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 
 /// The log file of one server, removed afterwards.
 struct Log(std::path::PathBuf);
@@ -45,15 +44,6 @@ fn column_names(r: &rmcp::model::CallToolResult) -> Vec<String> {
         .collect()
 }
 
-async fn ddl(url: &str, sql: &str) {
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    conn.close().await.unwrap();
-}
-
 fn rows_of(r: &rmcp::model::CallToolResult) -> Value {
     assert_eq!(r.is_error, Some(false), "{}", text_of(r));
     structured(r)["rows"].clone()
@@ -66,7 +56,7 @@ const ONE_CONNECTION: &str = "[database]\nmax_connections = 1\n";
 #[tokio::test]
 async fn a_relation_replaced_between_reads_is_resolved_again() {
     let db = fresh_db().await;
-    ddl(
+    run_sql(
         &db.url,
         "CREATE TABLE swapped (a int); INSERT INTO swapped VALUES (1)",
     )
@@ -83,7 +73,7 @@ async fn a_relation_replaced_between_reads_is_resolved_again() {
     }
 
     // Another relation under the same name: a new OID, another shape.
-    ddl(
+    run_sql(
         &db.url,
         "DROP TABLE swapped; CREATE TABLE swapped (b text, a int); \
          INSERT INTO swapped VALUES ('x', 2)",
@@ -99,7 +89,7 @@ async fn a_relation_replaced_between_reads_is_resolved_again() {
 #[tokio::test]
 async fn a_column_added_under_a_prepared_statement_is_read() {
     let db = fresh_db().await;
-    ddl(
+    run_sql(
         &db.url,
         "CREATE TABLE grows (a int); INSERT INTO grows VALUES (1)",
     )
@@ -123,7 +113,7 @@ async fn a_column_added_under_a_prepared_statement_is_read() {
     );
     // The same OID, so the resolution holds; the prepared statements'
     // result type does not.
-    ddl(&db.url, "ALTER TABLE grows ADD COLUMN b text DEFAULT 'new'").await;
+    run_sql(&db.url, "ALTER TABLE grows ADD COLUMN b text DEFAULT 'new'").await;
     assert_eq!(
         rows_of(&server.call("query", read.clone()).await),
         json!([{"a": 1, "b": "new"}])
@@ -138,7 +128,7 @@ async fn a_column_added_under_a_prepared_statement_is_read() {
 #[tokio::test]
 async fn a_dropped_relation_fails_with_postgresql_s_own_error() {
     let db = fresh_db().await;
-    ddl(&db.url, "CREATE TABLE gone (a int)").await;
+    run_sql(&db.url, "CREATE TABLE gone (a int)").await;
     let server = spawn_at(
         &db.url,
         ONE_CONNECTION,
@@ -151,7 +141,7 @@ async fn a_dropped_relation_fails_with_postgresql_s_own_error() {
         rows_of(&server.call("query", read.clone()).await),
         json!([])
     );
-    ddl(&db.url, "DROP TABLE gone").await;
+    run_sql(&db.url, "DROP TABLE gone").await;
     let r = server.call("query", read.clone()).await;
     assert_eq!(r.is_error, Some(true));
     let text = text_of(&r);
@@ -183,7 +173,7 @@ async fn a_relation_that_appears_under_a_cached_name_is_checked_against_the_gran
     let first = server.call("query", read.clone()).await;
     assert_eq!(first.is_error, Some(true));
     assert!(text_of(&first).contains("42P01"), "{}", text_of(&first));
-    ddl(&db.url, "CREATE TABLE later (x int)").await;
+    run_sql(&db.url, "CREATE TABLE later (x int)").await;
     let second = server.call("query", read.clone()).await;
     assert_eq!(second.is_error, Some(true));
     let text = text_of(&second);
@@ -200,7 +190,7 @@ async fn a_relation_that_appears_under_a_cached_name_is_checked_against_the_gran
 #[tokio::test]
 async fn relation_names_of_any_spelling_are_asserted_safely() {
     let db = fresh_db().await;
-    ddl(
+    run_sql(
         &db.url,
         r##"CREATE TABLE "we'ird\ ""näme""" (a int); INSERT INTO "we'ird\ ""näme""" VALUES (7)"##,
     )

@@ -2,17 +2,8 @@
 //! pattern allows a table but the role has no privilege on it, PostgreSQL
 //! refuses.
 
-use crate::support::{fingerprint, fresh_db, spawn, structured, text_of};
+use crate::support::{fingerprint, fresh_db, run_sql, spawn, structured, text_of};
 use serde_json::json;
-use sqlx::Connection as _;
-
-async fn admin(url: &str, sql: &str) {
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-}
 
 #[tokio::test]
 async fn statements_run_under_the_plugins_database_role() {
@@ -20,7 +11,7 @@ async fn statements_run_under_the_plugins_database_role() {
     // Roles are cluster-wide: name them after this test's database.
     let reader = format!("{}_reader", db.name);
     let writer = format!("{}_writer", db.name);
-    admin(
+    run_sql(
         &db.url,
         &format!(
             "CREATE ROLE \"{reader}\" NOLOGIN; CREATE ROLE \"{writer}\" NOLOGIN; \
@@ -63,7 +54,7 @@ async fn statements_run_under_the_plugins_database_role() {
     server.shutdown().await;
     assert_eq!(fingerprint(&db.url).await, before, "the database changed");
 
-    admin(
+    run_sql(
         &db.url,
         &format!("DROP OWNED BY \"{reader}\", \"{writer}\"; DROP ROLE \"{reader}\"; DROP ROLE \"{writer}\";"),
     )

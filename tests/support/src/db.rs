@@ -39,6 +39,18 @@ pub async fn fresh_db() -> TestDb {
     db
 }
 
+/// Runs `sql` (any number of statements, as one simple query) on `url` as
+/// the test's admin: setup a test needs beyond the demo schema (roles,
+/// policies, DDL). Panics with the statement on an error.
+pub async fn run_sql(url: &str, sql: &str) {
+    let mut conn = connect(url).await;
+    sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = conn.close().await;
+}
+
 /// Creates a fresh, empty database.
 pub async fn empty_db() -> TestDb {
     static NEXT: AtomicU32 = AtomicU32::new(0);

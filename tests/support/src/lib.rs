@@ -31,7 +31,7 @@ pub mod sse;
 use std::time::Duration;
 
 pub use command::{config_file, new_key, serve_command, tool_available};
-pub use db::{DATABASE_URL_ENV, TestDb, empty_db, fresh_db};
+pub use db::{DATABASE_URL_ENV, TestDb, empty_db, fresh_db, run_sql};
 pub use fingerprint::fingerprint;
 pub use http::{
     HttpServer, free_port, http_client, spawn_http, spawn_http_logged, spawn_http_logged_at,

@@ -184,12 +184,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn claims(value: Json) -> Map<String, Json> {
-        match value {
-            Json::Object(map) => map,
-            _ => unreachable!(),
-        }
-    }
+    use crate::http::oauth::object as claims;
 
     #[test]
     fn an_answer_must_be_active_ours_and_current() {

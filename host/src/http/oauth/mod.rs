@@ -457,6 +457,15 @@ fn jwt_error(error: &jsonwebtoken::errors::Error, audiences: &[String]) -> Strin
     }
 }
 
+/// A JSON object's map, for the tests of this module and its parts.
+#[cfg(test)]
+fn object(value: Json) -> Map<String, Json> {
+    match value {
+        Json::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

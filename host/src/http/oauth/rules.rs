@@ -109,12 +109,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn claims(value: Json) -> Map<String, Json> {
-        match value {
-            Json::Object(map) => map,
-            _ => unreachable!(),
-        }
-    }
+    use crate::http::oauth::object as claims;
 
     #[test]
     fn a_rule_needs_every_scope_and_claim() {
