@@ -100,12 +100,19 @@ pub fn tool_available(program: &str, install: &str, tests: &str) -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
+    needed_here(found, program, install, tests)
+}
+
+/// `found`, after saying so when it is not: `what` (not installed) fails
+/// the test in CI, where `.ci/run` installs it, and elsewhere skips
+/// `tests`, saying how to get it (`install`).
+pub fn needed_here(found: bool, what: &str, install: &str, tests: &str) -> bool {
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
-            "{program} is not installed ({install})"
+            "{what} is not installed ({install})"
         );
-        eprintln!("SKIPPED {tests}: {program} is not installed ({install})");
+        eprintln!("SKIPPED {tests}: {what} is not installed ({install})");
     }
     found
 }

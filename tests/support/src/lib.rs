@@ -30,7 +30,7 @@ pub mod sse;
 
 use std::time::Duration;
 
-pub use command::{config_file, new_key, serve_command, tool_available};
+pub use command::{config_file, needed_here, new_key, serve_command, tool_available};
 pub use db::{DATABASE_URL_ENV, TestDb, empty_db, fresh_db, run_sql};
 pub use fingerprint::fingerprint;
 pub use http::{

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
-use crate::{http_client, tool_available};
+use crate::{http_client, needed_here, tool_available};
 
 /// How long the provider may take to start (node loads a few hundred
 /// modules on a small machine).
@@ -259,14 +259,7 @@ fn installed() -> bool {
     let found = oidc_dir()
         .join("node_modules/oidc-provider/package.json")
         .is_file();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "oidc-provider is not installed ({INSTALL})"
-        );
-        eprintln!("SKIPPED {TESTS}: oidc-provider is not installed ({INSTALL})");
-    }
-    found
+    needed_here(found, "oidc-provider", INSTALL, TESTS)
 }
 
 /// Writes `config` to `dir` and starts `provider.mjs` on it: the child,
