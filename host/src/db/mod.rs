@@ -545,11 +545,14 @@ impl Database {
         roles: &[String],
     ) -> Result<Vec<(String, &'static str)>, DbError> {
         let (mut conn, _permit) = self.acquire().await?;
+        // pg_has_role fails on a role that does not exist: the CASE keeps
+        // it from being asked about one (OR does not promise an order).
         let rows: Vec<(String, bool)> = sqlx::query_as(
-            "SELECT r, r.r IN (SELECT rolname FROM pg_catalog.pg_roles) \
-             FROM pg_catalog.unnest($1::pg_catalog.text[]) AS r(r) \
-             WHERE r.r NOT IN (SELECT rolname FROM pg_catalog.pg_roles) \
-                OR NOT pg_catalog.pg_has_role(current_user, r.r, 'MEMBER')",
+            "SELECT r, e FROM (SELECT r, r IN (SELECT rolname::pg_catalog.text \
+                                               FROM pg_catalog.pg_roles) AS e \
+                               FROM pg_catalog.unnest($1::pg_catalog.text[]) AS r(r)) AS s \
+             WHERE CASE WHEN e THEN NOT pg_catalog.pg_has_role(current_user, r, 'MEMBER') \
+                        ELSE true END",
         )
         .bind(roles)
         .fetch_all(&mut *conn)
