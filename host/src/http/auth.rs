@@ -316,7 +316,7 @@ pub async fn require_key(State(gate): State<Arc<Gate>>, request: Request, next: 
             return admit_key(&gate, key, request, next).await;
         }
         return match &gate.oauth {
-            Some(oauth) if oauth.may_accept(&token) => match oauth.authenticate(&token).await {
+            Some(oauth) => match oauth.authenticate(&token).await {
                 Ok(principal) => admit_caller(&gate, principal, request, next).await,
                 Err(Refusal::Invalid(why)) => gate.refuse(client, "an access token", &why),
                 Err(Refusal::Scope { needed, message }) => gate.forbidden(Some(&needed), &message),
@@ -326,11 +326,6 @@ pub async fn require_key(State(gate): State<Arc<Gate>>, request: Request, next: 
                     unavailable(&message)
                 }
             },
-            Some(_) => gate.refuse(
-                client,
-                "an invalid API key",
-                "the token is neither an API key nor a JWT access token",
-            ),
             None => gate.refuse(client, "an invalid API key", "the API key is not valid"),
         };
     }
