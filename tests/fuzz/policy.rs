@@ -133,8 +133,11 @@ fn check(sql: String) {
         };
         assert!(
             again.relations == first.relations,
-            "{:?} reads back with other relations",
-            clip(&sql)
+            "{:?} reads back with other relations: its rendering {:?} reads {:?}, not {:?}",
+            clip(&sql),
+            clip(&first.rendered),
+            again.relations,
+            first.relations
         );
         assert!(
             again.fingerprint == first.fingerprint,

@@ -3,7 +3,8 @@
 //! casts, ORDER BY, CTE bodies, set operations) escapes the checks.
 //!
 //! Fails closed: SQL the parser cannot read is refused, and so is syntax it
-//! reads differently from PostgreSQL (Unicode-escaped identifiers).
+//! reads differently from PostgreSQL (Unicode-escaped identifiers) or cannot
+//! write back as it read it (quotes it would not double).
 
 use super::{Denial, FunctionRules};
 use sqlparser::ast::{
@@ -162,6 +163,7 @@ fn parse_one(sql: &str, limits: StatementLimits) -> Result<Statement, Denial> {
         .tokenize_with_location()
         .map_err(|e| Denial::new("parse", format!("the SQL could not be parsed: {e}")))?;
     refuse_unicode_identifiers(&tokens)?;
+    keep_quotes_faithful(&mut tokens)?;
     expand_table_command(&mut tokens);
     let depth = nesting_bound(&tokens);
     if depth > limits.max_depth {
@@ -388,6 +390,68 @@ fn refuse_unicode_identifiers(tokens: &[TokenWithSpan]) -> Result<(), Denial> {
         }
     }
     Ok(())
+}
+
+/// The statement is rendered back to SQL (the text run when a result must be
+/// wrapped), and sqlparser writes a quoted value back with each quote doubled
+/// *except* two adjacent quotes or a quote after a backslash, which it takes
+/// for escapes already made. PostgreSQL would read such a rendering as other
+/// names, or end the literal early and read the rest as SQL. So a string
+/// literal holding either is carried as `E'…'`, whose writer escapes every
+/// quote and backslash; an identifier or another kind of literal holding
+/// either is refused.
+fn keep_quotes_faithful(tokens: &mut [TokenWithSpan]) -> Result<(), Denial> {
+    for token in tokens.iter_mut() {
+        let (value, quote, what) = match &token.token {
+            Token::Word(w) => match w.quote_style {
+                Some(q) => (&w.value, q, "quoted identifier"),
+                None => continue,
+            },
+            Token::SingleQuotedString(v) => {
+                if !written_faithfully(v, '\'') {
+                    token.token = Token::EscapedStringLiteral(v.clone());
+                }
+                continue;
+            }
+            Token::NationalStringLiteral(v)
+            | Token::HexStringLiteral(v)
+            | Token::SingleQuotedByteStringLiteral(v)
+            | Token::SingleQuotedRawStringLiteral(v) => (v, '\'', "string literal"),
+            Token::DoubleQuotedString(v)
+            | Token::DoubleQuotedByteStringLiteral(v)
+            | Token::DoubleQuotedRawStringLiteral(v) => (v, '"', "string literal"),
+            _ => continue,
+        };
+        if !written_faithfully(value, quote) {
+            let shown: String = value.chars().take(40).collect();
+            return Err(Denial::new(
+                "unfaithful-quoting",
+                format!(
+                    "the {what} {shown:?} holds two adjacent {quote} characters or a {quote} \
+                     after a backslash, which cannot be written back exactly; name or write \
+                     it without them"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether sqlparser writes `value` between `quote`s as PostgreSQL reads it
+/// back: with every quote doubled and nothing else changed.
+fn written_faithfully(value: &str, quote: char) -> bool {
+    if !value.contains(quote) {
+        return true;
+    }
+    let written = sqlparser::ast::escape_quoted_string(value, quote).to_string();
+    let mut doubled = String::with_capacity(written.len());
+    for c in value.chars() {
+        doubled.push(c);
+        if c == quote {
+            doubled.push(c);
+        }
+    }
+    written == doubled
 }
 
 /// `EXPLAIN (ANALYZE false)` is harmless; any other value enables it.
@@ -785,6 +849,34 @@ mod tests {
         // A quoted "TABLE" is a name, not the command.
         assert_eq!(rule("\"TABLE\" film"), "parse");
         assert_eq!(rule("TABLE film; DROP TABLE film"), "single-statement");
+    }
+
+    #[test]
+    fn quotes_are_written_back_as_they_were_read() {
+        let rendered = |sql: &str| {
+            analyze_read(sql, &FunctionRules::default(), StatementLimits::default())
+                .map(|a| a.rendered)
+                .unwrap()
+        };
+        // One quote inside is doubled as usual; the tree is unchanged.
+        assert_eq!(
+            rendered(r#"SELECT 'it''s' AS "say ""hi""""#),
+            r#"SELECT 'it''s' AS "say ""hi""""#
+        );
+        // Two adjacent quotes, or one after a backslash, would be written
+        // back undoubled: `'x\'' UNION … --'` would then end at `\'` and run
+        // the rest. Such a string is carried in escape form instead.
+        let out = rendered(r"SELECT 'x\'' UNION SELECT rolpassword FROM pg_authid --'");
+        assert_eq!(
+            out,
+            r"SELECT E'x\\\' UNION SELECT rolpassword FROM pg_authid --'"
+        );
+        assert!(rels(&out).is_empty());
+        assert_eq!(rendered("SELECT ''''''"), r"SELECT E'\'\''");
+        // An identifier has no escape form: it is refused.
+        assert_eq!(rule(r#"SELECT * FROM "a""""b""#), "unfaithful-quoting");
+        assert_eq!(rule(r#"SELECT 1 AS "x""""" FROM t"#), "unfaithful-quoting");
+        assert_eq!(rule(r"SELECT N'a\'''"), "unfaithful-quoting");
     }
 
     #[test]
