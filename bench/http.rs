@@ -29,7 +29,7 @@ fn mib(kib: u64) -> String {
 }
 
 /// The bench's key needs a rate limit the load cannot reach.
-const UNLIMITED: &str = "per_minute = 4000000000\nburst = 1000000\n";
+pub const UNLIMITED: &str = "per_minute = 4000000000\nburst = 1000000\n";
 
 /// A stateless (2026-07-28) `tools/call` of sql-read's `query`: one request,
 /// no session, as a load balancer would spread them.
@@ -42,11 +42,12 @@ fn point_request(i: usize) -> Vec<u8> {
     body.to_string().into_bytes()
 }
 
-/// `clients` workers, each with its own connection, calling back to back
-/// for `duration` after `warmup`. Returns the latencies of the calls that
-/// succeeded and how many failed.
-async fn load(
-    server: &support::HttpServer,
+/// `clients` workers, each with its own connection to `base` (with `key`),
+/// calling back to back for `duration` after `warmup`. Returns the
+/// latencies of the calls that succeeded and how many failed.
+pub async fn load(
+    base: &str,
+    key: &str,
     clients: usize,
     warmup: Duration,
     duration: Duration,
@@ -59,11 +60,7 @@ async fn load(
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .build()?;
-        let (endpoint, key, errors) = (
-            format!("{}/mcp", server.base),
-            server.key.clone(),
-            errors.clone(),
-        );
+        let (endpoint, key, errors) = (format!("{base}/mcp"), key.to_string(), errors.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut i = worker * 100_000;
@@ -146,7 +143,14 @@ pub async fn run(url: &str, config_toml: &str, plugins: usize, quick: bool) -> a
     };
 
     // Idle: started, and one call made so the pool and caches exist.
-    load(&server, 1, Duration::ZERO, Duration::from_millis(200)).await?;
+    load(
+        &server.base,
+        &server.key,
+        1,
+        Duration::ZERO,
+        Duration::from_millis(200),
+    )
+    .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (idle, _) = rss_kib(pid)?;
 
@@ -171,7 +175,7 @@ pub async fn run(url: &str, config_toml: &str, plugins: usize, quick: bool) -> a
                 }
             })
         });
-        let result = load(&server, clients, warmup, duration).await;
+        let result = load(&server.base, &server.key, clients, warmup, duration).await;
         if let Some(sampler) = sampler {
             sampler.abort();
         }

@@ -1,6 +1,6 @@
 //! sluice's benchmark suite: `cargo bench`. After `--`, `--quick` makes
 //! every measurement shorter and `--only SECTION` (overhead, instantiation,
-//! startup, http, peers, roundtrips; repeatable) runs just those. It runs against a real PostgreSQL loaded with Pagila and prints
+//! startup, http, peers, roundtrips, replicas; repeatable) runs just those. It runs against a real PostgreSQL loaded with Pagila and prints
 //! Markdown tables; BENCHMARKS.md holds a run's numbers and what they mean.
 //!
 //! The database is `SLUICE_BENCH_DATABASE_URL` (Pagila is loaded into it
@@ -11,7 +11,7 @@
 //! Sections: 1 plugin overhead, 2 instantiation and compilation, 3 cold
 //! start, 4 HTTP throughput beside pgbench, 5 memory, 6 side by side with
 //! the reference server through the same clients, 7 round trips per gated
-//! read.
+//! read, 8 replicas behind haproxy and the cost of their shared state.
 
 // The e2e harness (tests/support): databases, plugin paths, the stdio client.
 sluice_test_support::register_paths!();
@@ -22,6 +22,7 @@ mod http;
 mod instantiation;
 mod overhead;
 mod peers;
+mod replicas;
 mod roundtrips;
 mod setup;
 mod startup;
@@ -131,6 +132,11 @@ async fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     if wanted("roundtrips") {
         eprintln!("bench: 7. round trips per gated read");
         roundtrips::run(db.url(), quick).await?;
+    }
+
+    if wanted("replicas") {
+        eprintln!("bench: 8. replicas behind haproxy");
+        replicas::run(db.url(), &config_toml, quick).await?;
     }
     Ok(())
 }

@@ -136,6 +136,28 @@ pub struct HttpConfig {
     /// `[http.failed_auth]`: refused credentials per client address (IPv6:
     /// per /64).
     pub failed_auth: FailedAuthConfig,
+    /// Where the spent nonces of signed requests and the rate limits are
+    /// kept: `"memory"` (this process alone) or `"postgres"` (the database
+    /// sluice serves, shared by every replica that points at it).
+    pub shared_state: SharedStateKind,
+    /// The schema of the shared state's tables (`shared_state = "postgres"`).
+    pub shared_state_schema: String,
+    /// How long a request waits for the shared state; past it, a signed
+    /// request is refused and rate limits fall back to this replica's own.
+    pub shared_state_timeout_ms: u64,
+    /// After SIGTERM or SIGINT, how long to keep serving while `/readyz`
+    /// answers 503, so that a load balancer's health check takes this
+    /// replica out before it stops accepting connections.
+    pub drain_delay_ms: u64,
+}
+
+/// Where `[http] shared_state` is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SharedStateKind {
+    #[default]
+    Memory,
+    Postgres,
 }
 
 /// `[http.oauth]`: sluice as an OAuth 2.1 resource server (the MCP
@@ -298,6 +320,10 @@ impl Default for HttpConfig {
             oauth: None,
             rate_limit: RateLimitConfig::default(),
             failed_auth: FailedAuthConfig::default(),
+            shared_state: SharedStateKind::Memory,
+            shared_state_schema: "sluice".into(),
+            shared_state_timeout_ms: 1000,
+            drain_delay_ms: 0,
         }
     }
 }
@@ -825,6 +851,10 @@ impl Config {
             ),
             ("[http] max_connections", self.http.max_connections as u128),
             (
+                "[http] shared_state_timeout_ms",
+                self.http.shared_state_timeout_ms as u128,
+            ),
+            (
                 "[http.failed_auth] per_minute",
                 self.http.failed_auth.per_minute as u128,
             ),
@@ -835,6 +865,26 @@ impl Config {
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
+        let schema = &self.http.shared_state_schema;
+        if schema.is_empty() || schema.len() > 63 || schema.contains('\0') {
+            return Err(ConfigError::Invalid(format!(
+                "[http] shared_state_schema {schema:?} must be a schema name of 1 to 63 bytes"
+            )));
+        }
+        for (key, value, most) in [
+            (
+                "[http] shared_state_timeout_ms",
+                self.http.shared_state_timeout_ms,
+                60_000,
+            ),
+            ("[http] drain_delay_ms", self.http.drain_delay_ms, 600_000),
+        ] {
+            if value > most {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be at most {most}, not {value}"
+                )));
             }
         }
         let depth = self.mcp.max_json_depth;
@@ -1097,6 +1147,30 @@ mod tests {
             "[plugins.grants.p]\nmax_host_calls = 0",
             "[database]\nmax_rows = 0",
             "[plugins]\nmemory_mb = 17592186044416",
+        ] {
+            assert!(Config::parse(bad, Path::new("f.toml")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shared_state_is_memory_or_postgres_and_its_settings_are_bounded() {
+        let c = Config::parse(
+            "[http]\nshared_state = \"postgres\"\ndrain_delay_ms = 2000",
+            Path::new("f.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.http.shared_state, SharedStateKind::Postgres);
+        assert_eq!(c.http.shared_state_schema, "sluice");
+        assert_eq!(Config::default().http.shared_state, SharedStateKind::Memory);
+        let e = Config::parse("[http]\nshared_state = \"redis\"", Path::new("f.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`memory`") && e.contains("`postgres`"), "{e}");
+        for bad in [
+            "[http]\nshared_state_schema = \"\"",
+            "[http]\nshared_state_timeout_ms = 0",
+            "[http]\nshared_state_timeout_ms = 60001",
+            "[http]\ndrain_delay_ms = 600001",
         ] {
             assert!(Config::parse(bad, Path::new("f.toml")).is_err(), "{bad}");
         }

@@ -26,6 +26,7 @@ mod readme;
 mod reads;
 mod refusals;
 mod reload;
+mod replicas;
 mod resources;
 mod robustness;
 mod roles;

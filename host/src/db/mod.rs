@@ -8,6 +8,7 @@ pub mod codec;
 pub mod conninfo;
 mod error;
 mod reads;
+pub mod shared_state;
 pub mod value;
 
 pub use error::{DbError, PgError};
@@ -376,6 +377,16 @@ impl Database {
             .ok()
             .and_then(Result::ok)
             .ok_or_else(|| self.busy_error())
+    }
+
+    /// A connection of sluice's own to the same server, outside both pools
+    /// and their bound: for state sluice keeps itself ([`shared_state`]),
+    /// never for a plugin's statements.
+    pub async fn own_connection(&self) -> Result<tokio_postgres::Client, DbError> {
+        self.reads
+            .connect_client(self)
+            .await
+            .map_err(unreachable_error)
     }
 
     /// The error a call gets when every connection stayed in use.

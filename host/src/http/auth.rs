@@ -5,6 +5,12 @@
 //! rate limit of its own; each OAuth caller gets its scope and role from
 //! the rules, and a rate limit per subject; each client address has a
 //! budget of refused credentials ([`super::failed_auth`]).
+//!
+//! Spent nonces and rate limits are this process's own, or, with `[http]
+//! shared_state = "postgres"`, shared by every replica through the database
+//! ([`crate::db::shared_state`]), one round trip per request. While that
+//! store cannot answer, signed requests are refused (503: a replay could
+//! not be told apart) and rate limits fall back to each replica's own.
 
 use super::failed_auth::{Client, FailedAuth};
 use super::messages::{self, MessageLimits};
@@ -12,6 +18,7 @@ use super::oauth::{OAuth, Refusal};
 use super::signing::{self, NonceCache, SignatureError};
 use super::throttle::{LogThrottle, throttled};
 use crate::config::{AuthConfig, RateLimitConfig};
+use crate::db::shared_state::{Admission, Quota, SharedState, Spend};
 use crate::principal::Principal;
 use crate::registry::model::Scope;
 use axum::extract::{ConnectInfo, Request, State};
@@ -19,7 +26,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, RateLimiter};
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -62,6 +69,8 @@ struct Key {
     /// The caller the key is: its id, scope and database role.
     principal: Arc<Principal>,
     /// Requests per minute and burst, for this key alone.
+    quota: Quota,
+    /// The quota, kept in this process (the shared state's fallback).
     limiter: Arc<DefaultDirectRateLimiter>,
 }
 
@@ -147,8 +156,12 @@ impl ApiKeys {
                 )),
                 id,
                 credential,
+                quota: Quota {
+                    per_minute: per_minute.get(),
+                    burst: burst.get(),
+                },
                 limiter: Arc::new(RateLimiter::direct(
-                    Quota::per_minute(per_minute).allow_burst(burst),
+                    governor::Quota::per_minute(per_minute).allow_burst(burst),
                 )),
             });
         }
@@ -178,14 +191,15 @@ impl ApiKeys {
         found
     }
 
-    /// Checks a signed request's headers and body; the key it was signed with.
-    fn check_signed(
+    /// Checks a signed request's headers and body; the key it was signed
+    /// with, and the nonce it spends (once it is admitted).
+    fn check_signed<'h>(
         &self,
-        headers: &axum::http::HeaderMap,
+        headers: &'h axum::http::HeaderMap,
         method: &str,
         path: &str,
         body: &[u8],
-    ) -> Result<&Key, SignatureError> {
+    ) -> Result<(&Key, Spend<'h>), SignatureError> {
         let header = |name: &'static str| {
             headers
                 .get(name)
@@ -216,9 +230,12 @@ impl ApiKeys {
         signing::verify(secret, &text, signature)?;
         // Only a genuine request spends its nonce; it stays spent as long as
         // its timestamp would be accepted.
-        self.nonces
-            .remember(&key.id, nonce, now, at + self.max_skew_s)?;
-        Ok(key)
+        let spend = Spend {
+            key: key_id,
+            nonce,
+            expires: at + self.max_skew_s,
+        };
+        Ok((key, spend))
     }
 }
 
@@ -253,6 +270,11 @@ pub struct Gate {
     /// Requests per OAuth caller (by [`Principal::owner`]), at
     /// `[http.rate_limit]`.
     pub callers: DefaultKeyedRateLimiter<String>,
+    /// `[http.rate_limit]`, each OAuth caller's quota.
+    pub caller_quota: Quota,
+    /// Nonces and rate limits shared with other replicas, when `[http]
+    /// shared_state = "postgres"`.
+    pub shared: Option<Arc<SharedState>>,
     pub failed: FailedAuth,
     /// A signed request's body is read to be checked, within these.
     pub limits: MessageLimits,
@@ -260,19 +282,38 @@ pub struct Gate {
     pub refusals: LogThrottle,
     /// Keys over their rate limit: one line a second.
     pub over_rate: LogThrottle,
+    /// Signed requests refused while the shared state cannot answer: one
+    /// line a second.
+    pub shared_refusals: LogThrottle,
+    /// Rate limits falling back to this replica's own: one line a second.
+    pub shared_fallbacks: LogThrottle,
 }
 
-/// The per-caller limiter of OAuth callers, at `[http.rate_limit]`.
+/// What the nonce and rate checks say of a request.
+enum Verdict {
+    Admitted,
+    Replay,
+    Limited(std::time::Duration),
+    /// The shared state cannot tell a replay (signed requests only).
+    Unavailable(String),
+}
+
+/// The per-caller limiter of OAuth callers, at `[http.rate_limit]`, and
+/// its quota.
 pub fn caller_limiter(
     defaults: &RateLimitConfig,
-) -> Result<DefaultKeyedRateLimiter<String>, String> {
+) -> Result<(DefaultKeyedRateLimiter<String>, Quota), String> {
     let per_minute = NonZeroU32::new(defaults.per_minute);
     let burst = NonZeroU32::new(defaults.burst);
     let (Some(per_minute), Some(burst)) = (per_minute, burst) else {
         return Err("[http.rate_limit] per_minute and burst must be at least 1".into());
     };
-    Ok(RateLimiter::keyed(
-        Quota::per_minute(per_minute).allow_burst(burst),
+    Ok((
+        RateLimiter::keyed(governor::Quota::per_minute(per_minute).allow_burst(burst)),
+        Quota {
+            per_minute: per_minute.get(),
+            burst: burst.get(),
+        },
     ))
 }
 
@@ -313,7 +354,7 @@ pub async fn require_key(State(gate): State<Arc<Gate>>, request: Request, next: 
         });
     if let Some(token) = bearer {
         if let Some(key) = gate.keys.find(&token) {
-            return admit_key(&gate, key, request, next).await;
+            return admit_key(&gate, client, key, None, request, next).await;
         }
         return match &gate.oauth {
             Some(oauth) => match oauth.authenticate(&token).await {
@@ -341,13 +382,26 @@ pub async fn require_key(State(gate): State<Arc<Gate>>, request: Request, next: 
             .uri
             .path_and_query()
             .map_or(parts.uri.path(), |p| p.as_str());
-        return match gate
-            .keys
-            .check_signed(&parts.headers, parts.method.as_str(), path, &bytes)
-        {
-            Ok(key) => admit_key(&gate, key, Request::from_parts(parts, bytes.into()), next).await,
-            Err(e) => gate.refuse(client, "a signed request", &e.to_string()),
+        let (key, key_id, nonce, expires) =
+            match gate
+                .keys
+                .check_signed(&parts.headers, parts.method.as_str(), path, &bytes)
+            {
+                Ok((key, spend)) => (
+                    key,
+                    spend.key.to_owned(),
+                    spend.nonce.to_owned(),
+                    spend.expires,
+                ),
+                Err(e) => return gate.refuse(client, "a signed request", &e.to_string()),
+            };
+        let spend = Spend {
+            key: &key_id,
+            nonce: &nonce,
+            expires,
         };
+        let request = Request::from_parts(parts, bytes.into());
+        return admit_key(&gate, client, key, Some(spend), request, next).await;
     }
     let wanted = if gate.oauth.is_some() {
         "an access token (Authorization: Bearer <token>), an API key or a signed request is required"
@@ -425,33 +479,138 @@ impl Gate {
     }
 }
 
-/// Lets a request with an API key or signature in, within its key's rate
-/// limit.
-async fn admit_key(gate: &Gate, key: &Key, request: Request, next: Next) -> Response {
-    if let Err(not_until) = key.limiter.check() {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        throttled!(info, gate.over_rate, key = %key.id, "rate limit reached");
-        return too_many_requests(
-            wait,
-            "rate limit reached for this API key ([http.rate_limit], or the key's own per_minute and burst)",
-        );
+impl Gate {
+    /// Spends a signed request's nonce and takes a token from its caller's
+    /// bucket: in the shared state when there is one, else (and for rate
+    /// limits while it cannot answer) in this process, through `local`.
+    async fn check_admission(
+        &self,
+        spend: Option<Spend<'_>>,
+        owner: &str,
+        quota: Quota,
+        local: impl Fn() -> Result<(), std::time::Duration>,
+    ) -> Verdict {
+        if let Some(shared) = &self.shared {
+            match shared.admit(spend, owner, quota).await {
+                Ok(Admission::Admitted) => return Verdict::Admitted,
+                Ok(Admission::Replay) => return Verdict::Replay,
+                Ok(Admission::Limited(wait)) => return Verdict::Limited(wait),
+                Err(e) if spend.is_some() => {
+                    throttled!(warn, self.shared_refusals, "signed request refused: {e}");
+                    return Verdict::Unavailable(e.to_string());
+                }
+                Err(e) => {
+                    throttled!(
+                        warn,
+                        self.shared_fallbacks,
+                        "{e}; rate limits are this replica's own until it answers"
+                    );
+                }
+            }
+        } else if let Some(spend) = spend {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if self
+                .keys
+                .nonces
+                .remember(spend.key, spend.nonce, now, spend.expires)
+                .is_err()
+            {
+                return Verdict::Replay;
+            }
+        }
+        match local() {
+            Ok(()) => Verdict::Admitted,
+            Err(wait) => Verdict::Limited(wait),
+        }
     }
-    let owner = Owner(Arc::from(key.principal.owner()));
-    admit(key.principal.clone(), owner, request, next).await
+}
+
+/// The wait a governor limiter asks for.
+fn wait_of(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> std::time::Duration {
+    not_until.wait_time_from(DefaultClock::default().now())
+}
+
+/// Lets a request with an API key or signature in, within its key's rate
+/// limit, once its nonce (if signed) is spent.
+async fn admit_key(
+    gate: &Gate,
+    client: Client,
+    key: &Key,
+    spend: Option<Spend<'_>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let owner = key.principal.owner();
+    let local = || key.limiter.check().map_err(wait_of);
+    match gate.check_admission(spend, &owner, key.quota, local).await {
+        Verdict::Admitted => {}
+        Verdict::Replay => {
+            return gate.refuse(
+                client,
+                "a signed request",
+                &SignatureError::Replay.to_string(),
+            );
+        }
+        Verdict::Limited(wait) => {
+            throttled!(info, gate.over_rate, key = %key.id, "rate limit reached");
+            return too_many_requests(
+                wait,
+                "rate limit reached for this API key ([http.rate_limit], or the key's own per_minute and burst)",
+            );
+        }
+        Verdict::Unavailable(why) => return replay_unknown(&why),
+    }
+    admit(
+        key.principal.clone(),
+        Owner(Arc::from(owner)),
+        request,
+        next,
+    )
+    .await
 }
 
 /// Lets an OAuth caller in, within its own rate limit.
 async fn admit_caller(gate: &Gate, principal: Principal, request: Request, next: Next) -> Response {
     let owner = principal.owner();
-    if let Err(not_until) = gate.callers.check_key(&owner) {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        throttled!(info, gate.over_rate, caller = %owner, "rate limit reached");
-        return too_many_requests(
-            wait,
-            "rate limit reached for this caller ([http.rate_limit])",
-        );
+    let local = || gate.callers.check_key(&owner).map_err(wait_of);
+    match gate
+        .check_admission(None, &owner, gate.caller_quota, local)
+        .await
+    {
+        Verdict::Admitted => {}
+        Verdict::Limited(wait) => {
+            throttled!(info, gate.over_rate, caller = %owner, "rate limit reached");
+            return too_many_requests(
+                wait,
+                "rate limit reached for this caller ([http.rate_limit])",
+            );
+        }
+        // Without a nonce there is no replay to tell, and a failing store
+        // falls back to the local limit.
+        Verdict::Replay | Verdict::Unavailable(_) => {}
     }
     admit(Arc::new(principal), Owner(Arc::from(owner)), request, next).await
+}
+
+/// 503 for a signed request while the shared state cannot say whether its
+/// nonce was spent on another replica: refusing is the only safe answer.
+fn replay_unknown(why: &str) -> Response {
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(serde_json::json!({
+            "error": format!(
+                "signed requests are refused while replay protection cannot be checked: \
+                 {why} ([http] shared_state); retry shortly"
+            )
+        })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+    response
 }
 
 async fn admit(

@@ -31,8 +31,9 @@ pub mod signing;
 pub mod site;
 mod throttle;
 
-use crate::config::HttpConfig;
+use crate::config::{HttpConfig, SharedStateKind};
 use crate::db::Database;
+use crate::db::shared_state::SharedState;
 use crate::mcp::McpServer;
 use crate::mcp::frame::FrameLimits;
 use crate::registry::model::{PluginHost, Scope};
@@ -47,6 +48,7 @@ use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -55,11 +57,17 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// How often addresses whose refused-credential budget is full again are
 /// forgotten.
 const FAILED_AUTH_SWEEP: Duration = Duration::from_secs(10);
+/// How often spent nonces and full buckets are deleted from the shared
+/// state (by every replica, and at its start; a sweep that finds nothing
+/// costs little).
+const SHARED_STATE_SWEEP: Duration = Duration::from_secs(60);
 
 /// What the health endpoints look at.
 struct Health<P> {
     host: Arc<P>,
     db: Arc<Database>,
+    /// Set when a signal arrived: readiness fails during the drain delay.
+    draining: Arc<AtomicBool>,
 }
 
 /// Serves MCP over HTTP on `addr` until SIGINT or SIGTERM; then stops
@@ -98,15 +106,37 @@ pub async fn serve<P: PluginHost>(
             async move { oauth.warm().await }
         });
     }
+    let shared = match config.shared_state {
+        SharedStateKind::Memory => None,
+        SharedStateKind::Postgres => {
+            let shared = SharedState::open(
+                db.clone(),
+                &config.shared_state_schema,
+                Duration::from_millis(config.shared_state_timeout_ms),
+            )
+            .await?;
+            tracing::info!(
+                schema = %config.shared_state_schema,
+                "spent nonces and rate limits are shared through PostgreSQL"
+            );
+            Some(Arc::new(shared))
+        }
+    };
     let message_limits = messages::MessageLimits::new(config, limits);
+    let (callers, caller_quota) =
+        auth::caller_limiter(&config.rate_limit).map_err(anyhow::Error::msg)?;
     let gate = Arc::new(Gate {
         keys,
         oauth: oauth.clone(),
-        callers: auth::caller_limiter(&config.rate_limit).map_err(anyhow::Error::msg)?,
+        callers,
+        caller_quota,
+        shared: shared.clone(),
         failed: failed_auth::FailedAuth::new(&config.failed_auth).map_err(anyhow::Error::msg)?,
         limits: message_limits,
         refusals: throttle::LogThrottle::default(),
         over_rate: throttle::LogThrottle::default(),
+        shared_refusals: throttle::LogThrottle::default(),
+        shared_fallbacks: throttle::LogThrottle::default(),
     });
     let site = Arc::new(site::Site::new(config).map_err(anyhow::Error::msg)?);
     let registry = sessions::Sessions::new(sessions::SessionLimits::new(config));
@@ -136,6 +166,8 @@ pub async fn serve<P: PluginHost>(
         mcp_config,
     );
     let draining = host.clone();
+    let draining_flag = Arc::new(AtomicBool::new(false));
+    let drain_delay = Duration::from_millis(config.drain_delay_ms);
     let check = Arc::new(messages::MessageCheck {
         limits: message_limits,
         log: throttle::LogThrottle::default(),
@@ -173,7 +205,11 @@ pub async fn serve<P: PluginHost>(
             Router::new()
                 .route("/healthz", get(healthz))
                 .route("/readyz", get(readyz::<P>))
-                .with_state(Arc::new(Health { host, db })),
+                .with_state(Arc::new(Health {
+                    host,
+                    db,
+                    draining: draining_flag.clone(),
+                })),
         );
     // Public, like the health endpoints: it tells a client where to get a
     // token, and holds nothing else.
@@ -196,6 +232,9 @@ pub async fn serve<P: PluginHost>(
     bound(local);
 
     sessions::spawn_reaper(registry, manager, background.clone());
+    if let Some(shared) = shared {
+        tokio::spawn(sweep_shared_state(shared, background.clone()));
+    }
     tokio::spawn({
         let background = background.clone();
         async move {
@@ -215,6 +254,23 @@ pub async fn serve<P: PluginHost>(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let signal = crate::shutdown::signal().await;
+        if !drain_delay.is_zero() {
+            // Behind a load balancer: keep serving while its health check
+            // sees /readyz fail and takes this replica out, so that no
+            // request meets a closed port. A second signal cuts it short.
+            draining_flag.store(true, Ordering::Relaxed);
+            tracing::info!(
+                signal,
+                "draining: /readyz answers 503 for {} ms ([http] drain_delay_ms) while requests are still served",
+                drain_delay.as_millis()
+            );
+            tokio::select! {
+                () = tokio::time::sleep(drain_delay) => {}
+                again = crate::shutdown::signal() => {
+                    tracing::info!(signal = again, "second signal: ending the drain delay");
+                }
+            }
+        }
         tracing::info!(
             signal,
             "shutting down: no new requests, finishing those in flight"
@@ -245,6 +301,21 @@ pub async fn serve<P: PluginHost>(
     Ok(())
 }
 
+/// Deletes the shared state's spent nonces and full buckets at start and
+/// then now and then, until serving stops.
+async fn sweep_shared_state(shared: Arc<SharedState>, stop: CancellationToken) {
+    loop {
+        match shared.sweep().await {
+            Ok(rows) => tracing::debug!(rows, "swept the shared HTTP state"),
+            Err(e) => tracing::debug!("cannot sweep the shared HTTP state: {e}"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(SHARED_STATE_SWEEP) => {}
+        }
+    }
+}
+
 /// rmcp answers a session's DELETE with 202; the request is complete by
 /// then, and the official Python client logs any answer other than 200 or
 /// 204 as a failure, so it gets 204 No Content.
@@ -271,8 +342,12 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Readiness: the database answers and plugins are loaded. No data.
+/// Readiness: not draining, the database answers and plugins are loaded.
+/// No data.
 async fn readyz<P: PluginHost>(State(health): State<Arc<Health<P>>>) -> Response {
+    if health.draining.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
+    }
     if health.host.tools(&Scope::All).is_empty() {
         return (StatusCode::SERVICE_UNAVAILABLE, "no plugins loaded\n").into_response();
     }

@@ -19,7 +19,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 pub const HEADER_KEY: &str = "x-sluice-key";
 pub const HEADER_TIMESTAMP: &str = "x-sluice-timestamp";
@@ -107,7 +107,7 @@ pub fn check_timestamp(timestamp: &str, now: u64, skew: u64) -> Result<u64, Sign
 /// Nonces seen within the skew window, per key.
 #[derive(Debug, Default)]
 pub struct NonceCache {
-    seen: Mutex<HashMap<(Arc<str>, String), u64>>,
+    seen: Mutex<HashMap<(String, String), u64>>,
 }
 
 impl NonceCache {
@@ -115,7 +115,7 @@ impl NonceCache {
     /// already recorded and unexpired.
     pub fn remember(
         &self,
-        key: &Arc<str>,
+        key: &str,
         nonce: &str,
         now: u64,
         expires: u64,
@@ -130,10 +130,11 @@ impl NonceCache {
         if seen.len() >= MAX_NONCES {
             return Err(SignatureError::Replay);
         }
-        match seen.get(&(key.clone(), nonce.to_string())) {
+        let entry = (key.to_string(), nonce.to_string());
+        match seen.get(&entry) {
             Some(until) if *until >= now => Err(SignatureError::Replay),
             _ => {
-                seen.insert((key.clone(), nonce.to_string()), expires);
+                seen.insert(entry, expires);
                 Ok(())
             }
         }
@@ -177,13 +178,12 @@ mod tests {
         );
         assert!(check_timestamp("soon", 1000, 300).is_err());
         let cache = NonceCache::default();
-        let key: Arc<str> = Arc::from("k");
-        assert!(cache.remember(&key, "abc", 100, 700).is_ok());
+        assert!(cache.remember("k", "abc", 100, 700).is_ok());
         assert_eq!(
-            cache.remember(&key, "abc", 200, 800),
+            cache.remember("k", "abc", 200, 800),
             Err(SignatureError::Replay)
         );
-        assert!(cache.remember(&Arc::from("other"), "abc", 200, 800).is_ok());
-        assert!(cache.remember(&key, "abc", 701, 1300).is_ok(), "expired");
+        assert!(cache.remember("other", "abc", 200, 800).is_ok());
+        assert!(cache.remember("k", "abc", 701, 1300).is_ok(), "expired");
     }
 }

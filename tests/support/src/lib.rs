@@ -26,6 +26,7 @@ mod stdio;
 pub mod oidc;
 pub mod pg;
 pub mod raw;
+pub mod replicas;
 pub mod sse;
 
 use std::time::Duration;

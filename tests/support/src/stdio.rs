@@ -37,6 +37,13 @@ impl Default for Recorder {
     }
 }
 
+impl Recorder {
+    /// How many `notifications/tools/list_changed` arrived, as it changes.
+    pub fn tool_list_changes(&self) -> tokio::sync::watch::Receiver<u32> {
+        self.tool_list_changes.subscribe()
+    }
+}
+
 impl rmcp::ClientHandler for Recorder {
     async fn on_tool_list_changed(&self, _: rmcp::service::NotificationContext<RoleClient>) {
         self.tool_list_changes.send_modify(|n| *n += 1);

@@ -267,18 +267,7 @@ impl Reads {
     /// A new connection, its server process recorded (to cancel its work
     /// at exit); the error is why, in words.
     async fn connect(&self, db: &super::Database) -> Result<Conn, String> {
-        let connecting = self.link.config.connect(self.tls.clone());
-        let (client, connection) = match tokio::time::timeout(db.connect_timeout, connecting).await
-        {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(e)) => return Err(connect_cause(&e, &db.endpoint, db.has_password)),
-            Err(_) => return Err(db.no_answer()),
-        };
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("a read connection ended: {e}");
-            }
-        });
+        let client = self.connect_client(db).await?;
         let row = client
             .query_one(super::BACKEND_SQL, &[])
             .await
@@ -288,6 +277,27 @@ impl Reads {
             started: row.try_get(1).map_err(|e| e.to_string())?,
         });
         Ok(Conn::new(client))
+    }
+
+    /// A new connection to the server, within `connect_timeout`; its
+    /// connection task runs until the client is dropped.
+    pub(super) async fn connect_client(
+        &self,
+        db: &super::Database,
+    ) -> Result<tokio_postgres::Client, String> {
+        let connecting = self.link.config.connect(self.tls.clone());
+        let (client, connection) = match tokio::time::timeout(db.connect_timeout, connecting).await
+        {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(connect_cause(&e, &db.endpoint, db.has_password)),
+            Err(_) => return Err(db.no_answer()),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("a connection ended: {e}");
+            }
+        });
+        Ok(client)
     }
 }
 
