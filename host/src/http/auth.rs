@@ -192,14 +192,15 @@ impl ApiKeys {
     }
 
     /// Checks a signed request's headers and body; the key it was signed
-    /// with, and the nonce it spends (once it is admitted).
-    fn check_signed<'h>(
+    /// with, and the nonce it spends once admitted, with the time (unix
+    /// seconds) until which it must stay spent.
+    fn check_signed(
         &self,
-        headers: &'h axum::http::HeaderMap,
+        headers: &axum::http::HeaderMap,
         method: &str,
         path: &str,
         body: &[u8],
-    ) -> Result<(&Key, Spend<'h>), SignatureError> {
+    ) -> Result<(&Key, String, u64), SignatureError> {
         let header = |name: &'static str| {
             headers
                 .get(name)
@@ -230,12 +231,7 @@ impl ApiKeys {
         signing::verify(secret, &text, signature)?;
         // Only a genuine request spends its nonce; it stays spent as long as
         // its timestamp would be accepted.
-        let spend = Spend {
-            key: key_id,
-            nonce,
-            expires: at + self.max_skew_s,
-        };
-        Ok((key, spend))
+        Ok((key, nonce.to_string(), at + self.max_skew_s))
     }
 }
 
@@ -382,21 +378,16 @@ pub async fn require_key(State(gate): State<Arc<Gate>>, request: Request, next: 
             .uri
             .path_and_query()
             .map_or(parts.uri.path(), |p| p.as_str());
-        let (key, key_id, nonce, expires) =
+        let (key, nonce, expires) =
             match gate
                 .keys
                 .check_signed(&parts.headers, parts.method.as_str(), path, &bytes)
             {
-                Ok((key, spend)) => (
-                    key,
-                    spend.key.to_owned(),
-                    spend.nonce.to_owned(),
-                    spend.expires,
-                ),
+                Ok(checked) => checked,
                 Err(e) => return gate.refuse(client, "a signed request", &e.to_string()),
             };
         let spend = Spend {
-            key: &key_id,
+            key: &key.id,
             nonce: &nonce,
             expires,
         };
@@ -477,9 +468,7 @@ impl Gate {
         }
         challenge
     }
-}
 
-impl Gate {
     /// Spends a signed request's nonce and takes a token from its caller's
     /// bucket: in the shared state when there is one, else (and for rate
     /// limits while it cannot answer) in this process, through `local`.
