@@ -648,6 +648,10 @@ each_limit!(table_with_limits! {
         /// The grant applies only to exactly this content: `sha256:<hex>` of
         /// the plugin file, as `sluice plugins check` shows it.
         pub digest: Option<String>,
+        /// Which of its tools are offered (the names it declares, before
+        /// any prefix); unset offers them all. A name it does not declare
+        /// keeps it from loading.
+        pub tools: Option<Vec<String>>,
     }
     defaults {
         read: None,
@@ -657,6 +661,7 @@ each_limit!(table_with_limits! {
         prefix: None,
         publisher: None,
         digest: None,
+        tools: None,
     }
 });
 

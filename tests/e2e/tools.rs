@@ -473,3 +473,60 @@ async fn describe_table_names_every_kind_of_constraint() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_grants_toolset_offers_only_the_tools_it_names() {
+    let db = fresh_db().await;
+    let config = "[plugins.grants.sql-read]\ntools = [\"query\", \"list_tables\"]\n";
+    let server = spawn(&db, config, None).await;
+    let tools = support::json(&server.list_tools().await);
+    let mut names: Vec<&str> = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    // sql-write offers nothing without a write grant.
+    assert_eq!(names, ["list_tables", "query"]);
+    let ok = server
+        .call("query", json!({"sql": "SELECT 1 AS one"}))
+        .await;
+    assert_eq!(ok.is_error, Some(false), "{}", text_of(&ok));
+    // A tool left out is not there to call.
+    let left_out = server
+        .try_call("describe_table", json!({"table": "film"}))
+        .await;
+    assert!(left_out.is_err(), "{left_out:?}");
+    // Prompts are not tools: a toolset leaves them alone.
+    assert!(!server.list_prompts().await.is_empty());
+}
+
+#[test]
+fn a_toolset_naming_a_tool_the_plugin_lacks_stops_the_start() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("sluice.toml"),
+        "[plugins.grants.sql-read]\ntools = [\"query\", \"drop_everything\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["plugins", "check"])
+        .current_dir(work.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "[plugins.grants.sql-read] tools names drop_everything, which plugin sql-read \
+             does not offer; its tools are query, list_tables, describe_table, explain_query"
+        ),
+        "{text}"
+    );
+}

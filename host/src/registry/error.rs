@@ -40,6 +40,16 @@ pub enum PluginError {
          trust its publisher's key, or set [plugins] require_signature = false"
     )]
     Untrusted { signature: String, digest: String },
+    /// Its grant's toolset names tools it does not declare.
+    #[error(
+        "[plugins.grants.{plugin}] tools names {unknown}, which plugin {plugin} does not \
+         offer; its tools are {known}"
+    )]
+    Toolset {
+        plugin: String,
+        unknown: String,
+        known: String,
+    },
     /// Another plugin of the same name is already served.
     #[error("a plugin named {0} is already loaded")]
     AlreadyLoaded(String),

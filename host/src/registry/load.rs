@@ -426,12 +426,16 @@ impl Loader {
                 digest: identity.digest,
             });
         }
-        let loaded = runtime.load(source, wasm, limits).await?;
+        let mut loaded = runtime.load(source, wasm, limits).await?;
         let d = loaded.description();
         crate::registry::model::check_declared_names(&d.manifest.name, &d.tools, &d.prompts)?;
         let manifest = d.manifest.clone();
         let name = &manifest.name;
         let grant = config.plugins.grants.get(name);
+        if let Some(toolset) = grant.and_then(|g| g.tools.as_ref()) {
+            apply_toolset(&mut loaded, name, toolset)?;
+        }
+        let d = loaded.description();
         let withheld = grant.and_then(|g| unmet_binding(name, g, &identity));
         let mut settings = grant.map(|g| g.settings()).unwrap_or_default();
         if withheld.is_some() {
@@ -518,6 +522,42 @@ impl Loader {
         }
         Ok((runtime.activate(loaded, effective, plugin_config), summary))
     }
+}
+
+/// Trims `loaded` to the tools its grant's `tools` names, every one of
+/// which it must declare.
+fn apply_toolset(
+    loaded: &mut crate::runtime::DescribedComponent,
+    name: &str,
+    toolset: &[String],
+) -> Result<(), PluginError> {
+    let declared: Vec<&str> = loaded
+        .description()
+        .tools
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let unknown: Vec<&str> = toolset
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !declared.contains(t))
+        .collect();
+    if !unknown.is_empty() {
+        let list = |names: &[&str]| {
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        return Err(PluginError::Toolset {
+            plugin: name.to_string(),
+            unknown: list(&unknown),
+            known: list(&declared),
+        });
+    }
+    loaded.keep_tools(|tool| toolset.iter().any(|t| t == tool));
+    Ok(())
 }
 
 /// Why a grant bound to a publisher or a digest does not apply to a plugin

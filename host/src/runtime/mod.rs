@@ -160,6 +160,12 @@ impl DescribedComponent {
     pub fn description(&self) -> &Description {
         &self.description
     }
+
+    /// Offers only the tools `keep` says yes to: the rest are neither
+    /// listed nor callable.
+    pub fn keep_tools(&mut self, keep: impl Fn(&str) -> bool) {
+        self.description.tools.retain(|t| keep(&t.name));
+    }
 }
 
 /// A compiled, described plugin, ready to be instantiated per call.
