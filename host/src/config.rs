@@ -638,6 +638,9 @@ each_limit!(table_with_limits! {
         pub write: Option<Vec<String>>,
         /// Whether it may list and describe the relations it can read or write.
         pub catalog: Option<bool>,
+        /// Whether it may run EXPLAIN ANALYZE, which executes the statement
+        /// it explains (read-only, rolled back, under its timeout).
+        pub analyze: Option<bool>,
         /// Database role its statements run as (`SET LOCAL ROLE`).
         pub role: Option<String>,
         /// Put before each of its tool and prompt names, to resolve a clash.
@@ -657,6 +660,7 @@ each_limit!(table_with_limits! {
         read: None,
         write: None,
         catalog: None,
+        analyze: None,
         role: None,
         prefix: None,
         publisher: None,
@@ -677,6 +681,7 @@ impl GrantConfig {
             read: patterns(&self.read),
             write: patterns(&self.write),
             catalog: self.catalog,
+            analyze: self.analyze,
             role: self.role.clone(),
             limits: self.limits(),
         }

@@ -530,3 +530,69 @@ fn a_toolset_naming_a_tool_the_plugin_lacks_stops_the_start() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn explain_analyze_runs_only_under_a_grant_that_says_so_and_never_writes() {
+    let db = fresh_db().await;
+    // A function that writes, which no denylist knows.
+    support::run_sql(
+        &db.url,
+        "CREATE FUNCTION restock() RETURNS bigint LANGUAGE sql AS \
+         'UPDATE books SET stock_count = stock_count + 1 RETURNING 1'",
+    )
+    .await;
+    let explain =
+        json!({"sql": "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT count(*) FROM books"});
+
+    // Off unless granted, with the key that would allow it.
+    let server = spawn(&db, "", None).await;
+    let refused = server.call("query", explain.clone()).await;
+    assert_eq!(refused.is_error, Some(true));
+    let text = text_of(&refused);
+    assert!(text.contains("explain-analyze"), "{text}");
+    assert!(
+        text.contains("analyze = true in [plugins.grants.sql-read]"),
+        "{text}"
+    );
+    // Plain EXPLAIN needs no more than the read grant.
+    let plain = server
+        .call(
+            "query",
+            json!({"sql": "EXPLAIN SELECT count(*) FROM books"}),
+        )
+        .await;
+    assert_eq!(plain.is_error, Some(false), "{}", text_of(&plain));
+    server.shutdown().await;
+
+    let server = spawn(&db, "[plugins.grants.sql-read]\nanalyze = true\n", None).await;
+    let ran = server.call("query", explain).await;
+    assert_eq!(ran.is_error, Some(false), "{}", text_of(&ran));
+    let plan = structured(&ran)["rows"][0].to_string();
+    assert!(plan.contains("Actual Total Time"), "{plan}");
+    assert!(plan.contains("Shared Hit Blocks"), "{plan}");
+    // Only queries: a write is refused before it runs…
+    let write = server
+        .call("query", json!({"sql": "EXPLAIN ANALYZE DELETE FROM books"}))
+        .await;
+    assert_eq!(write.is_error, Some(true));
+    assert!(
+        text_of(&write).contains("read-only-statement"),
+        "{}",
+        text_of(&write)
+    );
+    // …and a query that would change something fails in the READ ONLY
+    // transaction, which is rolled back either way.
+    let stock = json!({"sql": "SELECT sum(stock_count) AS n FROM books"});
+    let before = structured(&server.call("query", stock.clone()).await)["rows"][0]["n"].clone();
+    let bump = server
+        .call("query", json!({"sql": "EXPLAIN ANALYZE SELECT restock()"}))
+        .await;
+    assert_eq!(bump.is_error, Some(true));
+    assert!(
+        text_of(&bump).contains("read-only transaction"),
+        "{}",
+        text_of(&bump)
+    );
+    let after = structured(&server.call("query", stock).await)["rows"][0]["n"].clone();
+    assert_eq!(before, after);
+}

@@ -43,6 +43,8 @@ pub(super) struct Analyzed {
     pub is_query: bool,
     /// The statement rendered back to SQL, for wrapping.
     pub rendered: String,
+    /// EXPLAIN ANALYZE, which runs the statement.
+    pub analyzes: bool,
 }
 
 /// Analyses SQL on its threads, remembering what passed.
@@ -110,6 +112,7 @@ impl Analyzer {
                     fingerprint: a.fingerprint,
                     is_query: a.is_query,
                     rendered: a.rendered,
+                    analyzes: a.analyzes,
                 })
             })
             .await

@@ -192,6 +192,16 @@ impl<B: Backend> Gate<B> {
             .analyze_read(sql, &caller.grant.functions, deadline, timeout_ms)
             .await?;
         facts.fingerprint = Some(analysis.fingerprint.clone());
+        if analysis.analyzes && !caller.grant.analyze {
+            return Err(GateError::Denied(Denial::new(
+                "explain-analyze",
+                format!(
+                    "EXPLAIN ANALYZE runs the statement it explains; plugin {p} may run it only \
+                     with analyze = true in [plugins.grants.{p}] (plain EXPLAIN needs no grant)",
+                    p = caller.plugin
+                ),
+            )));
+        }
         let settings = Self::settings(caller, true);
         let rendered = || analysis.rendered.clone();
         let read = Read {

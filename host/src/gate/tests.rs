@@ -201,6 +201,40 @@ async fn a_statement_the_analysis_refuses_never_reaches_the_backend() {
 }
 
 #[tokio::test]
+async fn explain_analyze_needs_the_grants_analyze_and_never_reaches_the_backend_without() {
+    let audit = AuditCapture::start();
+    let db = backend();
+    let grant = grant(&["public.*"], &[], false);
+    let (rule, message) = denied(
+        gate(&db)
+            .query(
+                caller(&grant),
+                "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM orders",
+                &[],
+            )
+            .await,
+    );
+    assert_eq!(rule, "explain-analyze");
+    assert!(
+        message.contains("analyze = true in [plugins.grants.reports]"),
+        "{message}"
+    );
+    assert_eq!(db.calls(), []);
+    assert_event(
+        &audit.take_one(),
+        "query",
+        "deny",
+        Some("explain-analyze"),
+        &[],
+    );
+    // Plain EXPLAIN needs nothing more than the read grant.
+    let plain = gate(&db)
+        .query(caller(&grant), "EXPLAIN SELECT * FROM orders", &[])
+        .await;
+    assert!(!matches!(plain, Err(GateError::Denied(_))), "{plain:?}");
+}
+
+#[tokio::test]
 async fn a_read_of_an_ungranted_relation_is_refused_before_it_runs() {
     let audit = AuditCapture::start();
     let db = backend();

@@ -317,6 +317,9 @@ pub struct Grant {
     /// Relations it asked to write; a write must match both lists.
     pub requested_write: Vec<Pattern>,
     pub catalog: bool,
+    /// Whether it may run EXPLAIN ANALYZE, which executes the statement it
+    /// explains (in the read's READ ONLY transaction, under its timeout).
+    pub analyze: bool,
     pub role: Option<String>,
     pub limits: Limits,
     /// Which functions its SQL may call.
@@ -330,6 +333,7 @@ pub struct GrantSettings {
     pub read: Option<Vec<Pattern>>,
     pub write: Option<Vec<Pattern>>,
     pub catalog: Option<bool>,
+    pub analyze: Option<bool>,
     pub role: Option<String>,
     pub limits: LimitSettings,
 }
@@ -363,6 +367,7 @@ impl Grant {
             requested_read: vec![Pattern::any()],
             requested_write: vec![Pattern::any()],
             catalog: settings.catalog.unwrap_or(reader),
+            analyze: settings.analyze.unwrap_or(false),
             role: settings.role.clone(),
             limits: settings.limits.over(defaults),
             functions,
@@ -400,6 +405,7 @@ impl Grant {
             requested_read: Vec::new(),
             requested_write: Vec::new(),
             catalog: false,
+            analyze: false,
             role: None,
             limits,
             functions: Arc::default(),

@@ -67,6 +67,9 @@ pub struct ReadAnalysis {
     pub rendered: String,
     /// A query (rather than EXPLAIN), so it can be a cursor's body.
     pub is_query: bool,
+    /// EXPLAIN ANALYZE: the statement runs when it is explained, which a
+    /// grant must allow (`analyze = true`; the gate checks it).
+    pub analyzes: bool,
 }
 
 /// The rule of a statement over its size or depth limit.
@@ -84,6 +87,7 @@ pub fn analyze_read(
     limits: StatementLimits,
 ) -> Result<ReadAnalysis, Denial> {
     let mut statement = parse_one(sql, limits)?;
+    let mut analyzes = false;
     let is_query = match &statement {
         Statement::Query(_) => true,
         Statement::Explain {
@@ -97,12 +101,7 @@ pub fn analyze_read(
                 let name = o.name.value.to_ascii_lowercase();
                 (name == "analyze" || name == "analyse") && !option_is_false(&o.arg)
             });
-            if *analyze || analyze_option {
-                return Err(Denial::new(
-                    "explain-analyze",
-                    "EXPLAIN ANALYZE runs the statement; only plain EXPLAIN is allowed",
-                ));
-            }
+            analyzes = *analyze || analyze_option;
             if !matches!(inner.as_ref(), Statement::Query(_)) {
                 return Err(Denial::new(
                     "read-only-statement",
@@ -137,6 +136,7 @@ pub fn analyze_read(
         fingerprint: statement.to_string(),
         rendered,
         is_query,
+        analyzes,
     })
 }
 
@@ -890,12 +890,25 @@ mod tests {
         );
         assert_eq!(rule("SELECT * FROM a FOR UPDATE"), "locking-clause");
         assert_eq!(rule("SELECT * INTO b FROM a"), "select-into");
-        assert_eq!(rule("EXPLAIN ANALYZE SELECT 1"), "explain-analyze");
-        assert_eq!(
-            rule("EXPLAIN (ANALYZE, FORMAT JSON) SELECT 1"),
-            "explain-analyze"
-        );
+        // EXPLAIN ANALYZE runs its statement: the analysis says so, and
+        // the gate lets it through only under a grant with analyze = true.
+        let analyzes = |sql: &str| {
+            analyze_read(sql, &FunctionRules::default(), StatementLimits::default())
+                .unwrap()
+                .analyzes
+        };
+        assert!(analyzes("EXPLAIN ANALYZE SELECT 1"));
+        assert!(analyzes("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT 1"));
+        assert!(analyzes("EXPLAIN (ANALYSE) SELECT 1"));
+        assert!(!analyzes("EXPLAIN (ANALYZE false, FORMAT JSON) SELECT 1"));
+        assert!(!analyzes("EXPLAIN SELECT 1"));
+        assert!(!analyzes("SELECT 1"));
         assert_eq!(rule("EXPLAIN DELETE FROM a"), "read-only-statement");
+        assert_eq!(rule("EXPLAIN ANALYZE DELETE FROM a"), "read-only-statement");
+        assert_eq!(
+            rule("EXPLAIN ANALYZE WITH x AS (DELETE FROM a RETURNING *) SELECT * FROM x"),
+            "data-modifying-cte"
+        );
         assert_eq!(rule("SELEC 1"), "parse");
     }
 
@@ -978,7 +991,6 @@ mod tests {
             "function-denylist"
         );
         assert_eq!(rule("SELECT (5).pg_sleep"), "function-denylist");
-        assert_eq!(rule("EXPLAIN (ANALYSE) SELECT 1"), "explain-analyze");
         rels("EXPLAIN (ANALYZE false, FORMAT JSON) SELECT 1");
         // A unicode string literal is a plain string.
         rels(r"SELECT U&'d\0061ta'");

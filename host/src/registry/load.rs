@@ -445,6 +445,7 @@ impl Loader {
             settings.read = Some(Vec::new());
             settings.write = Some(Vec::new());
             settings.catalog = Some(false);
+            settings.analyze = Some(false);
             settings.role = None;
         }
         if let Some(why) = &withheld {
