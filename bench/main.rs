@@ -92,7 +92,7 @@ async fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     let config_toml = setup::config_toml(&plugin_dir, &cache_dir, &generated);
     let mut config = sluice::config::Config::parse(&config_toml, &work.path().join("bench.toml"))?;
     config.database.url = Some(db.url().to_string());
-    let plugins = 2 + generated.len();
+    let plugins = sluice::registry::FIRST_PARTY.len() + generated.len();
 
     print_machine(&db).await?;
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// Embedded in the binary: every user gets these.
-const FIRST_PARTY: &[&str] = &["sql-read", "sql-write"];
+const FIRST_PARTY: &[&str] = &["sql-read", "sql-write", "sql-insight"];
 /// Built beside them for the tests and as working examples.
 const EXTRA: &[&str] = &[
     "hello",

@@ -18,6 +18,7 @@ mod host_fuzz;
 mod hostile;
 mod http;
 mod http_robustness;
+mod insight;
 mod limits;
 mod oauth;
 mod outage;

@@ -31,6 +31,10 @@ pub const FIRST_PARTY: &[(&str, &[u8])] = &[
         "sql-write",
         include_bytes!(concat!(env!("SLUICE_PLUGIN_OUT_DIR"), "/sql-write.wasm")),
     ),
+    (
+        "sql-insight",
+        include_bytes!(concat!(env!("SLUICE_PLUGIN_OUT_DIR"), "/sql-insight.wasm")),
+    ),
 ];
 
 /// A serving plugin and the names it serves under.
