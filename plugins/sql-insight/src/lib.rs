@@ -252,14 +252,14 @@ fn text(row: &JsonValue, key: &str) -> String {
 }
 
 fn database_health(args: HealthArgs) -> Result<Json<HealthOut>> {
-    if let Some(wanted) = &args.checks {
-        if let Some(unknown) = wanted.iter().find(|w| !CHECKS.iter().any(|c| c.name == *w)) {
-            let names: Vec<&str> = CHECKS.iter().map(|c| c.name).collect();
-            return Err(Error::invalid_input(format!(
-                "no check named {unknown:?}; the checks are {}",
-                names.join(", ")
-            )));
-        }
+    if let Some(wanted) = &args.checks
+        && let Some(unknown) = wanted.iter().find(|w| !CHECKS.iter().any(|c| c.name == *w))
+    {
+        let names: Vec<&str> = CHECKS.iter().map(|c| c.name).collect();
+        return Err(Error::invalid_input(format!(
+            "no check named {unknown:?}; the checks are {}",
+            names.join(", ")
+        )));
     }
     let mut out = HealthOut {
         findings: Vec::new(),
