@@ -11,13 +11,8 @@ fn tool<'a>(tools: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no tool {name} in {tools}"))
 }
 
-#[tokio::test]
-async fn lists_first_party_tools_with_schemas_and_annotations() {
-    let db = fresh_db().await;
-    // sql-write's tools are offered only with a write grant.
-    let config = "[plugins.grants.sql-write]\nwrite = [\"public.*\"]\n";
-    let server = spawn(&db, config, None).await;
-    let tools = support::json(&server.list_tools().await);
+/// The names of a tools/list answer, sorted.
+fn sorted_names(tools: &Value) -> Vec<&str> {
     let mut names: Vec<&str> = tools
         .as_array()
         .unwrap()
@@ -25,8 +20,18 @@ async fn lists_first_party_tools_with_schemas_and_annotations() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     names.sort();
+    names
+}
+
+#[tokio::test]
+async fn lists_first_party_tools_with_schemas_and_annotations() {
+    let db = fresh_db().await;
+    // sql-write's tools are offered only with a write grant.
+    let config = "[plugins.grants.sql-write]\nwrite = [\"public.*\"]\n";
+    let server = spawn(&db, config, None).await;
+    let tools = support::json(&server.list_tools().await);
     assert_eq!(
-        names,
+        sorted_names(&tools),
         [
             "delete_records",
             "describe_table",
@@ -480,15 +485,8 @@ async fn a_grants_toolset_offers_only_the_tools_it_names() {
     let config = "[plugins.grants.sql-read]\ntools = [\"query\", \"list_tables\"]\n";
     let server = spawn(&db, config, None).await;
     let tools = support::json(&server.list_tools().await);
-    let mut names: Vec<&str> = tools
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    names.sort();
     // sql-write offers nothing without a write grant.
-    assert_eq!(names, ["list_tables", "query"]);
+    assert_eq!(sorted_names(&tools), ["list_tables", "query"]);
     let ok = server
         .call("query", json!({"sql": "SELECT 1 AS one"}))
         .await;
