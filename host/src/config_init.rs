@@ -133,11 +133,16 @@ mod tests {
         );
 
         // A grant for each first-party plugin, and no other name.
-        let names: Vec<&str> = sluice::registry::FIRST_PARTY
+        let mut names: Vec<&str> = sluice::registry::FIRST_PARTY
             .iter()
             .map(|(n, _)| *n)
             .collect();
-        assert_eq!(grants.keys().map(String::as_str).collect::<Vec<_>>(), names);
+        names.sort_unstable();
+        let mut granted: Vec<&str> = grants.keys().map(String::as_str).collect();
+        granted.sort_unstable();
+        assert_eq!(granted, names);
+        // The DBA's plugin reads nothing until the operator says what.
+        assert_eq!(grants["sql-insight"].read.as_deref(), Some(&[][..]));
         assert_eq!(
             grants["sql-read"].read.as_deref(),
             Some(&["public.*".to_string()][..])

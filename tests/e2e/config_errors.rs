@@ -67,7 +67,7 @@ async fn a_misnamed_plugin_anywhere_in_the_config_stops_serve_and_fails_check() 
         (
             "[plugins.grants.geo]\nread = [\"public.*\"]\n".to_string(),
             "[plugins.grants.geo] names plugin \"geo\", which is not loaded; loaded plugins: \
-             hello, sql-read, sql-write (a plugin that may be absent, to arrive later by hot \
+             hello, sql-insight, sql-read, sql-write (a plugin that may be absent, to arrive later by hot \
              reload, must be listed in [plugins] expected)",
         ),
     ];
@@ -204,7 +204,8 @@ async fn a_plugin_change_that_orphans_a_config_name_is_logged_and_serving_goes_o
     server.wait_tool_list_changed(seen).await;
 
     let wanted = "ERROR sluice::registry::live: after the plugin change: [plugins.config.hello] \
-                  names plugin \"hello\", which is not loaded; loaded plugins: sql-read, sql-write";
+                  names plugin \"hello\", which is not loaded; loaded plugins: sql-insight, sql-read, \
+                  sql-write";
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     loop {
         let text = std::fs::read_to_string(log.path()).unwrap();

@@ -29,7 +29,12 @@ const REFUSED: &[(&str, &str)] = &[
     ),
     ("SELECT * FROM books FOR UPDATE", "locking-clause"),
     ("SELECT * INTO stolen FROM books", "select-into"),
-    ("EXPLAIN ANALYZE DELETE FROM books", "explain-analyze"),
+    // Runs the statement: only under a grant's analyze = true, and only a query.
+    (
+        "EXPLAIN ANALYZE SELECT count(*) FROM books",
+        "explain-analyze",
+    ),
+    ("EXPLAIN ANALYZE DELETE FROM books", "read-only-statement"),
     ("SELECT pg_read_file('/etc/passwd')", "function-denylist"),
     (
         "SELECT * FROM pg_read_file('/etc/passwd')",

@@ -185,8 +185,9 @@ async fn a_default_install_offers_no_write_tools_and_warns_of_nothing() {
     };
     let writes = ["insert_record", "update_records", "delete_records"];
 
-    // No grant: sql-write is idle, its tools are not offered, and the log
-    // says so once, at info, with the config that would serve it.
+    // No grant: sql-write (and sql-insight) are idle, their tools are not
+    // offered, and the log says so once each, at info, with the config that
+    // would serve it.
     let log = tempfile::NamedTempFile::new().unwrap();
     let server = spawn_at(&db.url, "", None, Stdio::from(log.reopen().unwrap())).await;
     let names = tool_names(server.list_tools().await);
@@ -206,7 +207,7 @@ async fn a_default_install_offers_no_write_tools_and_warns_of_nothing() {
     let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
     assert!(warnings.is_empty(), "{warnings:#?}");
     let idle: Vec<&str> = text.lines().filter(|l| l.contains("idle:")).collect();
-    assert_eq!(idle.len(), 1, "{text}");
+    assert_eq!(idle.len(), 2, "{text}");
     assert!(
         idle[0].contains(
             "INFO sluice::registry::load: idle: nothing grants what it requests (write *.*), so its \
@@ -215,6 +216,14 @@ async fn a_default_install_offers_no_write_tools_and_warns_of_nothing() {
         ),
         "{}",
         idle[0]
+    );
+    assert!(
+        idle[1].contains(
+            "to serve it, grant it: [plugins.grants.sql-insight] read = [\"pg_catalog.*\", \
+             \"public.pg_stat_statements\", \"public.*\"] plugin=sql-insight"
+        ),
+        "{}",
+        idle[1]
     );
 
     // Granted: the write tools appear.
@@ -226,9 +235,9 @@ async fn a_default_install_offers_no_write_tools_and_warns_of_nothing() {
     }
     server.shutdown().await;
 
-    // Disabled: not a word about its grants.
+    // Disabled: not a word about their grants.
     let log = tempfile::NamedTempFile::new().unwrap();
-    let disabled = "[plugins]\ndisabled = [\"sql-write\"]\n";
+    let disabled = "[plugins]\ndisabled = [\"sql-write\", \"sql-insight\"]\n";
     let server = spawn_at(&db.url, disabled, None, Stdio::from(log.reopen().unwrap())).await;
     let names = tool_names(server.list_tools().await);
     assert!(
@@ -296,9 +305,9 @@ fn a_second_start_compiles_nothing() {
     let cached = |log: &str| log.matches("loaded compiled plugin from the cache").count();
 
     let (_, _, cold) = plugins_logged("list", &config, Some(dir.path()));
-    assert_eq!((compiled(&cold), cached(&cold)), (4, 0), "{cold}");
+    assert_eq!((compiled(&cold), cached(&cold)), (5, 0), "{cold}");
     let (_, _, warm) = plugins_logged("list", &config, Some(dir.path()));
-    assert_eq!((compiled(&warm), cached(&warm)), (0, 4), "{warm}");
+    assert_eq!((compiled(&warm), cached(&warm)), (0, 5), "{warm}");
 
     // A changed plugin misses; the others still hit.
     std::fs::copy(
@@ -307,7 +316,7 @@ fn a_second_start_compiles_nothing() {
     )
     .unwrap();
     let (_, _, changed) = plugins_logged("list", &config, Some(dir.path()));
-    assert_eq!((compiled(&changed), cached(&changed)), (1, 3), "{changed}");
+    assert_eq!((compiled(&changed), cached(&changed)), (1, 4), "{changed}");
 }
 
 #[tokio::test]

@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use sluice::http::signing::{sign, string_to_sign};
 use sluice::pgcluster::ClusterSetup;
 
-use crate::support::pg::{demo_database, private_cluster};
+use crate::support::pg::{Sluice, demo_database, private_cluster};
 use crate::support::replicas::Balanced;
-use crate::support::{fresh_db, http_client, plugin_wasm};
+use crate::support::{fresh_db, http_client, new_key, plugin_wasm, run_sql};
 
 /// Nonces and rate limits in PostgreSQL; a second of drain after SIGTERM,
 /// five times haproxy's health-check interval.
@@ -600,4 +600,33 @@ async fn count(conn: &mut sqlx::PgConnection, sql: &'static str) -> i64 {
         .fetch_one(conn)
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn a_shared_state_that_cannot_be_written_stops_the_start_and_says_so() {
+    let db = fresh_db().await;
+    // Tables an administrator made ahead, one of which refuses every row.
+    run_sql(
+        &db.url,
+        "CREATE SCHEMA sluice; \
+         CREATE UNLOGGED TABLE sluice.http_nonces (key_id text NOT NULL, nonce text NOT NULL, \
+             expires_at double precision NOT NULL, PRIMARY KEY (key_id, nonce)); \
+         CREATE UNLOGGED TABLE sluice.http_rate (bucket bytea PRIMARY KEY, \
+             tat double precision NOT NULL CHECK (tat < 0));",
+    )
+    .await;
+    let (_, entry) = new_key("ops");
+    let home = tempfile::tempdir().unwrap();
+    let (status, log, _) = Sluice::serve(&format!("{SHARED}{entry}"), home.path())
+        .database_url(&db.url)
+        .http("127.0.0.1:0")
+        .run_to_exit()
+        .await;
+    assert!(!status.success());
+    assert!(
+        log.contains("the shared HTTP state in schema \"sluice\" does not work"),
+        "{log}"
+    );
+    assert!(log.contains("http_rate_tat_check"), "{log}");
+    assert!(!log.contains("serving MCP over HTTP"), "{log}");
 }

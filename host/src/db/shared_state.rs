@@ -104,6 +104,20 @@ impl SharedState {
             .await
             .map_err(|e| setup_error(schema, &e))?;
         *state.lock_current() = Some(Arc::new(ready));
+        // One request's statement, now: a role that may not write the
+        // tables fails the start rather than every signed request.
+        let unlimited = Quota {
+            per_minute: u32::MAX,
+            burst: u32::MAX,
+        };
+        state.admit(None, "sluice:start", unlimited).await.map_err(
+            |StateError::Unavailable(cause)| {
+                DbError::Connection(format!(
+                    "the shared HTTP state in schema {schema:?} does not work: {cause}; grant \
+                     sluice's database role SELECT, INSERT, UPDATE and DELETE on its tables"
+                ))
+            },
+        )?;
         Ok(state)
     }
 
@@ -187,7 +201,7 @@ impl SharedState {
             return Err(StateError::Unavailable(why.clone()));
         }
         let connected = match self.db.own_connection().await {
-            Ok(client) => self.prepare(client).await.map_err(|e| e.to_string()),
+            Ok(client) => self.prepare(client).await.map_err(|e| cause(&e)),
             Err(e) => Err(e.to_string()),
         };
         match connected {
@@ -235,7 +249,7 @@ impl SharedState {
         let query = ready.client.query_one(&ready.admit, &params);
         let row = match tokio::time::timeout(self.timeout, query).await {
             Ok(Ok(row)) => row,
-            Ok(Err(e)) => return Err(StateError::Unavailable(e.to_string())),
+            Ok(Err(e)) => return Err(StateError::Unavailable(cause(&e))),
             Err(_) => {
                 return Err(StateError::Unavailable(format!(
                     "no answer within {} ms ([http] shared_state_timeout_ms)",
@@ -243,7 +257,7 @@ impl SharedState {
                 )));
             }
         };
-        let read = |e: tokio_postgres::Error| StateError::Unavailable(e.to_string());
+        let read = |e: tokio_postgres::Error| StateError::Unavailable(cause(&e));
         let fresh: bool = row.try_get(0).map_err(read)?;
         let admitted: bool = row.try_get(1).map_err(read)?;
         let tat: Option<f64> = row.try_get(2).map_err(read)?;
@@ -275,7 +289,7 @@ impl SharedState {
             Ok(Ok(row)) => Ok(row
                 .try_get::<_, i64>(0)
                 .map_or(0, |n| u64::try_from(n).unwrap_or(0))),
-            Ok(Err(e)) => Err(StateError::Unavailable(e.to_string())),
+            Ok(Err(e)) => Err(StateError::Unavailable(cause(&e))),
             Err(_) => Err(StateError::Unavailable("the sweep took too long".into())),
         }
     }
@@ -314,10 +328,17 @@ fn admit_sql(s: &str) -> String {
     )
 }
 
+/// What went wrong, in PostgreSQL's words where it said something
+/// (tokio-postgres prints only "db error" for those).
+fn cause(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
 fn setup_error(schema: &str, e: &tokio_postgres::Error) -> DbError {
-    let cause = e
-        .as_db_error()
-        .map_or_else(|| e.to_string(), |d| d.message().to_string());
+    let cause = cause(e);
     DbError::Connection(format!(
         "cannot set up the shared HTTP state in schema {schema:?} ([http] shared_state = \
          \"postgres\"): {cause}; let sluice's database role create that schema (GRANT CREATE \

@@ -18,7 +18,11 @@
 //!    closed when idle; ids unique among a session's requests in flight.
 //!
 //! Connections are accepted by [`server`] (a header timeout, a cap on open
-//! connections); a signal stops it, and calls in flight may finish.
+//! connections); a signal stops it (after `[http] drain_delay_ms`, during
+//! which `/readyz` fails so a load balancer takes the replica out), and
+//! calls in flight may finish. With `[http] shared_state = "postgres"`,
+//! replicas share spent nonces and rate limits through the database
+//! ([`crate::db::shared_state`]).
 
 pub mod auth;
 pub mod failed_auth;

@@ -108,6 +108,13 @@ impl Sluice {
         self
     }
 
+    /// Adds `--http addr`: the HTTP transport instead of stdio (for a
+    /// start meant to fail: [`Sluice::run_to_exit`]).
+    pub fn http(mut self, addr: &str) -> Sluice {
+        self.command.arg("--http").arg(addr);
+        self
+    }
+
     /// Sets an environment variable of the child.
     pub fn env(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Sluice {
         self.command.env(name, value);
