@@ -877,6 +877,27 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
             }
         }
+        // Settings of a store that is not used would be silently ignored.
+        if self.http.shared_state == SharedStateKind::Memory {
+            let defaults = HttpConfig::default();
+            for (key, set) in [
+                (
+                    "shared_state_schema",
+                    self.http.shared_state_schema != defaults.shared_state_schema,
+                ),
+                (
+                    "shared_state_timeout_ms",
+                    self.http.shared_state_timeout_ms != defaults.shared_state_timeout_ms,
+                ),
+            ] {
+                if set {
+                    return Err(ConfigError::Invalid(format!(
+                        "[http] {key} applies only with shared_state = \"postgres\", and \
+                         shared_state is \"memory\""
+                    )));
+                }
+            }
+        }
         let schema = &self.http.shared_state_schema;
         if schema.is_empty() || schema.len() > 63 || schema.contains('\0') {
             return Err(ConfigError::Invalid(format!(
@@ -1177,13 +1198,24 @@ mod tests {
             .to_string();
         assert!(e.contains("`memory`") && e.contains("`postgres`"), "{e}");
         for bad in [
-            "[http]\nshared_state_schema = \"\"",
-            "[http]\nshared_state_timeout_ms = 0",
-            "[http]\nshared_state_timeout_ms = 60001",
+            "[http]\nshared_state = \"postgres\"\nshared_state_schema = \"\"",
+            "[http]\nshared_state = \"postgres\"\nshared_state_timeout_ms = 0",
+            "[http]\nshared_state = \"postgres\"\nshared_state_timeout_ms = 60001",
             "[http]\ndrain_delay_ms = 600001",
         ] {
             assert!(Config::parse(bad, Path::new("f.toml")).is_err(), "{bad}");
         }
+        // A setting of the store that is not used is a mistake, said so.
+        let e = Config::parse(
+            "[http]\nshared_state_schema = \"guard\"",
+            Path::new("f.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("shared_state_schema applies only with shared_state = \"postgres\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -47,9 +47,8 @@ fn stateless(
     key: &str,
     method: &str,
     name: Option<&str>,
-    params: Value,
+    mut params: Value,
 ) -> reqwest::RequestBuilder {
-    let mut params = params;
     params["_meta"] = meta();
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     let mut request = http_client()

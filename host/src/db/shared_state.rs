@@ -125,14 +125,13 @@ impl SharedState {
         let s = &self.schema;
         // Only what is missing is created, so a role without CREATE on the
         // database can use a schema and tables an administrator made.
-        let present = format!(
-            "SELECT pg_catalog.to_regclass('{n}') IS NOT NULL \
-             AND pg_catalog.to_regclass('{r}') IS NOT NULL",
-            n = format!("{s}.http_nonces").replace('\'', "''"),
-            r = format!("{s}.http_rate").replace('\'', "''"),
-        );
+        let (nonces, rate) = (format!("{s}.http_nonces"), format!("{s}.http_rate"));
         let exists: bool = client
-            .query_one(&present, &[])
+            .query_one(
+                "SELECT pg_catalog.to_regclass($1) IS NOT NULL \
+                 AND pg_catalog.to_regclass($2) IS NOT NULL",
+                &[&nonces, &rate],
+            )
             .await
             .map_err(|e| setup_error(schema, &e))?
             .get(0);
