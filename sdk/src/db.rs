@@ -72,10 +72,33 @@ impl Rows {
 
 /// Runs one read-only statement with `$1`, `$2`, … bound to `params`.
 ///
-/// Only SELECT, WITH, VALUES, TABLE and EXPLAIN (without ANALYZE) pass; every
-/// relation must be within the plugin's `read` grant.
+/// Only SELECT, WITH, VALUES, TABLE and EXPLAIN pass (EXPLAIN ANALYZE only
+/// under the grant's `analyze = true`); every relation must be within the
+/// plugin's `read` grant.
 pub fn query(sql: &str, params: &[Value]) -> Result<Rows> {
     Ok(database::query(sql, params)?.into())
+}
+
+/// The plan of `sql` (the query itself) as `EXPLAIN (<options>FORMAT JSON)`
+/// returns it, e.g. with `options` `"ANALYZE, BUFFERS, "` or `""`. A `sql`
+/// that starts with EXPLAIN is refused as invalid input. The host parses
+/// the whole statement and allows EXPLAIN only of a read-only query, so
+/// the concatenation cannot widen what runs.
+pub fn explain(options: &str, sql: &str, params: &[Value]) -> Result<Json> {
+    let sql = sql.trim();
+    let explain = format!("EXPLAIN ({options}FORMAT JSON)");
+    let first_word = sql.split_whitespace().next().unwrap_or_default();
+    if first_word.eq_ignore_ascii_case("explain") {
+        return Err(crate::Error::invalid_input(format!(
+            "pass the query itself; {explain} is added to it"
+        )));
+    }
+    let rows = query(&format!("{explain} {sql}"), params)?;
+    rows.rows
+        .first()
+        .and_then(|r| r.first())
+        .map(Value::to_json)
+        .ok_or_else(|| crate::Error::internal("EXPLAIN returned no plan"))
 }
 
 /// Inserts one row into `table` and returns it. Needs a `write` grant.

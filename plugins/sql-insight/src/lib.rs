@@ -391,27 +391,9 @@ struct ExplainOut {
 }
 
 fn explain_analyze(args: ExplainArgs) -> Result<Json<ExplainOut>> {
-    let sql = args.sql.trim();
-    let first_word = sql.split_whitespace().next().unwrap_or_default();
-    if first_word.eq_ignore_ascii_case("explain") {
-        return Err(Error::invalid_input(
-            "pass the query itself; explain_analyze adds EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)",
-        ));
-    }
     let params: Vec<Value> = args.params.iter().map(Value::from_json).collect();
-    // The host parses the whole statement and allows EXPLAIN ANALYZE only of
-    // a query, only under `analyze = true`: this concatenation cannot widen
-    // what runs.
-    let rows = db::query(
-        &format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"),
-        &params,
-    )?;
-    let plan = rows
-        .rows
-        .first()
-        .and_then(|r| r.first())
-        .map(Value::to_json)
-        .ok_or_else(|| Error::internal("EXPLAIN returned no plan"))?;
+    // Allowed by the host only of a query, only under `analyze = true`.
+    let plan = db::explain("ANALYZE, BUFFERS, ", &args.sql, &params)?;
     Ok(Json(ExplainOut { plan }))
 }
 

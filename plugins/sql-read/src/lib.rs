@@ -277,22 +277,7 @@ struct ExplainOut {
 }
 
 fn explain_query(args: ExplainArgs) -> Result<Json<ExplainOut>> {
-    let sql = args.sql.trim();
-    let first_word = sql.split_whitespace().next().unwrap_or_default();
-    if first_word.eq_ignore_ascii_case("explain") {
-        return Err(Error::invalid_input(
-            "pass the query itself; explain_query adds EXPLAIN (FORMAT JSON)",
-        ));
-    }
-    // The host parses the whole statement again and refuses anything but
-    // EXPLAIN of a read-only query, so this concatenation cannot widen access.
-    let rows = db::query(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[]).map_err(readable_hint)?;
-    let plan = rows
-        .rows
-        .first()
-        .and_then(|r| r.first())
-        .map(Value::to_json)
-        .ok_or_else(|| Error::internal("EXPLAIN returned no plan"))?;
+    let plan = db::explain("", &args.sql, &[]).map_err(readable_hint)?;
     Ok(Json(ExplainOut { plan }))
 }
 
