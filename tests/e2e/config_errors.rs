@@ -41,6 +41,10 @@ fn error_lines(log: &str) -> Vec<&str> {
 async fn a_misnamed_plugin_anywhere_in_the_config_stops_serve_and_fails_check() {
     let db = fresh_db().await;
     let dir = crate::support::plugin_dir_with(&["hello"]);
+    // Compiled ahead: a plugin still compiling defers the name check until
+    // it is loaded, and `serve` below has no client to wait that long.
+    let (code, out, log) = sluice(&["plugins", "compile"], "", Some(dir.path()));
+    assert_eq!(code, 0, "{out}{log}");
     let (_, key_entry) = crate::support::new_key("ci");
     let cases = [
         // The operator's restriction would silently not apply: sql-read
