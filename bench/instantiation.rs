@@ -90,7 +90,12 @@ pub async fn run(host: &InProcess, subjects: &[Subject], quick: bool) -> anyhow:
             Err(_) => {
                 let described = host
                     .runtime
-                    .load(&subject.name, wasm.clone(), &host.limits)
+                    .load(
+                        &subject.name,
+                        wasm.clone(),
+                        &host.limits,
+                        Default::default(),
+                    )
                     .await?;
                 Arc::new(host.runtime.activate(
                     described,

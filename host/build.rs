@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// Embedded in the binary: every user gets these.
-const FIRST_PARTY: &[&str] = &["sql-read", "sql-write", "sql-insight"];
+/// Embedded in the binary: every user gets these (`sql-tools` serves the
+/// tools files).
+const FIRST_PARTY: &[&str] = &["sql-read", "sql-write", "sql-insight", "sql-tools"];
 /// Built beside them for the tests and as working examples.
 const EXTRA: &[&str] = &[
     "hello",

@@ -228,6 +228,11 @@ pub struct Inspection {
 /// Loads every plugin as `serve` would, without connecting to the database,
 /// and reports what each one is, asks for and gets.
 pub async fn inspect(config: &Config) -> anyhow::Result<Inspection> {
+    Ok(inspect_with_runtime(config).await?.0)
+}
+
+/// [`inspect`], and the runtime it loaded the plugins with.
+async fn inspect_with_runtime(config: &Config) -> anyhow::Result<(Inspection, Arc<Runtime>)> {
     let db = Database::lazy(config.database.url.as_deref()).await?;
     let gate = Arc::new(
         Gate::new(Arc::new(db), AuditLog::log_only(), statement_limits(config))
@@ -236,12 +241,13 @@ pub async fn inspect(config: &Config) -> anyhow::Result<Inspection> {
     let runtime = Arc::new(
         Runtime::new(gate, compiled_cache(config)).context("cannot start the wasm runtime")?,
     );
-    let loader = Loader::new(runtime, config).await?;
+    let loader = Loader::new(runtime.clone(), config).await?;
     let (_, reports) = loader.registry();
-    Ok(Inspection {
+    let inspection = Inspection {
         reports,
         names: loader.check_config_names(),
-    })
+    };
+    Ok((inspection, runtime))
 }
 
 /// What [`compile`] did.
@@ -268,7 +274,12 @@ pub async fn compile(config: &Config) -> anyhow::Result<Compiled> {
             cache_dir.display()
         );
     }
-    let found = inspect(config).await?;
+    let (found, runtime) = inspect_with_runtime(config).await?;
+    // The component of declared tools, whose files are checked against
+    // the database before it is loaded: compiled whatever that check says.
+    runtime
+        .compile("embedded sql-tools", registry::SQL_TOOLS.to_vec())
+        .await?;
     Ok(Compiled {
         cache_dir,
         reports: found.reports,

@@ -518,6 +518,9 @@ each_limit!(table_with_limits! {
         pub grants: BTreeMap<String, GrantConfig>,
         /// `[plugins.config.<plugin>]`: values a plugin reads with `config::get`.
         pub config: BTreeMap<String, BTreeMap<String, String>>,
+        /// `[plugins.tools.<plugin>]`: declared SQL tools, as in a
+        /// `<plugin>.tools.toml` file, served as plugin `<plugin>`.
+        pub tools: BTreeMap<String, crate::declared::ToolsFile>,
         /// `[plugins.publishers]`: trusted signing keys by publisher name,
         /// each an OpenSSH `ssh-ed25519` line (`sluice plugins keygen`).
         pub publishers: BTreeMap<String, String>,
@@ -535,6 +538,7 @@ each_limit!(table_with_limits! {
         cache: CacheConfig::default(),
         grants: BTreeMap::new(),
         config: BTreeMap::new(),
+        tools: BTreeMap::new(),
         publishers: BTreeMap::new(),
         require_signature: None,
     }
@@ -655,6 +659,10 @@ each_limit!(table_with_limits! {
         /// any prefix); unset offers them all. A name it does not declare
         /// keeps it from loading.
         pub tools: Option<Vec<String>>,
+        /// Functions this plugin alone may call (names, `*` matching any
+        /// run of characters): past `[policy] allow_functions` and the
+        /// session-state class (`hypopg_*`), never past a denylist.
+        pub functions: Option<Vec<String>>,
     }
     defaults {
         read: None,
@@ -666,6 +674,7 @@ each_limit!(table_with_limits! {
         publisher: None,
         digest: None,
         tools: None,
+        functions: None,
     }
 });
 
@@ -683,6 +692,7 @@ impl GrantConfig {
             catalog: self.catalog,
             analyze: self.analyze,
             role: self.role.clone(),
+            functions: self.functions.clone(),
             limits: self.limits(),
         }
     }
@@ -807,6 +817,11 @@ impl Config {
                 .limits()
                 .check(&section)
                 .map_err(ConfigError::Invalid)?;
+            if let Some(functions) = &grant.functions {
+                crate::policy::FunctionRules::default()
+                    .with_allowance(functions)
+                    .map_err(|e| ConfigError::Invalid(format!("{section} {e}")))?;
+            }
             if let Some(publisher) = &grant.publisher
                 && !self.plugins.publishers.contains_key(publisher)
             {

@@ -10,6 +10,7 @@ pub mod app;
 pub mod audit;
 pub mod config;
 pub mod db;
+pub mod declared;
 pub mod demo;
 pub mod gate;
 pub mod http;

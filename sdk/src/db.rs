@@ -136,6 +136,29 @@ pub fn delete<K: Into<String>>(
     Ok(database::delete(table, &pairs(filter), max_rows)?.into())
 }
 
+/// What [`execute`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteOutcome {
+    /// Rows inserted, updated or deleted.
+    pub affected: u64,
+    /// The rows of its `RETURNING` list; no columns without one.
+    pub returned: Rows,
+}
+
+/// Runs one INSERT, UPDATE or DELETE with `$1`, `$2`, … bound to `params`.
+///
+/// Its target must be within the plugin's `write` grant and every other
+/// relation it names within its `read` grant. If it touches more rows than
+/// `max_rows` (or the operator's `max_write_rows`, whichever is lower), it is
+/// rolled back and the call fails with [`Error::Denied`](crate::Error::Denied).
+pub fn execute(sql: &str, params: &[Value], max_rows: Option<u32>) -> Result<WriteOutcome> {
+    let outcome = database::execute(sql, params, max_rows)?;
+    Ok(WriteOutcome {
+        affected: outcome.affected,
+        returned: outcome.returned.into(),
+    })
+}
+
 fn pairs<K: Into<String>>(items: impl IntoIterator<Item = (K, Value)>) -> Vec<(String, Value)> {
     items.into_iter().map(|(k, v)| (k.into(), v)).collect()
 }

@@ -545,16 +545,24 @@ fn drop_unknown_formats(schema: &mut JsonValue) {
     }
 }
 
+/// Where a tool's schemas come from.
+enum Schemas {
+    /// Derived from its types when described. Every call runs in a fresh
+    /// instance that builds the plugin anew, and only `describe` needs the
+    /// schemas: deriving them eagerly cost more than a point query's call.
+    Derived(fn() -> (JsonValue, Option<JsonValue>)),
+    /// Given whole ([`Tool::dynamic`]).
+    Given(JsonValue, Option<JsonValue>),
+}
+
 /// A tool: a typed function plus its metadata.
 pub struct Tool {
     /// Name, title and annotations; [`Tool::spec`] adds the rest.
     spec: h::Tool,
     /// Set by [`Tool::description`]; otherwise the arguments' doc comment.
     description: Option<String>,
-    /// Derives the input and output schemas. Every call runs in a fresh
-    /// instance that builds the plugin anew, and only `describe` needs the
-    /// schemas: deriving them eagerly cost more than a point query's call.
-    schemas: fn() -> (JsonValue, Option<JsonValue>),
+    /// The input and output schemas.
+    schemas: Schemas,
     handler: ToolHandler,
 }
 
@@ -585,7 +593,7 @@ impl Tool {
                 },
             },
             description: None,
-            schemas: || (schema_of::<A>(), O::output_schema()),
+            schemas: Schemas::Derived(|| (schema_of::<A>(), O::output_schema())),
             handler: Box::new(move |raw| {
                 let raw = if raw.trim().is_empty() { "{}" } else { raw };
                 let args: A = serde_json::from_str(raw)
@@ -593,6 +601,32 @@ impl Tool {
                 f(args)?.into_tool_result()
             }),
         }
+    }
+
+    /// A tool whose arguments are described at run time rather than by a
+    /// type: `input_schema` (an object schema) and `output_schema` are sent
+    /// as given, and `f` gets the arguments as JSON (an object, `{}` when
+    /// none were sent), unchecked. For plugins whose tools come from data,
+    /// as the declared tools of `*.tools.toml` files do; [`Tool::new`] is
+    /// the way otherwise.
+    pub fn dynamic<F>(
+        name: &str,
+        input_schema: JsonValue,
+        output_schema: Option<JsonValue>,
+        f: F,
+    ) -> Tool
+    where
+        F: Fn(JsonValue) -> Result<ToolResult> + 'static,
+    {
+        let mut tool = Tool::new(name, |_: JsonValue| Ok(String::new()));
+        tool.schemas = Schemas::Given(input_schema, output_schema);
+        tool.handler = Box::new(move |raw| {
+            let raw = if raw.trim().is_empty() { "{}" } else { raw };
+            let args: JsonValue = serde_json::from_str(raw)
+                .map_err(|e| Error::invalid_input(format!("arguments: {e}")))?;
+            f(args)
+        });
+        tool
     }
 
     /// A human-readable title.
@@ -610,7 +644,10 @@ impl Tool {
 
     /// The whole description, schemas included.
     fn spec(&self) -> h::Tool {
-        let (input, output) = (self.schemas)();
+        let (input, output) = match &self.schemas {
+            Schemas::Derived(derive) => derive(),
+            Schemas::Given(input, output) => (input.clone(), output.clone()),
+        };
         let description = self.description.clone().unwrap_or_else(|| {
             input
                 .get("description")

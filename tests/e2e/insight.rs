@@ -141,6 +141,10 @@ async fn slow_queries_lists_the_statement_the_test_ran_many_times() {
             .execute(&mut conn)
             .await
             .unwrap();
+        sqlx::query("SELECT title FROM books WHERE first_published IS NULL")
+            .execute(&mut conn)
+            .await
+            .unwrap();
     }
     let _ = conn.close().await;
 
@@ -172,6 +176,54 @@ async fn slow_queries_lists_the_statement_the_test_ran_many_times() {
     let bad = server.call("slow_queries", json!({"limit": 0})).await;
     assert_eq!(bad.is_error, Some(true));
     server.shutdown().await;
+
+    // index_advice of the slowest statements: planned as recorded, or,
+    // with parameters on PostgreSQL before 16, skipped saying why.
+    if hypopg(&url).await {
+        // The statements' tables too, which advice plans.
+        let grant = "[plugins.grants.sql-insight]\nread = [\"pg_catalog.*\", \"public.*\"]\n\
+                     functions = [\"hypopg_*\"]\n";
+        let (server, _log) = Sluice::serve(grant, home.path())
+            .database_url(&url)
+            .start()
+            .await;
+        let answer = server
+            .call(
+                "index_advice",
+                json!({"from_slow_queries": true, "limit": 20}),
+            )
+            .await;
+        assert_eq!(answer.is_error, Some(false), "{}", text_of(&answer));
+        let advice = structured(&answer);
+        let find = |needle: &str| {
+            advice["statements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["sql"].as_str().is_some_and(|q| q.contains(needle)))
+                .unwrap_or_else(|| panic!("{needle} not advised on: {advice}"))
+                .clone()
+        };
+        let plain = find("WHERE first_published IS NULL");
+        assert_eq!(plain["skipped"], Value::Null, "{plain}");
+        assert!(plain["cost_before"].as_f64().unwrap() > 0.0, "{plain}");
+        let candidate = &plain["candidates"][0];
+        assert_eq!(candidate["table"], "public.books", "{plain}");
+        assert_eq!(candidate["columns"], json!(["first_published"]), "{plain}");
+        let with_parameters = find("WHERE price > $1");
+        let version = scalar(&url, "SELECT current_setting('server_version_num')::int").await;
+        if version < 160000 {
+            assert!(
+                with_parameters["skipped"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("GENERIC_PLAN")),
+                "{with_parameters}"
+            );
+        } else {
+            assert_eq!(with_parameters["skipped"], Value::Null, "{with_parameters}");
+        }
+        server.shutdown().await;
+    }
     cluster.stop().await.expect("stopping the cluster");
 }
 
@@ -216,4 +268,118 @@ async fn explain_analyze_needs_analyze_in_the_grant_and_refuses_writes() {
         "{}",
         text_of(&write)
     );
+}
+
+async fn scalar(url: &str, sql: &str) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let value: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let _ = conn.close().await;
+    i64::from(value)
+}
+
+/// Creates hypopg in the database at `url`, if the server has it: in CI it
+/// must (`.ci/run` installs it); elsewhere the caller skips, saying so.
+async fn hypopg(url: &str) -> bool {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let available: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_available_extensions WHERE name = 'hypopg'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    let _ = conn.close().await;
+    if !crate::support::needed_here(
+        available > 0,
+        "hypopg",
+        "apt install postgresql-15-hypopg",
+        "the index_advice tests",
+    ) {
+        return false;
+    }
+    run_sql(url, "CREATE EXTENSION IF NOT EXISTS hypopg").await;
+    true
+}
+
+/// A query Pagila has no index for: rentals not returned yet.
+const UNRETURNED: &str = "SELECT rental_id, customer_id FROM rental WHERE return_date IS NULL";
+
+#[tokio::test]
+async fn index_advice_proposes_the_index_the_slow_query_lacks_with_a_lower_cost() {
+    let db = match crate::support::pagila_db().await {
+        Ok(db) => db,
+        Err(why) => {
+            eprintln!("SKIPPED index_advice on Pagila: {why}");
+            return;
+        }
+    };
+    if !hypopg(&db.url).await {
+        return;
+    }
+    let reads = "[plugins.grants.sql-insight]\nread = [\"pg_catalog.*\", \"public.*\"]\n";
+    // Without the grant's allowance, hypopg's functions are refused by name.
+    let server = spawn(&db, reads, None).await;
+    let refused = server
+        .call("index_advice", json!({"sql": UNRETURNED}))
+        .await;
+    assert_eq!(refused.is_error, Some(true));
+    let text = text_of(&refused);
+    assert!(text.contains("function-session-state"), "{text}");
+    assert!(text.contains("functions = [\"hypopg_reset\"]"), "{text}");
+    server.shutdown().await;
+
+    let grant = format!("{reads}functions = [\"hypopg_*\"]\n");
+    let server = spawn(&db, &grant, None).await;
+    let count_indexes = "SELECT count(*)::int FROM pg_indexes WHERE tablename = 'rental'";
+    let indexes = scalar(&db.url, count_indexes).await;
+    let answer = server
+        .call("index_advice", json!({"sql": UNRETURNED}))
+        .await;
+    assert_eq!(answer.is_error, Some(false), "{}", text_of(&answer));
+    let advice = structured(&answer);
+    let statement = &advice["statements"][0];
+    let before = statement["cost_before"].as_f64().unwrap();
+    let best = &statement["candidates"][0];
+    assert_eq!(best["table"], "public.rental", "{advice}");
+    assert_eq!(best["columns"], json!(["return_date"]), "{advice}");
+    assert_eq!(best["used"], true, "{advice}");
+    assert_eq!(best["recommended"], true, "{advice}");
+    assert!(best["cost_after"].as_f64().unwrap() < before, "{advice}");
+    assert!(best["estimated_bytes"].as_i64().unwrap() > 0, "{advice}");
+    assert_eq!(
+        best["create_index"],
+        "CREATE INDEX CONCURRENTLY ON public.rental (return_date);"
+    );
+    // Nothing was created, and no other call plans with what was tried:
+    // the pooled connections have no hypothetical index.
+    assert_eq!(scalar(&db.url, count_indexes).await, indexes);
+    for _ in 0..4 {
+        let plan = server
+            .call("explain_query", json!({"sql": UNRETURNED}))
+            .await;
+        let plan = text_of(&plan);
+        assert!(plan.contains("Seq Scan"), "{plan}");
+        assert!(!plan.contains("btree_rental"), "{plan}");
+    }
+    // Neither sql nor from_slow_queries, or both: said so.
+    let neither = server.call("index_advice", json!({})).await;
+    assert_eq!(neither.is_error, Some(true));
+    assert!(text_of(&neither).contains("give either sql"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn index_advice_without_hypopg_says_how_to_install_it() {
+    let db = fresh_db().await;
+    let grant = format!("{GRANT}functions = [\"hypopg_*\"]\n");
+    let server = spawn(&db, &grant, None).await;
+    let answer = server
+        .call("index_advice", json!({"sql": "SELECT 1"}))
+        .await;
+    assert_eq!(answer.is_error, Some(true));
+    let text = text_of(&answer);
+    assert!(text.contains("CREATE EXTENSION hypopg"), "{text}");
+    assert!(text.contains("postgresql-<version>-hypopg"), "{text}");
+    server.shutdown().await;
 }

@@ -12,6 +12,7 @@ mod audit;
 mod cli;
 mod config_errors;
 mod connect;
+mod declared;
 mod denials;
 mod first_run;
 mod host_fuzz;

@@ -96,6 +96,20 @@ pub struct TxSettings {
     /// `(name, value)` ([`crate::principal::Principal::settings`]): set with
     /// [`IDENTITY_SQL`], whose parameters they are.
     pub identity: Vec<(String, String)>,
+    /// The connection is closed when the transaction ends, never given
+    /// back to the pool: for work that leaves state in the session.
+    pub disposable: bool,
+}
+
+/// A statement run inside a longer transaction, between a savepoint and
+/// its undoing: a read that fails costs only itself, and one that ends
+/// leaves no cursor behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Savepoint {
+    /// `SAVEPOINT`.
+    Set,
+    /// `ROLLBACK TO` it, and `RELEASE` it.
+    Undo,
 }
 
 /// Sets the caller's identity for the transaction: `$1` names, `$2` values,
@@ -587,7 +601,7 @@ impl Database {
         // Our own fixed statements, sent in one simple-protocol round trip.
         // Nothing from a plugin is ever sent this way.
         let (mut tx, permit) = self
-            .begin_on_live_connection(begin_statement(settings))
+            .begin_on_live_connection(begin_statement(settings), settings.disposable)
             .await?;
         if let Some(role) = &settings.role {
             // Separate, so that a missing or forbidden role fails right here
@@ -621,6 +635,7 @@ impl Database {
     async fn begin_on_live_connection(
         &self,
         begin: String,
+        disposable: bool,
     ) -> Result<
         (
             Transaction<'static, Postgres>,
@@ -630,7 +645,10 @@ impl Database {
     > {
         let mut attempts = 0;
         loop {
-            let (conn, permit) = self.acquire().await?;
+            let (mut conn, permit) = self.acquire().await?;
+            if disposable {
+                conn.close_on_drop();
+            }
             let statement = sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(begin.clone()));
             match Transaction::begin(conn, Some(statement)).await {
                 Err(e) if is_dead_connection(&e) && attempts <= self.max_connections => {
@@ -763,6 +781,114 @@ impl Tx {
             sql.to_string()
         })
         .await
+    }
+
+    /// Sets the transaction's savepoint, or undoes everything since and
+    /// removes it.
+    pub async fn savepoint(&mut self, step: Savepoint) -> Result<(), DbError> {
+        let sql = match step {
+            Savepoint::Set => "SAVEPOINT sluice_step",
+            Savepoint::Undo => "ROLLBACK TO SAVEPOINT sluice_step; RELEASE SAVEPOINT sluice_step",
+        };
+        sqlx::raw_sql(sql).execute(self.conn()).await?;
+        Ok(())
+    }
+
+    /// Runs a write whose rows are not read (no `RETURNING`) and returns
+    /// how many rows it touched, from PostgreSQL's command tag.
+    pub async fn execute_count(
+        &mut self,
+        db: &Database,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<u64, DbError> {
+        let statement = self
+            .conn()
+            .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql)))
+            .await?;
+        let param_types = statement_param_types(&statement)?;
+        check_param_count(param_types.len(), params.values.len())?;
+        let args = self.encode_params(db, &param_types, params).await?;
+        let done = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The types PostgreSQL infers for `sql`'s parameters, as `(oid,
+    /// name)`, without running it.
+    pub async fn parameter_types(&mut self, sql: &str) -> Result<Vec<(u32, String)>, DbError> {
+        let statement = self
+            .conn()
+            .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql)))
+            .await?;
+        let oids: Vec<sqlx::postgres::types::Oid> = statement_param_types(&statement)?
+            .iter()
+            .map(|t| t.oid().unwrap_or(sqlx::postgres::types::Oid(0)))
+            .collect();
+        if oids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Named as PostgreSQL writes them in SQL (`integer`, not `int4`).
+        let named: Vec<(sqlx::postgres::types::Oid, String)> = sqlx::query_as(
+            "SELECT o, pg_catalog.format_type(o, NULL) \
+             FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i",
+        )
+        .bind(oids)
+        .fetch_all(self.conn())
+        .await?;
+        Ok(named.into_iter().map(|(o, name)| (o.0, name)).collect())
+    }
+
+    /// Each type name as PostgreSQL reads it (`to_regtype`): its oid and
+    /// its canonical name, or `None` for a name that is no type.
+    pub async fn resolve_types(
+        &mut self,
+        names: &[String],
+    ) -> Result<Vec<Option<(u32, String)>>, DbError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Option<sqlx::postgres::types::Oid>, Option<String>)> = sqlx::query_as(
+            "SELECT t.oid, pg_catalog.format_type(t.oid, NULL) \
+             FROM unnest($1::text[]) WITH ORDINALITY AS u(name, i) \
+             LEFT JOIN pg_catalog.pg_type t ON t.oid = pg_catalog.to_regtype(u.name) \
+             ORDER BY u.i",
+        )
+        .bind(names)
+        .fetch_all(self.conn())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(oid, name)| oid.map(|o| o.0).zip(name))
+            .collect())
+    }
+
+    /// For each `(from, to)` pair of type oids, whether PostgreSQL converts
+    /// `from` to `to` implicitly (`pg_cast` context `i`).
+    pub async fn implicit_casts(&mut self, pairs: &[(u32, u32)]) -> Result<Vec<bool>, DbError> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let from: Vec<sqlx::postgres::types::Oid> = pairs
+            .iter()
+            .map(|(f, _)| sqlx::postgres::types::Oid(*f))
+            .collect();
+        let to: Vec<sqlx::postgres::types::Oid> = pairs
+            .iter()
+            .map(|(_, t)| sqlx::postgres::types::Oid(*t))
+            .collect();
+        let rows: Vec<(bool,)> = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_cast c \
+                            WHERE c.castsource = p.s AND c.casttarget = p.t \
+                              AND c.castcontext = 'i') \
+             FROM unnest($1::oid[], $2::oid[]) WITH ORDINALITY AS p(s, t, i) ORDER BY p.i",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.conn())
+        .await?;
+        Ok(rows.into_iter().map(|(b,)| b).collect())
     }
 
     /// Runs the query through a cursor and fetches one row more than the cap:

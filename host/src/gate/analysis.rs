@@ -116,19 +116,7 @@ impl Analyzer {
                 })
             })
             .await
-            .map_err(|e| match e {
-                PoolError::Busy => GateError::Internal(
-                    "sluice is analysing too many statements at once; retry shortly".into(),
-                ),
-                PoolError::Late => GateError::Denied(Denial::new(
-                    policy::TOO_COMPLEX,
-                    format!(
-                        "analysing the statement took longer than this plugin's timeout_ms \
-                         ({timeout_ms} ms); send a shorter or simpler statement"
-                    ),
-                )),
-                PoolError::Failed => GateError::Internal("the statement's analysis failed".into()),
-            })??;
+            .map_err(|e| pool_error(e, timeout_ms))??;
         let analyzed = Arc::new(analyzed);
         if sql.len() <= MAX_KEPT_SQL {
             let mut entries = self.entries();
@@ -147,6 +135,52 @@ impl Analyzer {
             kept.insert(sql.to_owned(), analyzed.clone());
         }
         Ok(analyzed)
+    }
+}
+
+impl Analyzer {
+    /// Checks `sql` as one write statement under `functions`, finishing by
+    /// `deadline` or failing. Writes are not kept: each costs a
+    /// transaction that commits, which the analysis is small beside.
+    pub async fn analyze_write(
+        &self,
+        sql: &str,
+        functions: &Arc<FunctionRules>,
+        deadline: Instant,
+        timeout_ms: u64,
+    ) -> Result<policy::WriteAnalysis, GateError> {
+        if sql.len() > self.limits.max_bytes {
+            return Err(policy::analyze_write(sql, functions, self.limits)
+                .err()
+                .unwrap_or_else(|| Denial::new(policy::TOO_COMPLEX, "the statement is too long"))
+                .into());
+        }
+        let limits = self.limits;
+        let text = sql.to_owned();
+        let rules = functions.clone();
+        self.pool
+            .run(deadline, move || {
+                policy::analyze_write(&text, &rules, limits)
+            })
+            .await
+            .map_err(|e| pool_error(e, timeout_ms))?
+            .map_err(GateError::from)
+    }
+}
+
+fn pool_error(e: PoolError, timeout_ms: u64) -> GateError {
+    match e {
+        PoolError::Busy => GateError::Internal(
+            "sluice is analysing too many statements at once; retry shortly".into(),
+        ),
+        PoolError::Late => GateError::Denied(Denial::new(
+            policy::TOO_COMPLEX,
+            format!(
+                "analysing the statement took longer than this plugin's timeout_ms \
+                 ({timeout_ms} ms); send a shorter or simpler statement"
+            ),
+        )),
+        PoolError::Failed => GateError::Internal("the statement's analysis failed".into()),
     }
 }
 

@@ -8,7 +8,8 @@
 
 use crate::db::catalog::{ColumnInfo, Relation, RelationDescription};
 use crate::db::{
-    Check, Database, DbError, Params, Read, ResultLimits, RowSource, Rows, Tx, TxSettings,
+    Check, Database, DbError, Params, Read, ResultLimits, RowSource, Rows, Savepoint, Tx,
+    TxSettings,
 };
 use std::future::Future;
 
@@ -88,6 +89,35 @@ pub trait Transaction: Send + Sized {
         params: Params<'_>,
         limits: ResultLimits,
     ) -> impl Future<Output = Result<Rows, DbError>> + Send;
+
+    /// Runs a write without `RETURNING`; returns the rows it touched.
+    fn execute_count(
+        &mut self,
+        db: &Self::Backend,
+        sql: &str,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<u64, DbError>> + Send;
+
+    /// The parameter types PostgreSQL infers for `sql`, `(oid, name)`.
+    fn parameter_types(
+        &mut self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Vec<(u32, String)>, DbError>> + Send;
+
+    /// Type names as `to_regtype` reads them: `(oid, canonical name)`.
+    fn resolve_types(
+        &mut self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<(u32, String)>>, DbError>> + Send;
+
+    /// Whether each `(from, to)` type oid pair converts implicitly.
+    fn implicit_casts(
+        &mut self,
+        pairs: &[(u32, u32)],
+    ) -> impl Future<Output = Result<Vec<bool>, DbError>> + Send;
+
+    /// Sets, releases or returns to the transaction's savepoint.
+    fn savepoint(&mut self, step: Savepoint) -> impl Future<Output = Result<(), DbError>> + Send;
 
     /// User relations, optionally only in `schema`.
     fn list_relations(
@@ -172,6 +202,40 @@ impl Transaction for Tx {
         limits: ResultLimits,
     ) -> impl Future<Output = Result<Rows, DbError>> + Send {
         Tx::execute_returning(self, db, sql, params, limits)
+    }
+
+    fn execute_count(
+        &mut self,
+        db: &Database,
+        sql: &str,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<u64, DbError>> + Send {
+        Tx::execute_count(self, db, sql, params)
+    }
+
+    fn parameter_types(
+        &mut self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Vec<(u32, String)>, DbError>> + Send {
+        Tx::parameter_types(self, sql)
+    }
+
+    fn resolve_types(
+        &mut self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<(u32, String)>>, DbError>> + Send {
+        Tx::resolve_types(self, names)
+    }
+
+    fn implicit_casts(
+        &mut self,
+        pairs: &[(u32, u32)],
+    ) -> impl Future<Output = Result<Vec<bool>, DbError>> + Send {
+        Tx::implicit_casts(self, pairs)
+    }
+
+    fn savepoint(&mut self, step: Savepoint) -> impl Future<Output = Result<(), DbError>> + Send {
+        Tx::savepoint(self, step)
     }
 
     fn list_relations(

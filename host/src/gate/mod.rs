@@ -8,6 +8,8 @@
 
 mod analysis;
 mod backend;
+mod session;
+mod statement;
 #[cfg(test)]
 mod test_backend;
 #[cfg(test)]
@@ -15,6 +17,8 @@ mod tests;
 mod write;
 
 pub use backend::{Backend, Transaction};
+pub use session::Session;
+pub use statement::{Vetted, WriteOutcome};
 
 use crate::audit::{self, AuditLog, Decision};
 use crate::db::catalog::{Relation, RelationDescription};
@@ -138,6 +142,7 @@ impl<B: Backend> Gate<B> {
                 .map(str::to_string)
                 .or_else(|| caller.grant.role.clone()),
             identity: caller.principal.settings(),
+            disposable: false,
         }
     }
 
@@ -178,13 +183,13 @@ impl<B: Backend> Gate<B> {
         .await
     }
 
-    async fn query_inner(
+    /// The analysis of one read, refused when the grant does not allow it.
+    async fn analyze_read(
         &self,
         caller: Caller<'_>,
         sql: &str,
-        params: &[Value],
         facts: &mut Facts,
-    ) -> Result<Rows, GateError> {
+    ) -> Result<Arc<analysis::Analyzed>, GateError> {
         let timeout_ms = caller.grant.limits.timeout_ms;
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         let analysis = self
@@ -202,6 +207,17 @@ impl<B: Backend> Gate<B> {
                 ),
             )));
         }
+        Ok(analysis)
+    }
+
+    async fn query_inner(
+        &self,
+        caller: Caller<'_>,
+        sql: &str,
+        params: &[Value],
+        facts: &mut Facts,
+    ) -> Result<Rows, GateError> {
+        let analysis = self.analyze_read(caller, sql, facts).await?;
         let settings = Self::settings(caller, true);
         let rendered = || analysis.rendered.clone();
         let read = Read {
@@ -222,18 +238,7 @@ impl<B: Backend> Gate<B> {
         // Names that resolve to no relation are CTEs or functions in FROM
         // (functions were checked by the analysis); a real relation that does
         // not exist makes PostgreSQL fail the statement anyway.
-        let mut check = |resolved: &[Option<(String, String)>]| -> Result<(), GateError> {
-            let relations: Vec<(&str, &str)> = resolved
-                .iter()
-                .flatten()
-                .map(|(schema, name)| (schema.as_str(), name.as_str()))
-                .collect();
-            facts.relations = relations.iter().map(|(s, n)| format!("{s}.{n}")).collect();
-            caller
-                .grant
-                .check_reads(caller.plugin, relations.iter().copied())?;
-            Ok(())
-        };
+        let mut check = |resolved: &[Option<(String, String)>]| check_read(caller, resolved, facts);
         self.db.read(&read, &mut check).await
     }
 
@@ -295,6 +300,25 @@ impl<B: Backend> Gate<B> {
         )
         .await
     }
+}
+
+/// Checks a read's resolved relations against the grant, noting them for
+/// the audit trail.
+fn check_read(
+    caller: Caller<'_>,
+    resolved: &[Option<(String, String)>],
+    facts: &mut Facts,
+) -> Result<(), GateError> {
+    let relations: Vec<(&str, &str)> = resolved
+        .iter()
+        .flatten()
+        .map(|(schema, name)| (schema.as_str(), name.as_str()))
+        .collect();
+    facts.relations = relations.iter().map(|(s, n)| format!("{s}.{n}")).collect();
+    caller
+        .grant
+        .check_reads(caller.plugin, relations.iter().copied())?;
+    Ok(())
 }
 
 /// An error message fit for the audit trail, which never records values:

@@ -5,7 +5,9 @@
 use super::{Backend, Transaction};
 use crate::db::catalog::{ColumnInfo, Relation, RelationDescription, RelationKind};
 use crate::db::value::{Scalar, Value};
-use crate::db::{ColumnMeta, DbError, Params, ResultLimits, RowSource, Rows, TxSettings};
+use crate::db::{
+    ColumnMeta, DbError, Params, ResultLimits, RowSource, Rows, Savepoint, TxSettings,
+};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// A call that reached the backend.
@@ -16,6 +18,8 @@ pub enum Call {
         statement_timeout_ms: u64,
         role: Option<String>,
     },
+    /// A transaction on a connection closed when it ends.
+    BeginDisposable,
     Resolve(Vec<String>),
     Query {
         sql: String,
@@ -29,6 +33,12 @@ pub enum Call {
         labels: Vec<String>,
         limits: ResultLimits,
     },
+    /// A write without `RETURNING`.
+    Count {
+        sql: String,
+        params: Vec<Value>,
+    },
+    Savepoint(Savepoint),
     ListRelations(Option<String>),
     Relation(String, String),
     Columns(u32),
@@ -194,6 +204,9 @@ impl Backend for TestBackend {
     type Tx = TestTx;
 
     async fn begin(&self, settings: &TxSettings) -> Result<TestTx, DbError> {
+        if settings.disposable {
+            self.state().calls.push(Call::BeginDisposable);
+        }
         self.state().calls.push(Call::Begin {
             read_only: settings.read_only,
             statement_timeout_ms: settings.statement_timeout_ms,
@@ -272,6 +285,55 @@ impl Transaction for TestTx {
             limits,
         };
         self.statement(call, limits)
+    }
+
+    async fn execute_count(
+        &mut self,
+        _db: &TestBackend,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<u64, DbError> {
+        let mut state = lock(&self.state);
+        state.calls.push(Call::Count {
+            sql: sql.to_string(),
+            params: params.values.to_vec(),
+        });
+        match state.failure.take() {
+            Some(e) => Err(e),
+            None => Ok(state.matching as u64),
+        }
+    }
+
+    /// Every parameter is `text`.
+    async fn parameter_types(&mut self, sql: &str) -> Result<Vec<(u32, String)>, DbError> {
+        let count = crate::policy::placeholders(sql, Default::default())
+            .map_or(0, |p| p.last().copied().unwrap_or(0));
+        Ok((0..count).map(|_| (25, "text".to_string())).collect())
+    }
+
+    /// `text` and `integer` exist.
+    async fn resolve_types(
+        &mut self,
+        names: &[String],
+    ) -> Result<Vec<Option<(u32, String)>>, DbError> {
+        Ok(names
+            .iter()
+            .map(|n| match n.as_str() {
+                "text" => Some((25, "text".to_string())),
+                "integer" | "int" | "int4" => Some((23, "integer".to_string())),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// `integer` converts to `bigint`, nothing else converts.
+    async fn implicit_casts(&mut self, pairs: &[(u32, u32)]) -> Result<Vec<bool>, DbError> {
+        Ok(pairs.iter().map(|p| *p == (23, 20)).collect())
+    }
+
+    async fn savepoint(&mut self, step: Savepoint) -> Result<(), DbError> {
+        self.record(Call::Savepoint(step));
+        Ok(())
     }
 
     async fn list_relations(&mut self, schema: Option<&str>) -> Result<Vec<Relation>, DbError> {

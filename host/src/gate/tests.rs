@@ -1007,3 +1007,194 @@ async fn a_write_without_values_never_reaches_the_backend() {
     assert_event(&audit.take_one(), "update", "error", None, &[]);
     assert_eq!(db.calls(), []);
 }
+
+#[tokio::test]
+async fn a_write_statement_needs_the_write_grant_for_its_target_and_read_for_the_rest() {
+    let audit = AuditCapture::start();
+    let db = backend().matching(1);
+    let sql = "UPDATE orders SET status = $1 FROM customers c WHERE c.id = orders.id";
+    // Without a write grant, nothing reaches the database.
+    let reader = grant(&["public.*"], &[], false);
+    let (rule, _) = denied(
+        gate(&db)
+            .execute(caller(&reader), sql, &[text("x")], None)
+            .await,
+    );
+    assert_eq!(rule, "write-grant");
+    assert!(db.calls().is_empty());
+    audit.take_all();
+    // Written and read relations are checked apart.
+    let writer = grant(&[], &["public.orders"], false);
+    let (rule, message) = denied(
+        gate(&db)
+            .execute(caller(&writer), sql, &[text("x")], None)
+            .await,
+    );
+    assert_eq!(rule, "read-grant", "{message}");
+    assert!(message.contains("public.customers"), "{message}");
+    let (rule, _) = denied(
+        gate(&db)
+            .execute(
+                caller(&grant(&["public.*"], &["public.customers"], false)),
+                sql,
+                &[text("x")],
+                None,
+            )
+            .await,
+    );
+    assert_eq!(rule, "write-grant");
+    assert!(!db.calls().iter().any(|c| matches!(c, Call::Count { .. })));
+    audit.take_all();
+    // Both granted: it runs and commits.
+    let both = grant(&["public.customers"], &["public.orders"], false);
+    let done = gate(&db)
+        .execute(caller(&both), sql, &[text("x")], None)
+        .await
+        .unwrap();
+    assert_eq!(done.affected, 1);
+    let calls = db.calls();
+    assert_eq!(
+        calls[calls.len() - 2..],
+        [
+            Call::Count {
+                sql: sql.into(),
+                params: vec![text("x")],
+            },
+            Call::Commit
+        ]
+    );
+    assert_event(
+        &audit.take_one(),
+        "execute",
+        "allow",
+        None,
+        &["public.orders", "public.customers"],
+    );
+}
+
+#[tokio::test]
+async fn a_write_statement_over_the_cap_is_rolled_back_with_or_without_returning() {
+    let writer = grant(&[], &["public.orders"], false);
+    for sql in [
+        "DELETE FROM orders WHERE status = $1",
+        "DELETE FROM orders WHERE status = $1 RETURNING id",
+    ] {
+        let db = backend().matching(MAX_WRITE_ROWS as usize + 1);
+        let (rule, message) = denied(
+            gate(&db)
+                .execute(caller(&writer), sql, &[text("old")], None)
+                .await,
+        );
+        assert_eq!(rule, "max_write_rows", "{sql}");
+        assert!(message.contains("rolled back"), "{message}");
+        let calls = db.calls();
+        assert_eq!(calls.last(), Some(&Call::Rollback), "{sql}");
+        assert!(!calls.contains(&Call::Commit));
+        // A lower cap asked for by the call applies the same way.
+        let db = backend().matching(2);
+        let (rule, _) = denied(
+            gate(&db)
+                .execute(caller(&writer), sql, &[text("old")], Some(1))
+                .await,
+        );
+        assert_eq!(rule, "max_write_rows");
+        let db = backend().matching(2);
+        let done = gate(&db)
+            .execute(caller(&writer), sql, &[text("old")], Some(2))
+            .await
+            .unwrap();
+        assert_eq!(done.affected, 2);
+        assert_eq!(db.calls().last(), Some(&Call::Commit));
+    }
+}
+
+#[tokio::test]
+async fn vetting_checks_grant_types_and_parameters_without_running_anything() {
+    let db = backend();
+    let reader = grant(&["public.orders"], &[], false);
+    let sql = "SELECT * FROM orders WHERE status = $1";
+    let vetted = gate(&db)
+        .vet(caller(&reader), sql, false, &["text".into()])
+        .await
+        .unwrap();
+    assert_eq!(vetted.read, ["public.orders"]);
+    assert_eq!((vetted.verb, vetted.written), (None, None));
+    assert_eq!(vetted.parameter_types, ["text"]);
+    assert!(
+        !db.calls()
+            .iter()
+            .any(|c| matches!(c, Call::Query { .. } | Call::Commit))
+    );
+    let (rule, _) = denied(
+        gate(&db)
+            .vet(caller(&reader), "SELECT * FROM secret.keys", false, &[])
+            .await,
+    );
+    assert_eq!(rule, "read-grant");
+    let message = invalid(
+        gate(&db)
+            .vet(caller(&reader), sql, false, &["no_such_type".into()])
+            .await,
+    );
+    assert!(
+        message.contains("\"no_such_type\" does not exist"),
+        "{message}"
+    );
+    let message = invalid(
+        gate(&db)
+            .vet(caller(&reader), sql, false, &["integer".into()])
+            .await,
+    );
+    assert!(
+        message.starts_with(
+            "parameter $1 is declared as integer, and the statement uses it as text, which \
+             integer does not convert to implicitly"
+        ),
+        "{message}"
+    );
+    let (rule, _) = denied(gate(&db).vet(caller(&reader), sql, true, &[]).await);
+    assert_eq!(rule, "write-grant");
+}
+
+#[tokio::test]
+async fn reads_in_a_session_share_one_disposable_transaction_each_undone_after() {
+    let db = backend().matching(1);
+    let mut allowed = grant(&["public.orders"], &[], false);
+    allowed.functions = Arc::new(
+        crate::policy::FunctionRules::default()
+            .with_allowance(&["hypopg_*".into()])
+            .unwrap(),
+    );
+    let gate = gate(&db);
+    let mut session = super::Session::default();
+    let sql = "SELECT hypopg_create_index('CREATE INDEX ON orders (status)') FROM orders";
+    for _ in 0..2 {
+        gate.query_in_session(&mut session, caller(&allowed), sql, &[])
+            .await
+            .unwrap();
+    }
+    // A refused read costs only itself; the same rules as any read apply.
+    let (rule, _) = denied(
+        gate.query_in_session(
+            &mut session,
+            caller(&allowed),
+            "SELECT * FROM secret.keys",
+            &[],
+        )
+        .await,
+    );
+    assert_eq!(rule, "read-grant");
+    let calls = db.calls();
+    let count = |wanted: &Call| calls.iter().filter(|c| *c == wanted).count();
+    assert_eq!(count(&Call::BeginDisposable), 1, "{calls:?}");
+    assert_eq!(count(&read_tx()), 1, "{calls:?}");
+    assert_eq!(count(&Call::Savepoint(crate::db::Savepoint::Set)), 3);
+    assert_eq!(count(&Call::Savepoint(crate::db::Savepoint::Undo)), 3);
+    assert!(!calls.contains(&Call::Dropped));
+    drop(session);
+    assert_eq!(db.calls().last(), Some(&Call::Dropped));
+    // Without the allowance, the function itself is refused.
+    let plain = grant(&["public.orders"], &[], false);
+    let (rule, _) = denied(gate.query(caller(&plain), sql, &[]).await);
+    assert_eq!(rule, "function-session-state");
+}

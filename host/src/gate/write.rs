@@ -326,15 +326,15 @@ impl<B: Backend> Gate<B> {
 
 /// How many rows an update or delete may touch, and who set that.
 #[derive(Debug, Clone, Copy)]
-struct WriteCap {
+pub(super) struct WriteCap {
     verb: &'static str,
-    rows: u32,
+    pub(super) rows: u32,
     /// Whether the call asked for a lower cap than the grant's.
     requested: bool,
 }
 
 impl WriteCap {
-    fn new(verb: &'static str, caller: Caller<'_>, requested: Option<u32>) -> WriteCap {
+    pub(super) fn new(verb: &'static str, caller: Caller<'_>, requested: Option<u32>) -> WriteCap {
         let grant = caller.grant.limits.max_write_rows;
         match requested {
             Some(n) if n < grant => WriteCap {
@@ -350,7 +350,7 @@ impl WriteCap {
         }
     }
 
-    fn denial(self) -> Denial {
+    pub(super) fn denial(self) -> Denial {
         let WriteCap {
             verb,
             rows,

@@ -29,9 +29,9 @@ use super::{Denial, glob};
 ///   statements, addresses, locks and progress (`pg_stat_get_activity`,
 ///   `pg_stat_get_backend_*`, `pg_lock_status`, …); the views built on them
 ///   (`pg_stat_activity`, `pg_locks`) stay grantable as relations;
-/// - hypothetical indexes (hypopg), which live in the session, not the
-///   transaction, and would change the plans of every later call on the
-///   pooled connection.
+///
+/// Hypothetical indexes (hypopg) are a class of their own: see
+/// [`SESSION_STATE`].
 const DENIED: &[&str] = &[
     "pg_stat_get_activity",
     "pg_lock_status",
@@ -47,13 +47,6 @@ const DENIED: &[&str] = &[
     "pg_get_replication_slots",
     "pg_show_replication_origin_status",
     "pg_get_shmem_allocations",
-    "hypopg_create_index",
-    "hypopg_drop_index",
-    "hypopg_reset",
-    "hypopg_reset_index",
-    "hypopg_hide_index",
-    "hypopg_unhide_index",
-    "hypopg_unhide_all_indexes",
     "txid_current",
     "pg_current_xact_id",
     "brin_summarize_new_values",
@@ -184,6 +177,22 @@ pub fn sensitive_setting(name: &str) -> bool {
         || INSIDE.iter().any(|s| name.contains(s))
 }
 
+/// Functions whose effect lives in the database session, not the
+/// transaction: hypopg's hypothetical indexes, which would change the plans
+/// of every later call on a pooled connection. Refused unless a plugin's
+/// grant names them in `functions`; such a plugin's reads in one call then
+/// share one transaction on a connection of their own, closed after the
+/// call (see [`FunctionRules::keeps_session_state`]).
+const SESSION_STATE: &[&str] = &[
+    "hypopg_create_index",
+    "hypopg_drop_index",
+    "hypopg_reset",
+    "hypopg_reset_index",
+    "hypopg_hide_index",
+    "hypopg_unhide_index",
+    "hypopg_unhide_all_indexes",
+];
+
 fn built_in_denied(name: &str) -> bool {
     DENIED.contains(&name) || DENIED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
@@ -195,6 +204,9 @@ fn built_in_denied(name: &str) -> bool {
 pub struct FunctionRules {
     allow: Option<Vec<String>>,
     deny: Vec<String>,
+    /// One plugin's `functions` allowance: names past the allowlist and
+    /// the session-state class, never past either denylist.
+    granted: Vec<String>,
 }
 
 impl FunctionRules {
@@ -221,7 +233,37 @@ impl FunctionRules {
         Ok(FunctionRules {
             allow: allow.map(parse).transpose()?,
             deny: parse(deny)?,
+            granted: Vec::new(),
         })
+    }
+
+    /// These rules with one plugin's allowance added (a grant's
+    /// `functions`, patterns as in [`FunctionRules::new`]). A pattern that
+    /// names a built-in denied function exactly is an error, since it
+    /// could never apply.
+    pub fn with_allowance(&self, patterns: &[String]) -> Result<FunctionRules, String> {
+        let mut rules = self.clone();
+        rules.granted = FunctionRules::new(Some(patterns), &[])?
+            .allow
+            .unwrap_or_default();
+        if let Some(denied) = rules.granted.iter().find(|p| built_in_denied(p)) {
+            return Err(format!(
+                "functions: {denied} is on the built-in denylist, which no grant lifts"
+            ));
+        }
+        Ok(rules)
+    }
+
+    /// Whether the allowance lets a plugin call a function that keeps
+    /// state in the session ([`SESSION_STATE`]).
+    pub fn keeps_session_state(&self) -> bool {
+        SESSION_STATE
+            .iter()
+            .any(|f| self.granted.iter().any(|p| glob(p, f)))
+    }
+
+    fn granted(&self, name: &str) -> bool {
+        self.granted.iter().any(|p| glob(p, name))
     }
 
     /// A call of function `name` (unqualified, as written) is allowed, or the
@@ -235,8 +277,19 @@ impl FunctionRules {
             ));
         }
         self.check_operator_denied(&name)?;
+        if SESSION_STATE.contains(&name.as_str()) && !self.granted(&name) {
+            return Err(Denial::new(
+                "function-session-state",
+                format!(
+                    "function {name} keeps state in the database session; only a plugin whose \
+                     grant allows it may call it (functions = [\"{name}\"] in its \
+                     [plugins.grants.<plugin>])"
+                ),
+            ));
+        }
         if let Some(allow) = &self.allow
             && !allow.iter().any(|p| glob(p, &name))
+            && !self.granted(&name)
         {
             return Err(Denial::new(
                 "function-allowlist",
@@ -283,11 +336,48 @@ mod tests {
             "brin_summarize_range",
             "pg_stat_get_activity",
             "pg_stat_get_backend_activity",
-            "hypopg_create_index",
         ] {
             assert_eq!(rules.check(name).unwrap_err().rule, "function-denylist");
         }
         assert!(rules.check("txid_current_if_assigned").is_ok());
+        // Session state is refused as a class of its own, even under `*`.
+        assert_eq!(
+            rules.check("hypopg_create_index").unwrap_err().rule,
+            "function-session-state"
+        );
+    }
+
+    #[test]
+    fn a_grants_allowance_lifts_session_state_and_the_allowlist_only() {
+        let shared = FunctionRules::new(Some(&["lower".into()]), &["hypopg_reset".into()]).unwrap();
+        assert!(!shared.keeps_session_state());
+        let insight = shared.with_allowance(&["hypopg_*".into()]).unwrap();
+        assert!(insight.keeps_session_state());
+        assert!(insight.check("hypopg_create_index").is_ok());
+        assert!(insight.check("HYPOPG_DROP_INDEX").is_ok());
+        assert!(insight.check("lower").is_ok());
+        // Not the allowlist for other names, nor the operator's denylist.
+        assert_eq!(
+            insight.check("upper").unwrap_err().rule,
+            "function-allowlist"
+        );
+        assert_eq!(
+            insight.check("hypopg_reset").unwrap_err().rule,
+            "function-denylist"
+        );
+        // Nor the built-in denylist, which it refuses to name.
+        let wide = shared.with_allowance(&["*".into()]).unwrap();
+        assert_eq!(
+            wide.check("pg_read_file").unwrap_err().rule,
+            "function-denylist"
+        );
+        assert!(shared.with_allowance(&["pg_read_file".into()]).is_err());
+        assert!(shared.with_allowance(&["bad name".into()]).is_err());
+        // The shared rules are untouched.
+        assert_eq!(
+            shared.check("hypopg_create_index").unwrap_err().rule,
+            "function-session-state"
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@ pub use functions::{FunctionRules, sensitive_setting};
 pub(crate) use limits::each_limit;
 pub use limits::{LimitSettings, Limits, MAX_MEMORY_MB};
 pub use sql::{
-    ReadAnalysis, RelationRef, StatementLimits, TOO_COMPLEX, analyze_read, nesting_bound,
-    parse_relation_name,
+    ReadAnalysis, RelationRef, StatementLimits, TOO_COMPLEX, WriteAnalysis, WriteVerb,
+    analyze_read, analyze_write, nesting_bound, parse_relation_name, placeholders,
 };
 
 use std::sync::Arc;
@@ -335,6 +335,8 @@ pub struct GrantSettings {
     pub catalog: Option<bool>,
     pub analyze: Option<bool>,
     pub role: Option<String>,
+    /// Its `functions` allowance (see [`FunctionRules::with_allowance`]).
+    pub functions: Option<Vec<String>>,
     pub limits: LimitSettings,
 }
 
@@ -370,7 +372,15 @@ impl Grant {
             analyze: settings.analyze.unwrap_or(false),
             role: settings.role.clone(),
             limits: settings.limits.over(defaults),
-            functions,
+            // Checked when the config was loaded; a list that fails here
+            // grants nothing beyond the shared rules.
+            functions: match &settings.functions {
+                Some(list) => functions
+                    .with_allowance(list)
+                    .map(Arc::new)
+                    .unwrap_or(functions),
+                None => functions,
+            },
         }
     }
 

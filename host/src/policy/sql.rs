@@ -753,6 +753,218 @@ fn blank_literals(statement: &mut Statement) {
     let _ = VisitMut::visit(statement, &mut Blank);
 }
 
+/// Which write a statement is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteVerb {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl WriteVerb {
+    /// `insert`, `update`, `delete`: for messages and the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteVerb::Insert => "insert",
+            WriteVerb::Update => "update",
+            WriteVerb::Delete => "delete",
+        }
+    }
+}
+
+/// What one write statement touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteAnalysis {
+    pub verb: WriteVerb,
+    /// The one relation it writes.
+    pub target: RelationRef,
+    /// Every other relation it references (subqueries, `FROM`, `USING`,
+    /// `INSERT … SELECT`), deduplicated: these are read.
+    pub reads: Vec<RelationRef>,
+    /// The statement with every literal replaced by `?`.
+    pub fingerprint: String,
+    /// The statement rendered back to SQL, for when the host must wrap it.
+    pub rendered: String,
+    /// It has a `RETURNING` list.
+    pub returns: bool,
+}
+
+/// Parses `sql` and checks that it is exactly one `INSERT`, `UPDATE` or
+/// `DELETE` of one named relation, with no data-modifying CTE, no locking
+/// clause and no function `functions` refuses, within `limits`.
+///
+/// The same stack requirement as [`analyze_read`] applies.
+pub fn analyze_write(
+    sql: &str,
+    functions: &FunctionRules,
+    limits: StatementLimits,
+) -> Result<WriteAnalysis, Denial> {
+    let refuse = |message: String| Err(Denial::new("write-statement", message));
+    let mut statement = parse_one(sql, limits)?;
+    let (verb, target, returns) = match &statement {
+        Statement::Insert(insert) => {
+            let name = match &insert.table {
+                sqlparser::ast::TableObject::TableName(name) => name,
+                _ => return refuse("INSERT must name its table".into()),
+            };
+            if insert.or.is_some()
+                || insert.ignore
+                || insert.overwrite
+                || insert.replace_into
+                || insert.partitioned.is_some()
+                || !insert.assignments.is_empty()
+            {
+                return refuse("this INSERT form is not PostgreSQL's".into());
+            }
+            (WriteVerb::Insert, name, insert.returning.is_some())
+        }
+        Statement::Update(update) => {
+            if !update.table.joins.is_empty() {
+                return refuse("UPDATE writes one table; put others in FROM".into());
+            }
+            let TableFactor::Table {
+                name, args: None, ..
+            } = &update.table.relation
+            else {
+                return refuse("UPDATE must name its table".into());
+            };
+            if update.or.is_some() || update.limit.is_some() || !update.order_by.is_empty() {
+                return refuse("this UPDATE form is not PostgreSQL's".into());
+            }
+            (WriteVerb::Update, name, update.returning.is_some())
+        }
+        Statement::Delete(delete) => {
+            let from = match &delete.from {
+                sqlparser::ast::FromTable::WithFromKeyword(from) => from,
+                sqlparser::ast::FromTable::WithoutKeyword(_) => {
+                    return refuse("DELETE needs FROM".into());
+                }
+            };
+            let [only] = from.as_slice() else {
+                return refuse("DELETE writes one table; put others in USING".into());
+            };
+            let TableFactor::Table {
+                name, args: None, ..
+            } = &only.relation
+            else {
+                return refuse("DELETE must name its table".into());
+            };
+            if !delete.tables.is_empty()
+                || !only.joins.is_empty()
+                || delete.limit.is_some()
+                || !delete.order_by.is_empty()
+            {
+                return refuse("this DELETE form is not PostgreSQL's".into());
+            }
+            (WriteVerb::Delete, name, delete.returning.is_some())
+        }
+        Statement::Query(query) if modifies_data(&query.body) => {
+            return refuse("a write with WITH is not allowed; write the CTE as a subquery".into());
+        }
+        other => {
+            return refuse(format!(
+                "only INSERT, UPDATE and DELETE are allowed here, not {}",
+                statement_kind(other)
+            ));
+        }
+    };
+    let mut collector = Collector {
+        relations: Vec::new(),
+        functions,
+    };
+    if let ControlFlow::Break(denial) = collector.pre_visit_relation(target) {
+        return Err(denial);
+    }
+    let target = collector.relations.remove(0);
+    let mut writes = WriteCollector {
+        inner: collector,
+        top: true,
+    };
+    if let ControlFlow::Break(denial) = statement.visit(&mut writes) {
+        return Err(denial);
+    }
+    let reads = writes
+        .inner
+        .relations
+        .into_iter()
+        .filter(|r| r.regclass_text != target.regclass_text)
+        .collect();
+    let rendered = statement.to_string();
+    blank_literals(&mut statement);
+    Ok(WriteAnalysis {
+        verb,
+        target,
+        reads,
+        fingerprint: statement.to_string(),
+        rendered,
+        returns,
+    })
+}
+
+/// The read [`Collector`], letting through the one write at the top.
+struct WriteCollector<'a> {
+    inner: Collector<'a>,
+    top: bool,
+}
+
+impl Visitor for WriteCollector<'_> {
+    type Break = Denial;
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<Denial> {
+        self.inner.pre_visit_query(query)
+    }
+
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<Denial> {
+        if std::mem::take(&mut self.top) {
+            return ControlFlow::Continue(());
+        }
+        self.inner.pre_visit_statement(statement)
+    }
+
+    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<Denial> {
+        self.inner.pre_visit_relation(relation)
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<Denial> {
+        self.inner.pre_visit_table_factor(factor)
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Denial> {
+        self.inner.pre_visit_expr(expr)
+    }
+}
+
+/// The numbers of the `$n` placeholders in `sql`, read from its tokens (so
+/// `'$1'` in a string is none), after the same size check as the analyses.
+pub fn placeholders(
+    sql: &str,
+    limits: StatementLimits,
+) -> Result<std::collections::BTreeSet<u32>, Denial> {
+    if sql.len() > limits.max_bytes {
+        return Err(Denial::new(TOO_COMPLEX, "the statement is too long"));
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize()
+        .map_err(|e| Denial::new("parse", format!("the SQL could not be parsed: {e}")))?;
+    let mut out = std::collections::BTreeSet::new();
+    for token in tokens {
+        if let Token::Placeholder(p) = token {
+            let n = p
+                .strip_prefix('$')
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    Denial::new(
+                        "parse",
+                        format!("placeholder {p} is not a PostgreSQL parameter ($1, $2, …)"),
+                    )
+                })?;
+            out.insert(n);
+        }
+    }
+    Ok(out)
+}
+
 /// Parses a relation name given to a typed call (`film`, `public.film`,
 /// `"Odd Name"`), into the form `to_regclass` resolves.
 pub fn parse_relation_name(text: &str) -> Result<RelationRef, String> {
@@ -809,6 +1021,82 @@ mod tests {
         analyze_read(sql, &FunctionRules::default(), StatementLimits::default())
             .unwrap_err()
             .rule
+    }
+
+    fn write(sql: &str) -> Result<WriteAnalysis, Denial> {
+        analyze_write(sql, &FunctionRules::default(), StatementLimits::default())
+    }
+
+    #[test]
+    fn a_write_names_its_target_apart_from_what_it_reads() {
+        let w = write(
+            "UPDATE public.film SET rental_rate = $1 FROM language l \
+             WHERE film.language_id = l.language_id AND film_id IN (SELECT film_id FROM inventory)",
+        )
+        .unwrap();
+        assert_eq!(w.verb, WriteVerb::Update);
+        assert_eq!(w.target.regclass_text, "\"public\".\"film\"");
+        let reads: Vec<&str> = w.reads.iter().map(|r| r.regclass_text.as_str()).collect();
+        assert_eq!(reads, ["\"language\"", "\"inventory\""]);
+        assert!(!w.returns);
+
+        let w = write("INSERT INTO Actor (first_name) SELECT name FROM staff RETURNING *").unwrap();
+        assert_eq!(
+            (w.verb, w.target.regclass_text.as_str(), w.returns),
+            (WriteVerb::Insert, "\"actor\"", true)
+        );
+        assert_eq!(w.reads[0].regclass_text, "\"staff\"");
+        let w = write("DELETE FROM rental USING customer c WHERE c.customer_id = $1").unwrap();
+        assert_eq!(w.verb, WriteVerb::Delete);
+        assert_eq!(w.reads[0].regclass_text, "\"customer\"");
+        assert!(w.fingerprint.contains("$1"));
+        let w =
+            write("INSERT INTO t (a) VALUES ('x') ON CONFLICT (a) DO UPDATE SET a = 'y'").unwrap();
+        assert!(w.fingerprint.contains('?') && !w.fingerprint.contains("'x'"));
+    }
+
+    #[test]
+    fn a_write_is_one_plain_insert_update_or_delete() {
+        for (sql, rule) in [
+            ("SELECT 1", "write-statement"),
+            ("DROP TABLE film", "write-statement"),
+            ("TRUNCATE film", "write-statement"),
+            (
+                "WITH d AS (DELETE FROM a RETURNING *) INSERT INTO b SELECT * FROM d",
+                "write-statement",
+            ),
+            ("UPDATE a SET x = 1; DELETE FROM b", "single-statement"),
+            (
+                "UPDATE a SET x = (SELECT 1 FROM b FOR UPDATE)",
+                "locking-clause",
+            ),
+            (
+                "DELETE FROM a WHERE x IN (WITH d AS (DELETE FROM b RETURNING 1) SELECT 1 FROM d)",
+                "data-modifying-cte",
+            ),
+            (
+                "UPDATE a SET x = pg_read_file('/etc/passwd')",
+                "function-denylist",
+            ),
+            (
+                "INSERT INTO a SELECT * FROM pg_ls_dir('.')",
+                "function-denylist",
+            ),
+            ("DELETE FROM pg_catalog.pg_proc(1)", "write-statement"),
+        ] {
+            match write(sql) {
+                Err(d) => assert_eq!(d.rule, rule, "{sql}: {}", d.message),
+                Ok(w) => panic!("{sql} passed: {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn placeholders_come_from_tokens() {
+        let limits = StatementLimits::default();
+        let found = placeholders("SELECT $2, '$3', $1::int -- $4", limits).unwrap();
+        assert_eq!(found.into_iter().collect::<Vec<_>>(), [1, 2]);
+        assert!(placeholders("SELECT $0", limits).is_err());
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub enum PluginError {
         unknown: String,
         known: String,
     },
+    /// Its declared tools (a tools file or `[plugins.tools.<name>]`) are
+    /// wrong, or do not pass the gate's check against the database.
+    #[error("declared tools of plugin {plugin}: {problem}")]
+    Declared { plugin: String, problem: String },
     /// Another plugin of the same name is already served.
     #[error("a plugin named {0} is already loaded")]
     AlreadyLoaded(String),

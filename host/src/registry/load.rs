@@ -3,10 +3,13 @@
 //! operator allows. The same pass serves `sluice serve` and `sluice plugins`.
 
 use super::names::{NameCheck, check_names};
-use super::{FIRST_PARTY, PluginError, Registry};
+use super::{FIRST_PARTY, PluginError, Registry, SQL_TOOLS};
 use crate::config::Config;
+use crate::declared::{self, ToolsFile};
+use crate::gate::Caller;
 use crate::identity::{self, Identity, Publishers};
 use crate::policy::{FunctionRules, Grant, Limits, Pattern, Requests};
+use crate::principal::Principal;
 use crate::registry::model::Manifest;
 use crate::runtime::{Plugin, Runtime};
 use sha2::{Digest, Sha256};
@@ -214,11 +217,21 @@ impl Loader {
                 let source = format!("embedded {name}");
                 let identity = Identity::first_party(wasm);
                 let (plugin, loaded) = loader
-                    .load_one(&source, wasm.to_vec(), identity)
+                    .load_one(&source, wasm.to_vec(), identity, None)
                     .await
                     .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
                 loader.first_party.push((source, Arc::new(plugin), loaded));
             }
+        }
+        // The operator's own, so a mistake in them stops the start as a
+        // config error would.
+        for (name, file) in &config.plugins.tools {
+            let source = format!("[plugins.tools.{name}]");
+            let (plugin, loaded) = loader
+                .load_declared(&source, name, file)
+                .await
+                .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+            loader.first_party.push((source, Arc::new(plugin), loaded));
         }
         Ok(loader)
     }
@@ -256,10 +269,17 @@ impl Loader {
                 files
                     .into_iter()
                     .map(|file| {
+                        let code: &[u8] = if file.declared {
+                            SQL_TOOLS
+                        } else {
+                            &file.bytes
+                        };
                         if known.get(&file.name) == Some(&file.hash) {
                             Scanned::Unchanged(file.name)
-                        } else if defer_compiles && !runtime.is_cached(&file.bytes) {
+                        } else if defer_compiles && !runtime.is_cached(code) {
                             Scanned::Deferred(file.name)
+                        } else if file.declared {
+                            Scanned::Load(file, Identity::first_party(SQL_TOOLS))
                         } else {
                             let identity = identity::identify_hashed(
                                 &file.sha256,
@@ -301,7 +321,10 @@ impl Loader {
         let loads = to_load.into_iter().map(|(file, identity, previous)| {
             let source = dir.join(&file.name).display().to_string();
             async move {
-                let loaded = this.load_one(&source, file.bytes, identity).await;
+                let loaded = match declared::file_stem(&file.name).filter(|_| file.declared) {
+                    Some(stem) => this.load_tools_file(&source, stem, &file.bytes).await,
+                    None => this.load_one(&source, file.bytes, identity, None).await,
+                };
                 (file.name, file.hash, source, previous, loaded)
             }
         });
@@ -363,7 +386,16 @@ impl Loader {
             .filter(|(_, f)| f.plugin.is_none())
             .map(|(file, _)| dir.join(file).display().to_string())
             .collect();
-        check_names(&self.config, &self.plugin_names(), &failed)
+        // A tools file's name is its plugin's, loaded or not: its failure
+        // is reported as such, not as the config naming nothing.
+        let mut names = self.plugin_names();
+        names.extend(
+            self.files
+                .keys()
+                .filter_map(|file| declared::file_stem(file))
+                .map(str::to_string),
+        );
+        check_names(&self.config, &names, &failed)
     }
 
     /// The registry of what serves now, and a report per plugin source. A
@@ -411,11 +443,102 @@ impl Loader {
         (registry, reports)
     }
 
+    /// Loads a tools file's text as plugin `name`.
+    async fn load_tools_file(
+        &self,
+        source: &str,
+        name: &str,
+        text: &[u8],
+    ) -> Result<(Plugin, PluginSummary), PluginError> {
+        let declared_error = |problem: String| PluginError::Declared {
+            plugin: name.to_string(),
+            problem,
+        };
+        let text = std::str::from_utf8(text)
+            .map_err(|_| declared_error("the file is not UTF-8 text".into()))?;
+        let file = declared::parse(text).map_err(|e| declared_error(e.to_string()))?;
+        self.load_declared(source, name, &file).await
+    }
+
+    /// Loads declared tools as plugin `name`: checked here and by the gate
+    /// against the database under the plugin's grant, then served by the
+    /// `sql-tools` component.
+    async fn load_declared(
+        &self,
+        source: &str,
+        name: &str,
+        file: &ToolsFile,
+    ) -> Result<(Plugin, PluginSummary), PluginError> {
+        let declared_error = |problem: String| PluginError::Declared {
+            plugin: name.to_string(),
+            problem,
+        };
+        if !crate::registry::model::valid_plugin_name(name) {
+            return Err(declared_error(format!(
+                "{name:?} cannot be a plugin name (lower-case letters, digits and `-`, \
+                 starting with a letter); rename the file"
+            )));
+        }
+        if FIRST_PARTY.iter().any(|(n, _)| *n == name) || name == "sql-tools" {
+            return Err(declared_error(format!(
+                "{name} is a first-party plugin's name; give the tools a name of their own"
+            )));
+        }
+        let limits = crate::policy::StatementLimits {
+            max_bytes: self.config.policy.max_statement_bytes,
+            max_depth: self.config.policy.max_statement_depth,
+        };
+        file.check(limits)
+            .map_err(|e| declared_error(e.to_string()))?;
+        let settings = self
+            .config
+            .plugins
+            .grants
+            .get(name)
+            .map(|g| g.settings())
+            .unwrap_or_default();
+        let granted = Grant::new(name, &settings, self.limits, self.functions.clone());
+        let principal = Principal::local();
+        let gate = self.runtime.gate();
+        let mut facts = Vec::with_capacity(file.tools.len());
+        for tool in &file.tools {
+            let caller = Caller {
+                plugin: name,
+                tool: Some(&tool.name),
+                grant: &granted,
+                principal: &principal,
+            };
+            let types: Vec<String> = tool.params.iter().map(|p| p.type_name.clone()).collect();
+            let write = tool.kind == declared::Kind::Write;
+            let vetted = gate
+                .vet(caller, &tool.sql, write, &types)
+                .await
+                .map_err(|e| declared_error(format!("tool {}: {e}", tool.name)))?;
+            facts.push(declared::StatementFacts {
+                written: vetted.written,
+                read: vetted.read,
+                parameter_types: vetted.parameter_types,
+                inserts: vetted.verb == Some(crate::policy::WriteVerb::Insert),
+            });
+        }
+        let checked = file.checked(name, &facts);
+        self.load_one(
+            source,
+            SQL_TOOLS.to_vec(),
+            Identity::first_party(SQL_TOOLS),
+            Some((name, checked.config)),
+        )
+        .await
+    }
+
+    /// Loads one component. `declared` is a declaration's plugin name and
+    /// checked config, for the `sql-tools` component.
     async fn load_one(
         &self,
         source: &str,
         wasm: Vec<u8>,
         identity: Identity,
+        declared: Option<(&str, String)>,
     ) -> Result<(Plugin, PluginSummary), PluginError> {
         let (config, limits, functions, runtime) =
             (&self.config, &self.limits, &self.functions, &self.runtime);
@@ -426,8 +549,22 @@ impl Loader {
                 digest: identity.digest,
             });
         }
-        let mut loaded = runtime.load(source, wasm, limits).await?;
+        let describe_config: BTreeMap<String, String> = declared
+            .iter()
+            .map(|(_, json)| (declared::CONFIG_KEY.to_string(), json.clone()))
+            .collect();
+        let mut loaded = runtime
+            .load(source, wasm, limits, describe_config.clone())
+            .await?;
         let d = loaded.description();
+        if let Some((name, _)) = &declared
+            && d.manifest.name != *name
+        {
+            return Err(PluginError::Declared {
+                plugin: name.to_string(),
+                problem: format!("the component described itself as {}", d.manifest.name),
+            });
+        }
         crate::registry::model::check_declared_names(&d.manifest.name, &d.tools, &d.prompts)?;
         let manifest = d.manifest.clone();
         let name = &manifest.name;
@@ -446,6 +583,7 @@ impl Loader {
             settings.write = Some(Vec::new());
             settings.catalog = Some(false);
             settings.analyze = Some(false);
+            settings.functions = None;
             settings.role = None;
         }
         if let Some(why) = &withheld {
@@ -494,7 +632,7 @@ impl Loader {
             identity,
             withheld,
         };
-        let mut plugin_config = BTreeMap::new();
+        let mut plugin_config = describe_config;
         for (key, value) in config.plugins.config.get(name).into_iter().flatten() {
             let value =
                 crate::config::expand_env(value).map_err(|problem| PluginError::Config {
@@ -588,9 +726,11 @@ fn unmet_binding(
     None
 }
 
-/// A `*.wasm` file of the plugin directory, as read.
+/// A `*.wasm` or `*.tools.toml` file of the plugin directory, as read.
 struct PluginFile {
     name: String,
+    /// A tools file (`*.tools.toml`), served by the `sql-tools` component.
+    declared: bool,
     bytes: Vec<u8>,
     /// Its detached signature, `NAME.wasm.sig`, if any.
     detached: Option<Vec<u8>>,
@@ -623,6 +763,10 @@ fn read_plugin_dir(dir: &Path, max_bytes: u64) -> anyhow::Result<Vec<PluginFile>
         "{} MiB, the [plugins] max_file_mb limit",
         max_bytes / (1024 * 1024)
     );
+    let tools_limit = format!(
+        "{} KiB, the largest tools file read",
+        declared::MAX_FILE_BYTES / 1024
+    );
     let signature_limit = format!(
         "{} KiB, the largest signature read",
         identity::MAX_SIGNATURE_BYTES / 1024
@@ -634,6 +778,24 @@ fn read_plugin_dir(dir: &Path, max_bytes: u64) -> anyhow::Result<Vec<PluginFile>
         let Some(file_name) = file_name.to_str() else {
             continue;
         };
+        if declared::file_stem(file_name).is_some() {
+            match read_regular(&handle, file_name, declared::MAX_FILE_BYTES, &tools_limit) {
+                Ok(Some(bytes)) => {
+                    let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+                    out.push(PluginFile {
+                        name: file_name.to_string(),
+                        declared: true,
+                        bytes,
+                        detached: None,
+                        sha256,
+                        hash: sha256,
+                    });
+                }
+                Ok(None) => tracing::warn!(file = %file_name, "skipped: not a regular file"),
+                Err(e) => tracing::error!(file = %file_name, "cannot read tools file: {e}"),
+            }
+            continue;
+        }
         let Some(stem) = file_name.strip_suffix(".wasm") else {
             continue;
         };
@@ -670,6 +832,7 @@ fn read_plugin_dir(dir: &Path, max_bytes: u64) -> anyhow::Result<Vec<PluginFile>
                 };
                 out.push(PluginFile {
                     name: file_name.to_string(),
+                    declared: false,
                     bytes,
                     detached,
                     sha256,

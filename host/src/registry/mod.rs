@@ -37,6 +37,11 @@ pub const FIRST_PARTY: &[(&str, &[u8])] = &[
     ),
 ];
 
+/// The embedded component that serves declared tools (`*.tools.toml`),
+/// one instance per declaration; never loaded by itself.
+pub const SQL_TOOLS: &[u8] =
+    include_bytes!(concat!(env!("SLUICE_PLUGIN_OUT_DIR"), "/sql-tools.wasm"));
+
 /// A serving plugin and the names it serves under.
 struct Entry {
     plugin: Arc<Plugin>,

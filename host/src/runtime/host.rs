@@ -111,11 +111,20 @@ impl database::Host for CallState {
         if let Err(e) = inputs::query(&sql, &params) {
             return Ok(Err(self.refuse("query", &e)));
         }
-        let caller = ctx.caller(self.tool.as_deref(), &principal);
+        let tool = self.tool.clone();
+        let caller = ctx.caller(tool.as_deref(), &principal);
         let params: Vec<_> = params.into_iter().map(convert::value_in).collect();
-        Ok(gate
-            .query(caller, &sql, &params)
-            .await
+        let result = if ctx.grant.functions.keeps_session_state() {
+            let mut session = std::mem::take(&mut self.session);
+            let result = gate
+                .query_in_session(&mut session, caller, &sql, &params)
+                .await;
+            self.session = session;
+            result
+        } else {
+            gate.query(caller, &sql, &params).await
+        };
+        Ok(result
             .map(convert::rows_out)
             .map_err(|e| self.issued(convert::gate_error(e))))
     }
@@ -184,6 +193,32 @@ impl database::Host for CallState {
             .delete(caller, &table, &filter, max_rows)
             .await
             .map(convert::rows_out)
+            .map_err(|e| self.issued(convert::gate_error(e))))
+    }
+
+    async fn execute(
+        &mut self,
+        sql: String,
+        params: Vec<types::Value>,
+        max_rows: Option<u32>,
+    ) -> wasmtime::Result<Result<database::WriteOutcome, types::Error>> {
+        let (ctx, gate, principal) = match self.begin_db_call("execute")? {
+            Ok(both) => both,
+            Err(e) => return Ok(Err(e)),
+        };
+        // The same bounds as a query's statement and parameters.
+        if let Err(e) = inputs::query(&sql, &params) {
+            return Ok(Err(self.refuse("execute", &e)));
+        }
+        let caller = ctx.caller(self.tool.as_deref(), &principal);
+        let params: Vec<_> = params.into_iter().map(convert::value_in).collect();
+        Ok(gate
+            .execute(caller, &sql, &params, max_rows)
+            .await
+            .map(|outcome| database::WriteOutcome {
+                affected: outcome.affected,
+                returned: convert::rows_out(outcome.rows),
+            })
             .map_err(|e| self.issued(convert::gate_error(e))))
     }
 

@@ -109,6 +109,10 @@ pub(crate) struct CallState {
     /// `(rule, message)`: a plugin that passes one on reports a policy
     /// denial; any other `denied` it returns is its own refusal.
     issued_denials: Vec<(String, String)>,
+    /// The call's shared read transaction, for a plugin allowed functions
+    /// that keep session state; rolled back, its connection closed, when
+    /// the call's store is dropped.
+    session: crate::gate::Session,
 }
 
 impl WasiView for CallState {
@@ -212,6 +216,11 @@ impl Runtime {
         })
     }
 
+    /// The gate its plugins' database calls go through.
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+
     /// The engine every plugin is compiled for (the bench times compiles
     /// and cache loads against it).
     pub fn engine(&self) -> &Engine {
@@ -229,12 +238,46 @@ impl Runtime {
     /// Compiles `wasm` (off the async threads) and instantiates it once to
     /// read its description, with no grant at all and `limits` for the call.
     /// `source` names the plugin in its logs until its manifest does.
+    /// `config` is what its `describe` reads: empty, but for a component
+    /// whose tools are data (declared tools).
     pub async fn load(
         &self,
         source: &str,
         wasm: Vec<u8>,
         limits: &Limits,
+        config: BTreeMap<String, String>,
     ) -> Result<DescribedComponent, LoadError> {
+        let compile_err = |message: String| LoadError::Compile { message };
+        let component = self.compile(source, wasm).await?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| compile_err(format!("{e:#}")))?;
+        let pre =
+            bindings::PluginPre::new(instance_pre).map_err(|e| compile_err(format!("{e:#}")))?;
+        let describing = Plugin {
+            pre,
+            engine: self.engine.clone(),
+            ctx: self.context(source, Grant::nothing(*limits), config, None),
+            description: Description::default(),
+        };
+        let raw = describing
+            .call(None, &Arc::new(Principal::local()), |p, store| {
+                Box::pin(async move { p.sluice_plugin_handler().call_describe(store).await })
+            })
+            .await
+            .map_err(LoadError::Describe)?
+            .0;
+        let description = convert::description(raw)?;
+        Ok(DescribedComponent {
+            pre: describing.pre,
+            description,
+        })
+    }
+
+    /// Compiles `wasm` off the async threads, or loads it from the
+    /// compiled cache, putting it there when it was not.
+    pub async fn compile(&self, source: &str, wasm: Vec<u8>) -> Result<Component, LoadError> {
         let compile_err = |message: String| LoadError::Compile { message };
         let engine = self.engine.clone();
         let cache = self.cache.clone();
@@ -268,30 +311,7 @@ impl Runtime {
                 tracing::info!(%source, ms, "compiled {source} in {ms} ms (no cache)")
             }
         }
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| compile_err(format!("{e:#}")))?;
-        let pre =
-            bindings::PluginPre::new(instance_pre).map_err(|e| compile_err(format!("{e:#}")))?;
-        let describing = Plugin {
-            pre,
-            engine: self.engine.clone(),
-            ctx: self.context(source, Grant::nothing(*limits), BTreeMap::new(), None),
-            description: Description::default(),
-        };
-        let raw = describing
-            .call(None, &Arc::new(Principal::local()), |p, store| {
-                Box::pin(async move { p.sluice_plugin_handler().call_describe(store).await })
-            })
-            .await
-            .map_err(LoadError::Describe)?
-            .0;
-        let description = convert::description(raw)?;
-        Ok(DescribedComponent {
-            pre: describing.pre,
-            description,
-        })
+        Ok(component)
     }
 
     /// The loaded plugin, ready to serve under `grant` with `config`.
@@ -435,6 +455,7 @@ impl Plugin {
             host_calls: 0,
             deadline: Instant::now() + timeout,
             issued_denials: Vec::new(),
+            session: crate::gate::Session::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -9,11 +9,16 @@
 //!   exactly how to enable it.
 //! - `explain_analyze`: a read's real plan, which needs the grant's
 //!   `analyze = true` (the statement runs, READ ONLY, rolled back).
+//! - `index_advice`: the indexes a query (or the slowest statements)
+//!   lacks, each tried as a hypothetical index (hypopg), with the plan's
+//!   cost before and after; needs the grant's `functions = ["hypopg_*"]`.
 //!
 //! It reads only statistics views, and only what the operator grants it
 //! (`[plugins.grants.sql-insight] read = ["pg_catalog.*",
 //! "public.pg_stat_statements"]`); a check it may not read says so and the
 //! others go on.
+
+mod advice;
 
 use sluice_sdk::db;
 use sluice_sdk::prelude::*;
@@ -417,6 +422,11 @@ fn build() -> Plugin {
         .tool(
             Tool::new("explain_analyze", explain_analyze)
                 .title("Explain a query with its real run")
+                .read_only(),
+        )
+        .tool(
+            Tool::new("index_advice", advice::index_advice)
+                .title("Index advice from hypothetical indexes (hypopg)")
                 .read_only(),
         )
 }

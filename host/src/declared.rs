@@ -1,0 +1,506 @@
+//! Declared tools: SQL tools an operator writes in a `NAME.tools.toml` file
+//! in the plugin directory, or inline as `[plugins.tools.NAME]`, with no
+//! compiler. Each file is a plugin named `NAME`, served by the embedded
+//! `sql-tools` component under `[plugins.grants.NAME]` like any other.
+//!
+//! This module reads a declaration and checks what needs no database:
+//! the shape, the names, the parameters against the statement's `$n`
+//! placeholders, defaults against enums. The registry then has the gate
+//! vet each statement ([`crate::gate::Gate::vet`]: policy, grant, types,
+//! prepared) and hands the result to the component as [`Checked::config`].
+
+use crate::policy::{self, StatementLimits};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+use std::collections::BTreeSet;
+
+/// The suffix of a tools file in the plugin directory.
+pub const FILE_SUFFIX: &str = ".tools.toml";
+/// Largest tools file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Tools one declaration may hold.
+const MAX_TOOLS: usize = 256;
+/// Parameters one tool may have.
+const MAX_PARAMS: usize = 64;
+/// Characters of a description or title.
+const MAX_TEXT: usize = 4096;
+/// Choices of one `enum`.
+const MAX_CHOICES: usize = 1000;
+
+/// The config key the component reads the checked declaration from.
+pub const CONFIG_KEY: &str = "sluice.declared";
+
+/// One declaration: a tools file, or a `[plugins.tools.NAME]` table.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsFile {
+    /// What the tools are for, in a sentence: the plugin's description.
+    pub description: Option<String>,
+    /// `[[tools]]`
+    #[serde(default)]
+    pub tools: Vec<ToolDecl>,
+}
+
+/// `[[tools]]`: one tool.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolDecl {
+    /// `[A-Za-z0-9_.-]`, at most 128 characters, unique in the file.
+    pub name: String,
+    pub title: Option<String>,
+    /// What it does, for the model.
+    pub description: String,
+    /// One statement with `$1`, `$2`, … for the parameters, in order.
+    pub sql: String,
+    /// `read` (the default): a query; `write`: one INSERT, UPDATE or DELETE.
+    #[serde(default)]
+    pub kind: Kind,
+    /// A write that may overwrite or delete data. Default: true for UPDATE
+    /// and DELETE, false for INSERT.
+    pub destructive: Option<bool>,
+    /// A write whose repetition changes nothing more. Default: false.
+    pub idempotent: Option<bool>,
+    /// Rows one call of a write may touch, below the grant's
+    /// `max_write_rows`.
+    pub max_rows: Option<u32>,
+    /// `[[tools.params]]`, one per placeholder, in order.
+    #[serde(default)]
+    pub params: Vec<ParamDecl>,
+}
+
+/// Whether a tool reads or writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    #[default]
+    Read,
+    Write,
+}
+
+/// `[[tools.params]]`: the parameter `$n`, the n-th in the list.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamDecl {
+    /// The argument's name: lower-case letters, digits and `_`.
+    pub name: String,
+    /// A PostgreSQL type name (`integer`, `text`, `date`, `text[]`, an enum
+    /// type): the type the statement uses the parameter as.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub description: Option<String>,
+    /// Used when the argument is not given; makes it optional.
+    pub default: Option<toml::Value>,
+    /// The only values allowed.
+    #[serde(rename = "enum")]
+    pub choices: Option<Vec<toml::Value>>,
+    /// Absent means SQL NULL (rather than an error).
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// Why a declaration cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeclaredError {
+    /// Not TOML, or not the shape of a tools file.
+    #[error("{0}")]
+    Syntax(String),
+    /// One tool is wrong; says which and how.
+    #[error("tool {tool}: {problem}")]
+    Tool { tool: String, problem: String },
+    /// Wrong as a whole.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn tool_error(tool: &str, problem: impl Into<String>) -> DeclaredError {
+    DeclaredError::Tool {
+        tool: tool.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Parses a tools file's text.
+pub fn parse(text: &str) -> Result<ToolsFile, DeclaredError> {
+    toml::from_str(text).map_err(|e| DeclaredError::Syntax(e.to_string()))
+}
+
+/// The plugin name a tools file serves under: its name without
+/// [`FILE_SUFFIX`], if that is one.
+pub fn file_stem(file_name: &str) -> Option<&str> {
+    file_name
+        .strip_suffix(FILE_SUFFIX)
+        .filter(|s| !s.is_empty())
+}
+
+impl ToolsFile {
+    /// Checks everything that needs no database; `limits` bound each
+    /// statement as the gate will.
+    pub fn check(&self, limits: StatementLimits) -> Result<(), DeclaredError> {
+        if self.tools.is_empty() {
+            return Err(DeclaredError::Invalid(
+                "it declares no tools: add a [[tools]] table with name, description and sql".into(),
+            ));
+        }
+        if self.tools.len() > MAX_TOOLS {
+            return Err(DeclaredError::Invalid(format!(
+                "it declares {} tools, more than {MAX_TOOLS}",
+                self.tools.len()
+            )));
+        }
+        if self
+            .description
+            .as_ref()
+            .is_some_and(|d| d.len() > MAX_TEXT)
+        {
+            return Err(DeclaredError::Invalid(format!(
+                "its description is longer than {MAX_TEXT} bytes"
+            )));
+        }
+        let mut names = BTreeSet::new();
+        for tool in &self.tools {
+            if !names.insert(tool.name.as_str()) {
+                return Err(tool_error(&tool.name, "declared twice"));
+            }
+            tool.check(limits)?;
+        }
+        Ok(())
+    }
+}
+
+impl ToolDecl {
+    fn check(&self, limits: StatementLimits) -> Result<(), DeclaredError> {
+        let fail = |problem: String| Err(tool_error(&self.name, problem));
+        let valid_name = !self.name.is_empty()
+            && self.name.len() <= 128
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !valid_name {
+            return fail("a tool name is 1 to 128 of A-Z, a-z, 0-9, `_`, `.` and `-`".into());
+        }
+        if self.description.trim().is_empty() {
+            return fail("description is empty; say what the tool does, for the model".into());
+        }
+        for (what, text) in [
+            ("description", Some(&self.description)),
+            ("title", self.title.as_ref()),
+        ] {
+            if text.is_some_and(|t| t.len() > MAX_TEXT) {
+                return fail(format!("its {what} is longer than {MAX_TEXT} bytes"));
+            }
+        }
+        if self.kind == Kind::Read {
+            for (key, set) in [
+                ("destructive", self.destructive.is_some()),
+                ("idempotent", self.idempotent.is_some()),
+                ("max_rows", self.max_rows.is_some()),
+            ] {
+                if set {
+                    return fail(format!("{key} is for write tools (kind = \"write\")"));
+                }
+            }
+        }
+        if self.max_rows == Some(0) {
+            return fail("max_rows must be at least 1".into());
+        }
+        if self.params.len() > MAX_PARAMS {
+            return fail(format!("more than {MAX_PARAMS} parameters"));
+        }
+        let mut seen = BTreeSet::new();
+        for p in &self.params {
+            let valid = !p.name.is_empty()
+                && p.name.len() <= 64
+                && p.name
+                    .starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && p.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                return fail(format!(
+                    "parameter name {:?}: use lower-case letters, digits and `_`, \
+                     starting with a letter or `_`",
+                    p.name
+                ));
+            }
+            if !seen.insert(p.name.as_str()) {
+                return fail(format!("parameter {} is declared twice", p.name));
+            }
+            if p.type_name.trim().is_empty() || p.type_name.len() > 256 {
+                return fail(format!("parameter {}: type is empty or too long", p.name));
+            }
+            if p.description.as_ref().is_some_and(|d| d.len() > MAX_TEXT) {
+                return fail(format!(
+                    "parameter {}: its description is longer than {MAX_TEXT} bytes",
+                    p.name
+                ));
+            }
+            p.check_values().map_err(|e| tool_error(&self.name, e))?;
+        }
+        let used = policy::placeholders(&self.sql, limits)
+            .map_err(|d| tool_error(&self.name, format!("sql: {}", d.message)))?;
+        let declared = self.params.len() as u32;
+        if let Some(beyond) = used.iter().find(|n| **n > declared) {
+            return fail(format!(
+                "the SQL uses ${beyond}, and {declared} parameter(s) are declared; \
+                 add a [[tools.params]] for each placeholder, in order"
+            ));
+        }
+        if let Some((i, unused)) = self
+            .params
+            .iter()
+            .enumerate()
+            .find(|(i, _)| !used.contains(&(*i as u32 + 1)))
+        {
+            return fail(format!(
+                "parameter {} is ${}, and the SQL never uses ${}",
+                unused.name,
+                i + 1,
+                i + 1
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ParamDecl {
+    fn check_values(&self) -> Result<(), String> {
+        let name = &self.name;
+        if let Some(default) = &self.default {
+            json_of(default).map_err(|e| format!("parameter {name}: default {e}"))?;
+            if self.optional {
+                return Err(format!(
+                    "parameter {name}: a default makes it optional already; drop optional"
+                ));
+            }
+        }
+        if let Some(choices) = &self.choices {
+            if choices.is_empty() || choices.len() > MAX_CHOICES {
+                return Err(format!(
+                    "parameter {name}: enum needs 1 to {MAX_CHOICES} values"
+                ));
+            }
+            let choices: Vec<Json> = choices
+                .iter()
+                .map(json_of)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("parameter {name}: enum {e}"))?;
+            if let Some(default) = &self.default
+                && let Ok(default) = json_of(default)
+                && !choices.contains(&default)
+            {
+                return Err(format!(
+                    "parameter {name}: the default {default} is not one of its enum values"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A TOML value as the JSON an argument would be. TOML's dates and times
+/// become their text; tables are refused (a parameter is a value).
+fn json_of(value: &toml::Value) -> Result<Json, String> {
+    Ok(match value {
+        toml::Value::String(s) => Json::String(s.clone()),
+        toml::Value::Integer(i) => json!(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Json::Number)
+            .ok_or_else(|| format!("{f} is not a JSON number"))?,
+        toml::Value::Boolean(b) => Json::Bool(*b),
+        toml::Value::Datetime(d) => Json::String(d.to_string()),
+        toml::Value::Array(items) => {
+            Json::Array(items.iter().map(json_of).collect::<Result<_, _>>()?)
+        }
+        toml::Value::Table(_) => return Err("is a table, not a value".into()),
+    })
+}
+
+/// One statement's facts from the database: what [`crate::gate::Vetted`]
+/// found, in the terms the component needs.
+#[derive(Debug, Clone, Default)]
+pub struct StatementFacts {
+    /// `schema.name` of the relation it writes.
+    pub written: Option<String>,
+    /// `schema.name` of each relation it reads.
+    pub read: Vec<String>,
+    /// Each parameter's canonical type name.
+    pub parameter_types: Vec<String>,
+    /// An INSERT (which adds) rather than an UPDATE or DELETE.
+    pub inserts: bool,
+}
+
+/// A declaration checked against the database, ready for the component.
+pub struct Checked {
+    /// The JSON the component reads under [`CONFIG_KEY`].
+    pub config: String,
+}
+
+impl ToolsFile {
+    /// The component's config for plugin `name`, from this (checked)
+    /// declaration and its statements' `facts`, one per tool in order.
+    pub fn checked(&self, name: &str, facts: &[StatementFacts]) -> Checked {
+        let mut read = BTreeSet::new();
+        let mut write = BTreeSet::new();
+        let tools: Vec<Json> = self
+            .tools
+            .iter()
+            .zip(facts)
+            .map(|(tool, facts)| {
+                read.extend(facts.read.iter().cloned());
+                write.extend(facts.written.iter().cloned());
+                let params: Vec<Json> = tool
+                    .params
+                    .iter()
+                    .zip(&facts.parameter_types)
+                    .map(|(p, type_name)| {
+                        json!({
+                            "name": p.name,
+                            "type": type_name,
+                            "description": p.description,
+                            "default": p.default.as_ref().and_then(|d| json_of(d).ok()),
+                            "enum": p.choices.as_ref().map(|c| c.iter().filter_map(|v| json_of(v).ok()).collect::<Vec<_>>()),
+                            "optional": p.optional,
+                        })
+                    })
+                    .collect();
+                let write = tool.kind == Kind::Write;
+                json!({
+                    "name": tool.name,
+                    "title": tool.title,
+                    "description": tool.description,
+                    "sql": tool.sql,
+                    "write": write,
+                    "destructive": write && tool.destructive.unwrap_or(!facts.inserts),
+                    "idempotent": write && tool.idempotent.unwrap_or(false),
+                    "max_rows": tool.max_rows,
+                    "params": params,
+                })
+            })
+            .collect();
+        let description = self
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("SQL tools declared for {name}"));
+        let config = json!({
+            "name": name,
+            "description": description,
+            "read": read,
+            "write": write,
+            "tools": tools,
+        });
+        Checked {
+            config: config.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(text: &str) -> String {
+        let file = parse(text).unwrap_or_else(|e| panic!("{e}"));
+        file.check(StatementLimits::default())
+            .expect_err("should be refused")
+            .to_string()
+    }
+
+    const GOOD: &str = r#"
+description = "Film lookups"
+
+[[tools]]
+name = "films_by_rating"
+title = "Films by rating"
+description = "Films of one rating, longest first."
+sql = "SELECT title FROM film WHERE rating = $1::mpaa_rating LIMIT $2"
+
+[[tools.params]]
+name = "rating"
+type = "text"
+enum = ["G", "PG", "R"]
+default = "G"
+
+[[tools.params]]
+name = "limit"
+type = "integer"
+default = 10
+"#;
+
+    #[test]
+    fn a_good_file_passes_and_becomes_the_components_config() {
+        let file = parse(GOOD).unwrap();
+        file.check(StatementLimits::default()).unwrap();
+        let facts = StatementFacts {
+            read: vec!["public.film".into()],
+            parameter_types: vec!["text".into(), "integer".into()],
+            ..StatementFacts::default()
+        };
+        let config: Json = serde_json::from_str(&file.checked("films", &[facts]).config).unwrap();
+        assert_eq!(config["name"], "films");
+        assert_eq!(config["read"], json!(["public.film"]));
+        assert_eq!(config["write"], json!([]));
+        let tool = &config["tools"][0];
+        assert_eq!(tool["write"], false);
+        assert_eq!(tool["params"][0]["enum"], json!(["G", "PG", "R"]));
+        assert_eq!(tool["params"][1]["default"], json!(10));
+        assert_eq!(tool["params"][1]["type"], "integer");
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_what_to_change() {
+        for (text, expected) in [
+            ("tools = []", "declares no tools"),
+            (
+                "[[tools]]\nname = \"a\"\ndescription = \"d\"\nsql = \"SELECT $2\"\n\
+                 [[tools.params]]\nname = \"x\"\ntype = \"int\"",
+                "tool a: the SQL uses $2, and 1 parameter(s) are declared",
+            ),
+            (
+                "[[tools]]\nname = \"a\"\ndescription = \"d\"\nsql = \"SELECT $1\"\n\
+                 [[tools.params]]\nname = \"x\"\ntype = \"int\"\n\
+                 [[tools.params]]\nname = \"y\"\ntype = \"int\"",
+                "parameter y is $2, and the SQL never uses $2",
+            ),
+            (
+                "[[tools]]\nname = \"a\"\ndescription = \"d\"\nsql = \"SELECT $1\"\n\
+                 [[tools.params]]\nname = \"x\"\ntype = \"text\"\nenum = [\"a\"]\ndefault = \"b\"",
+                "the default \"b\" is not one of its enum values",
+            ),
+            (
+                "[[tools]]\nname = \"a b\"\ndescription = \"d\"\nsql = \"SELECT 1\"",
+                "a tool name is",
+            ),
+            (
+                "[[tools]]\nname = \"a\"\ndescription = \"d\"\nsql = \"SELECT 1\"\nmax_rows = 3",
+                "max_rows is for write tools",
+            ),
+            (
+                "[[tools]]\nname = \"a\"\ndescription = \"d\"\nsql = \"SELECT 1\"\n\
+                 [[tools]]\nname = \"a\"\ndescription = \"d\"\nsql = \"SELECT 1\"",
+                "tool a: declared twice",
+            ),
+            (
+                "[[tools]]\nname = \"a\"\ndescription = \" \"\nsql = \"SELECT 1\"",
+                "description is empty",
+            ),
+        ] {
+            let got = problem(text);
+            assert!(got.contains(expected), "{text}\n→ {got}");
+        }
+        // Unknown keys are refused by the parser, naming the key.
+        let e = parse(
+            "[[tools]]\nname = \"a\"\ndescription = \"d\"\nsql = \"SELECT 1\"\nwrites = true",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown field `writes`"), "{e}");
+    }
+
+    #[test]
+    fn the_plugin_name_is_the_file_name_without_its_suffix() {
+        assert_eq!(file_stem("films.tools.toml"), Some("films"));
+        assert_eq!(file_stem(".tools.toml"), None);
+        assert_eq!(file_stem("films.toml"), None);
+    }
+}

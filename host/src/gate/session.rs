@@ -1,0 +1,90 @@
+//! Reads that share one transaction for the whole of a plugin call.
+//!
+//! A plugin whose grant allows a function that keeps state in the database
+//! session (hypopg's hypothetical indexes, see
+//! [`FunctionRules::keeps_session_state`](crate::policy::FunctionRules::keeps_session_state))
+//! needs its reads to see each other's session: create a hypothetical
+//! index, then EXPLAIN with it. Its reads in one plugin call therefore run
+//! in one READ ONLY transaction, each inside a savepoint so that a failed
+//! statement costs only itself, on a connection that is closed when the
+//! call ends, never given back to the pool: whatever it left in the
+//! session goes with it, and no other call ever plans with it.
+
+use super::{Backend, Caller, Gate, GateError, Transaction, check_read};
+use crate::db::value::Value;
+use crate::db::{Database, Params, RowSource, Rows, Savepoint};
+
+/// One plugin call's shared transaction, begun on its first read and
+/// rolled back, its connection closed, when dropped.
+pub struct Session<B: Backend = Database> {
+    tx: Option<B::Tx>,
+}
+
+impl<B: Backend> Default for Session<B> {
+    fn default() -> Self {
+        Session { tx: None }
+    }
+}
+
+impl<B: Backend> Gate<B> {
+    /// One read-only statement inside `session`: the same analysis, grant
+    /// check, limits and audit as [`Gate::query`].
+    pub async fn query_in_session(
+        &self,
+        session: &mut Session<B>,
+        caller: Caller<'_>,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Rows, GateError> {
+        self.audited(
+            caller,
+            "query",
+            |r: &Rows| r.rows.len(),
+            async |facts| {
+                let analysis = self.analyze_read(caller, sql, facts).await?;
+                let tx = match &mut session.tx {
+                    Some(tx) => tx,
+                    empty => {
+                        let mut settings = Self::settings(caller, true);
+                        settings.disposable = true;
+                        empty.insert(self.db.begin(&settings).await?)
+                    }
+                };
+                tx.savepoint(Savepoint::Set).await?;
+                let step = async {
+                    let resolved = tx.resolve_relations(&analysis.relations).await?;
+                    check_read(caller, &resolved, facts)?;
+                    let source = if analysis.is_query {
+                        RowSource::Cursor
+                    } else {
+                        RowSource::Stream
+                    };
+                    let rendered = analysis.rendered.clone();
+                    let limits = Self::result_limits(caller.grant);
+                    Ok::<_, GateError>(
+                        tx.query(
+                            &self.db,
+                            sql,
+                            Params::positional(params),
+                            limits,
+                            source,
+                            || rendered,
+                        )
+                        .await?,
+                    )
+                }
+                .await;
+                // Undone whether it passed or failed: a read changed
+                // nothing to keep, and its cursor goes with it. What lives
+                // in the session (hypothetical indexes) is not undone.
+                if let Err(e) = tx.savepoint(Savepoint::Undo).await {
+                    // The transaction is unusable: the next read begins anew.
+                    session.tx = None;
+                    return Err(step.err().unwrap_or(e.into()));
+                }
+                step
+            },
+        )
+        .await
+    }
+}

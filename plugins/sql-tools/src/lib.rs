@@ -1,0 +1,341 @@
+//! `sql-tools`: the tools an operator declares in a `*.tools.toml` file (or
+//! inline in the config), each one SQL statement with `$n` parameters.
+//!
+//! The host reads and checks the file (the policy, the grant, the types,
+//! the parameters against the placeholders, the statement prepared) and
+//! runs this component once per file, as a plugin named after the file,
+//! with the checked declaration as its config value `sluice.declared`.
+//! This component turns each declared tool into an MCP tool: an input
+//! schema from its parameters, arguments checked and defaulted, and the
+//! statement run through the host's gated `query` (a read) or `execute`
+//! (a write, under the row cap). Its answer has `query`'s shape.
+
+use sluice_sdk::db;
+use sluice_sdk::prelude::*;
+use sluice_sdk::serde_json::{self, Map, Value as Json, json};
+
+/// The config key the host puts the declaration under.
+const DECLARED: &str = "sluice.declared";
+
+/// A set of declared tools, as the host hands it over.
+#[sluice_sdk::json_derive(Deserialize)]
+struct Declared {
+    name: String,
+    description: String,
+    /// What the statements touch, for the manifest: exactly those.
+    read: Vec<String>,
+    write: Vec<String>,
+    tools: Vec<DeclaredTool>,
+}
+
+#[sluice_sdk::json_derive(Deserialize)]
+#[derive(Clone)]
+struct DeclaredTool {
+    name: String,
+    title: Option<String>,
+    description: String,
+    sql: String,
+    write: bool,
+    destructive: bool,
+    idempotent: bool,
+    max_rows: Option<u32>,
+    params: Vec<Param>,
+}
+
+#[sluice_sdk::json_derive(Deserialize)]
+#[derive(Clone)]
+struct Param {
+    name: String,
+    /// The type as PostgreSQL names it (`integer`, `text[]`, `mpaa_rating`).
+    #[serde(rename = "type")]
+    type_name: String,
+    description: Option<String>,
+    default: Option<Json>,
+    #[serde(rename = "enum")]
+    choices: Option<Vec<Json>>,
+    /// Absent means SQL NULL rather than an error.
+    optional: bool,
+}
+
+/// How a PostgreSQL type travels in JSON.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Integer,
+    Number,
+    Boolean,
+    /// `json`/`jsonb`: any JSON value, sent as its text.
+    Json,
+    /// Everything else, in PostgreSQL's text form.
+    Text,
+}
+
+fn kind(type_name: &str) -> Kind {
+    match type_name {
+        "smallint" | "integer" | "bigint" | "oid" => Kind::Integer,
+        "real" | "double precision" => Kind::Number,
+        t if t.starts_with("numeric") => Kind::Number,
+        "boolean" => Kind::Boolean,
+        "json" | "jsonb" => Kind::Json,
+        _ => Kind::Text,
+    }
+}
+
+/// The element type of an array type (`integer[]` → `integer`).
+fn element(type_name: &str) -> Option<&str> {
+    type_name.strip_suffix("[]")
+}
+
+fn schema_of_type(type_name: &str) -> Json {
+    if let Some(inner) = element(type_name) {
+        return json!({"type": "array", "items": schema_of_type(inner)});
+    }
+    match kind(type_name) {
+        Kind::Integer => json!({"type": "integer"}),
+        Kind::Number => json!({"type": "number"}),
+        Kind::Boolean => json!({"type": "boolean"}),
+        Kind::Json => json!({}),
+        Kind::Text => {
+            let format = match type_name {
+                "date" => Some("date"),
+                "timestamp with time zone" => Some("date-time"),
+                "uuid" => Some("uuid"),
+                _ => None,
+            };
+            match format {
+                Some(f) => json!({"type": "string", "format": f}),
+                None => json!({"type": "string"}),
+            }
+        }
+    }
+}
+
+fn input_schema(tool: &DeclaredTool) -> Json {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for p in &tool.params {
+        let mut schema = schema_of_type(&p.type_name);
+        let Json::Object(fields) = &mut schema else {
+            continue;
+        };
+        let type_note = format!("PostgreSQL type {}", p.type_name);
+        let description = match &p.description {
+            Some(d) => format!("{d} ({type_note})"),
+            None => type_note,
+        };
+        fields.insert("description".into(), Json::String(description));
+        if let Some(choices) = &p.choices {
+            fields.insert("enum".into(), Json::Array(choices.clone()));
+        }
+        if let Some(default) = &p.default {
+            fields.insert("default".into(), default.clone());
+        }
+        if p.default.is_none() && !p.optional {
+            required.push(Json::String(p.name.clone()));
+        }
+        properties.insert(p.name.clone(), schema);
+    }
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+fn output_schema(write: bool) -> Json {
+    let mut properties = json!({
+        "columns": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "type": {"type": "string", "description": "PostgreSQL type"}
+                },
+                "required": ["name", "type"]
+            }
+        },
+        "rows": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "One object per row, keyed by column name."
+        },
+        "row_count": {"type": "integer", "description": "Number of rows returned."},
+        "truncated": {"type": "boolean", "description": "True when the row cap cut the result short."}
+    });
+    let mut required = vec!["columns", "rows", "row_count", "truncated"];
+    if write {
+        properties["affected"] = json!({
+            "type": "integer",
+            "description": "Rows inserted, updated or deleted."
+        });
+        required.push("affected");
+    }
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "properties": properties,
+        "required": required,
+    })
+}
+
+/// One argument as a statement parameter, checked against its declaration.
+fn parameter(p: &Param, given: Option<&Json>) -> Result<Value> {
+    let value = match given.or(p.default.as_ref()) {
+        Some(v) => v,
+        None if p.optional => return Ok(Value::Scalar(Scalar::Null)),
+        None => {
+            return Err(Error::invalid_input(format!(
+                "argument {:?} is required ({})",
+                p.name, p.type_name
+            )));
+        }
+    };
+    if let Some(choices) = &p.choices
+        && !choices.contains(value)
+    {
+        let allowed: Vec<String> = choices.iter().map(Json::to_string).collect();
+        return Err(Error::invalid_input(format!(
+            "argument {:?} must be one of {}, not {value}",
+            p.name,
+            allowed.join(", ")
+        )));
+    }
+    check_kind(&p.name, &p.type_name, value)?;
+    Ok(match kind(&p.type_name) {
+        // A JSON argument is the document itself; PostgreSQL reads its text.
+        Kind::Json if element(&p.type_name).is_none() && !value.is_null() => {
+            Value::Scalar(Scalar::Text(value.to_string()))
+        }
+        _ => Value::from_json(value),
+    })
+}
+
+/// `value` is JSON of the kind `type_name` travels as (a string is
+/// accepted for any type: PostgreSQL reads its text form).
+fn check_kind(name: &str, type_name: &str, value: &Json) -> Result<()> {
+    if value.is_null() || value.is_string() {
+        return Ok(());
+    }
+    if let Some(inner) = element(type_name) {
+        return match value {
+            Json::Array(items) => items
+                .iter()
+                .try_for_each(|item| check_kind(name, inner, item)),
+            _ => Err(mismatch(name, type_name, value)),
+        };
+    }
+    let fits = match kind(type_name) {
+        Kind::Integer => value.is_i64() || value.is_u64(),
+        Kind::Number => value.is_number(),
+        Kind::Boolean => value.is_boolean(),
+        Kind::Json => true,
+        Kind::Text => false,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(mismatch(name, type_name, value))
+    }
+}
+
+fn mismatch(name: &str, type_name: &str, value: &Json) -> Error {
+    Error::invalid_input(format!(
+        "argument {name:?} is {type_name}; {value} is not one"
+    ))
+}
+
+fn run(tool: &DeclaredTool, args: Json) -> Result<ToolResult> {
+    let Json::Object(args) = args else {
+        return Err(Error::invalid_input("arguments must be a JSON object"));
+    };
+    if let Some(unknown) = args
+        .keys()
+        .find(|k| !tool.params.iter().any(|p| &p.name == *k))
+    {
+        let known: Vec<&str> = tool.params.iter().map(|p| p.name.as_str()).collect();
+        return Err(Error::invalid_input(format!(
+            "tool {} has no argument {unknown:?} (arguments: {})",
+            tool.name,
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )));
+    }
+    let params = tool
+        .params
+        .iter()
+        .map(|p| parameter(p, args.get(&p.name)))
+        .collect::<Result<Vec<_>>>()?;
+    let (rows, affected) = if tool.write {
+        let outcome = db::execute(&tool.sql, &params, tool.max_rows)?;
+        (outcome.returned, Some(outcome.affected))
+    } else {
+        (db::query(&tool.sql, &params)?, None)
+    };
+    let objects = rows.to_json_objects();
+    let mut out = json!({
+        "columns": rows.columns.iter().map(|c| json!({"name": c.name, "type": c.type_name})).collect::<Vec<_>>(),
+        "row_count": objects.len(),
+        "rows": objects,
+        "truncated": rows.truncated,
+    });
+    if let Some(affected) = affected {
+        out["affected"] = json!(affected);
+    }
+    ToolResult::json(&out)
+}
+
+fn build() -> Plugin {
+    let declared = match sluice_sdk::config::get(DECLARED) {
+        Some(text) => serde_json::from_str::<Declared>(&text),
+        None => {
+            // Loaded without a declaration, it offers nothing and asks for
+            // nothing: the host only runs it for a tools file.
+            return Plugin::new().description("serves the tools declared in *.tools.toml files");
+        }
+    };
+    let declared = match declared {
+        Ok(d) => d,
+        Err(e) => {
+            sluice_sdk::log::error(format!("the host's declaration is unreadable: {e}"));
+            return Plugin::new();
+        }
+    };
+    let requests = Requests::new()
+        .read(declared.read.clone())
+        .write(declared.write.clone());
+    let mut plugin = Plugin::new()
+        .name(&declared.name)
+        .description(&declared.description)
+        .requests(requests);
+    for tool in declared.tools {
+        let declared_tool = tool.clone();
+        let mut t = Tool::dynamic(
+            &tool.name,
+            input_schema(&tool),
+            Some(output_schema(tool.write)),
+            move |args| run(&declared_tool, args),
+        )
+        .description(&tool.description);
+        if let Some(title) = &tool.title {
+            t = t.title(title);
+        }
+        t = if !tool.write {
+            t.read_only()
+        } else if tool.destructive {
+            t.destructive()
+        } else {
+            t.additive()
+        };
+        if tool.write && tool.idempotent {
+            t = t.idempotent();
+        }
+        plugin = plugin.tool(t);
+    }
+    plugin
+}
+
+sluice_sdk::plugin!(build);
