@@ -18,6 +18,7 @@ sluice_test_support::register_paths!();
 
 use sluice_test_support as support;
 
+mod declared;
 mod http;
 mod instantiation;
 mod overhead;
@@ -137,6 +138,11 @@ async fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     if wanted("replicas") {
         eprintln!("bench: 8. replicas behind haproxy");
         replicas::run(db.url(), &config_toml, quick).await?;
+    }
+
+    if wanted("declared") {
+        eprintln!("bench: 9. declared tools and sql-insight");
+        declared::run(db.url(), quick).await?;
     }
     Ok(())
 }

@@ -167,7 +167,8 @@ pub fn config_toml(plugin_dir: &Path, cache_dir: &Path, generated: &[String]) ->
     let mut toml = format!(
         "[plugins]\ndir = {}\n\n[plugins.cache]\ndir = {}\n\n\
          [plugins.grants.sql-read]\nread = [\"public.*\"]\ncatalog = true\n\n\
-         [plugins.grants.sql-write]\nwrite = [\"public.*\"]\n",
+         [plugins.grants.sql-write]\nwrite = [\"public.*\"]\n\n\
+         [plugins.grants.sql-insight]\nread = [\"pg_catalog.*\", \"public.*\"]\n",
         quoted(&plugin_dir.display().to_string()),
         quoted(&cache_dir.display().to_string()),
     );

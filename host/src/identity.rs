@@ -175,6 +175,9 @@ pub struct Signer {
 pub enum Signature {
     /// Built into the sluice binary, and trusted as the binary is.
     FirstParty,
+    /// Declared tools: the operator's own file (or config table), served
+    /// by the built-in `sql-tools`; configuration, trusted as the config is.
+    Declared,
     /// No signature, embedded or detached.
     Unsigned,
     /// Signed, and verified by these trusted publishers' keys.
@@ -205,6 +208,15 @@ impl Identity {
         }
     }
 
+    /// The identity of declared tools whose declaration is `content` (the
+    /// file's bytes): a grant's `digest` binds to the file.
+    pub fn declared(content: &[u8]) -> Identity {
+        Identity {
+            digest: digest(content),
+            signature: Signature::Declared,
+        }
+    }
+
     /// Whether `publisher` signed it.
     pub fn signed_by(&self, publisher: &str) -> bool {
         matches!(&self.signature, Signature::Verified(signers)
@@ -215,7 +227,7 @@ impl Identity {
     pub fn trusted(&self) -> bool {
         matches!(
             self.signature,
-            Signature::FirstParty | Signature::Verified(_)
+            Signature::FirstParty | Signature::Declared | Signature::Verified(_)
         )
     }
 
@@ -223,6 +235,9 @@ impl Identity {
     pub fn describe(&self) -> String {
         match &self.signature {
             Signature::FirstParty => "first-party (built into sluice)".to_string(),
+            Signature::Declared => {
+                "declared tools (the operator's, served by the built-in sql-tools)".to_string()
+            }
             Signature::Unsigned => "unsigned".to_string(),
             Signature::Verified(signers) => signers
                 .iter()

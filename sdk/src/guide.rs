@@ -144,6 +144,26 @@
 //! }
 //! ```
 //!
+//! A write that needs SQL (a subquery, an expression, several rows) goes
+//! through [`db::execute`](crate::db::execute): one INSERT, UPDATE or DELETE
+//! that the host parses; its table must be in the `write` grant and every
+//! other relation it names in the `read` grant, and the same row cap rolls
+//! it back whole. Keep the SQL the plugin's own and pass values as `$n`.
+//!
+//! ```no_run
+//! use sluice_sdk::prelude::*;
+//!
+//! fn mark_overdue(days: i64) -> Result<u64> {
+//!     let done = db::execute(
+//!         "UPDATE rental SET status = 'overdue' \
+//!          WHERE return_date IS NULL AND rental_date < now() - make_interval(days => $1)",
+//!         &[Value::from(days)],
+//!         Some(500),
+//!     )?;
+//!     Ok(done.affected)
+//! }
+//! ```
+//!
 //! # A resource and a resource template with completion
 //!
 //! ```no_run

@@ -10,6 +10,14 @@ use sqlx::{Connection as _, PgConnection};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 async fn scalar_i64(db: &TestDb, sql: &str) -> i64 {
     let mut conn = PgConnection::connect(&db.url).await.unwrap();
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
@@ -305,6 +313,21 @@ async fn a_declared_tool_outside_its_grant_or_with_a_wrong_type_is_refused_at_lo
         "{out}"
     );
 
+    // A tools file is the operator's, and a grant's digest binds to it.
+    assert!(
+        out.contains("declared tools (the operator's, served by the built-in sql-tools)"),
+        "{out}"
+    );
+    let digest = format!("sha256:{}", sha256_hex(FILMS.as_bytes()));
+    assert!(out.contains(&digest), "{out}");
+    let bound = format!("{GRANT}digest = \"sha256:{}\"\n", "0".repeat(64));
+    let films_only = tools_dir(&[("films.tools.toml", FILMS)]);
+    let (_, out) = check(&db.url, &bound, films_only.path());
+    assert!(out.contains("is bound to digest sha256:000"), "{out}");
+    let bound = format!("{GRANT}digest = \"{digest}\"\n");
+    let (code, out) = check(&db.url, &bound, films_only.path());
+    assert_eq!(code, 0, "{out}");
+
     // Serving goes on with the files that passed; the others offer nothing.
     let log = tempfile::NamedTempFile::new().unwrap();
     let server = spawn_at(
@@ -404,5 +427,49 @@ async fn a_tools_file_is_reloaded_while_serving() {
     server.wait_tool_list_changed(seen).await;
     let gone = server.try_call("film_count", json!({})).await;
     assert!(gone.is_err(), "{gone:?}");
+    server.shutdown().await;
+}
+
+/// The TOML code blocks of README.md, in order.
+fn readme_toml_blocks() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let mut blocks = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "```toml" {
+            let body: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+            blocks.push(body.join("\n"));
+        }
+    }
+    blocks
+}
+
+#[tokio::test]
+async fn the_readme_tools_file_works_as_written() {
+    let Some(db) = pagila_or_skip("the README's tools file").await else {
+        return;
+    };
+    let blocks = readme_toml_blocks();
+    let at = blocks
+        .iter()
+        .position(|b| b.starts_with("# films.tools.toml"))
+        .expect("README.md shows a films.tools.toml");
+    let (file, grant) = (&blocks[at], &blocks[at + 1]);
+    assert!(grant.starts_with("[plugins.grants.films]"), "{grant}");
+    let dir = tools_dir(&[("films.tools.toml", file)]);
+    let server = spawn(&db, grant, Some(dir.path())).await;
+    let out = structured(&server.call("films_by_rating", json!({"rating": "G"})).await);
+    assert_eq!(out["row_count"], 10, "{out}");
+    let out = structured(
+        &server
+            .call(
+                "rename_category",
+                json!({"category_id": 2, "name": "Cartoons"}),
+            )
+            .await,
+    );
+    assert_eq!(out["affected"], 1, "{out}");
     server.shutdown().await;
 }

@@ -45,6 +45,8 @@ pub(super) struct Analyzed {
     pub rendered: String,
     /// EXPLAIN ANALYZE, which runs the statement.
     pub analyzes: bool,
+    /// It calls a function that keeps session state: it runs in a session.
+    pub session_state: bool,
 }
 
 /// Analyses SQL on its threads, remembering what passed.
@@ -113,6 +115,7 @@ impl Analyzer {
                     is_query: a.is_query,
                     rendered: a.rendered,
                     analyzes: a.analyzes,
+                    session_state: a.session_state,
                 })
             })
             .await

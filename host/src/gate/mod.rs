@@ -167,9 +167,25 @@ impl<B: Backend> Gate<B> {
         result
     }
 
-    /// One read-only statement with parameters.
+    /// One read-only statement with parameters: [`Gate::query_in`] with a
+    /// session of its own, closed after it if it was opened.
     pub async fn query(
         &self,
+        caller: Caller<'_>,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Rows, GateError> {
+        self.query_in(&mut Session::default(), caller, sql, params)
+            .await
+    }
+
+    /// One read-only statement with parameters, as one of a plugin call's:
+    /// in `session` once that is open (see the `session` module), or when the
+    /// statement calls a function that keeps session state, which opens
+    /// it; on a pooled connection otherwise.
+    pub async fn query_in(
+        &self,
+        session: &mut Session<B>,
         caller: Caller<'_>,
         sql: &str,
         params: &[Value],
@@ -178,7 +194,16 @@ impl<B: Backend> Gate<B> {
             caller,
             "query",
             |r: &Rows| r.rows.len(),
-            async |facts| self.query_inner(caller, sql, params, facts).await,
+            async |facts| {
+                let analysis = self.analyze_read(caller, sql, facts).await?;
+                if session.is_open() || analysis.session_state {
+                    return self
+                        .read_in_session(session, caller, &analysis, sql, params, facts)
+                        .await;
+                }
+                self.query_inner(caller, &analysis, sql, params, facts)
+                    .await
+            },
         )
         .await
     }
@@ -213,11 +238,11 @@ impl<B: Backend> Gate<B> {
     async fn query_inner(
         &self,
         caller: Caller<'_>,
+        analysis: &analysis::Analyzed,
         sql: &str,
         params: &[Value],
         facts: &mut Facts,
     ) -> Result<Rows, GateError> {
-        let analysis = self.analyze_read(caller, sql, facts).await?;
         let settings = Self::settings(caller, true);
         let rendered = || analysis.rendered.clone();
         let read = Read {

@@ -10,7 +10,8 @@
 //! call ends, never given back to the pool: whatever it left in the
 //! session goes with it, and no other call ever plans with it.
 
-use super::{Backend, Caller, Gate, GateError, Transaction, check_read};
+use super::analysis::Analyzed;
+use super::{Backend, Caller, Facts, Gate, GateError, Transaction, check_read};
 use crate::db::value::Value;
 use crate::db::{Database, Params, RowSource, Rows, Savepoint};
 
@@ -26,65 +27,68 @@ impl<B: Backend> Default for Session<B> {
     }
 }
 
+impl<B: Backend> Session<B> {
+    /// Whether a statement opened it: then every later read of the call
+    /// runs in it, to see what that statement left in the session.
+    pub fn is_open(&self) -> bool {
+        self.tx.is_some()
+    }
+}
+
 impl<B: Backend> Gate<B> {
-    /// One read-only statement inside `session`: the same analysis, grant
-    /// check, limits and audit as [`Gate::query`].
-    pub async fn query_in_session(
+    /// One analysed read inside `session`, opening it on a connection of
+    /// its own if it is not open yet: the same grant check, limits and
+    /// cursor as any read.
+    pub(super) async fn read_in_session(
         &self,
         session: &mut Session<B>,
         caller: Caller<'_>,
+        analysis: &Analyzed,
         sql: &str,
         params: &[Value],
+        facts: &mut Facts,
     ) -> Result<Rows, GateError> {
-        self.audited(
-            caller,
-            "query",
-            |r: &Rows| r.rows.len(),
-            async |facts| {
-                let analysis = self.analyze_read(caller, sql, facts).await?;
-                let tx = match &mut session.tx {
-                    Some(tx) => tx,
-                    empty => {
-                        let mut settings = Self::settings(caller, true);
-                        settings.disposable = true;
-                        empty.insert(self.db.begin(&settings).await?)
-                    }
-                };
-                tx.savepoint(Savepoint::Set).await?;
-                let step = async {
-                    let resolved = tx.resolve_relations(&analysis.relations).await?;
-                    check_read(caller, &resolved, facts)?;
-                    let source = if analysis.is_query {
-                        RowSource::Cursor
-                    } else {
-                        RowSource::Stream
-                    };
-                    let rendered = analysis.rendered.clone();
-                    let limits = Self::result_limits(caller.grant);
-                    Ok::<_, GateError>(
-                        tx.query(
-                            &self.db,
-                            sql,
-                            Params::positional(params),
-                            limits,
-                            source,
-                            || rendered,
-                        )
-                        .await?,
-                    )
-                }
-                .await;
-                // Undone whether it passed or failed: a read changed
-                // nothing to keep, and its cursor goes with it. What lives
-                // in the session (hypothetical indexes) is not undone.
-                if let Err(e) = tx.savepoint(Savepoint::Undo).await {
-                    // The transaction is unusable: the next read begins anew.
-                    session.tx = None;
-                    return Err(step.err().unwrap_or(e.into()));
-                }
-                step
-            },
-        )
-        .await
+        let tx = match &mut session.tx {
+            Some(tx) => tx,
+            empty => {
+                let mut settings = Self::settings(caller, true);
+                settings.disposable = true;
+                empty.insert(self.db.begin(&settings).await?)
+            }
+        };
+        tx.savepoint(Savepoint::Set).await?;
+        let step = async {
+            let resolved = tx.resolve_relations(&analysis.relations).await?;
+            check_read(caller, &resolved, facts)?;
+            let source = if analysis.is_query {
+                RowSource::Cursor
+            } else {
+                RowSource::Stream
+            };
+            let rendered = analysis.rendered.clone();
+            let limits = Self::result_limits(caller.grant);
+            Ok::<_, GateError>(
+                tx.query(
+                    &self.db,
+                    sql,
+                    Params::positional(params),
+                    limits,
+                    source,
+                    || rendered,
+                )
+                .await?,
+            )
+        }
+        .await;
+        // Undone whether it passed or failed: a read changed nothing to
+        // keep, and its cursor goes with it. What lives in the session
+        // (hypothetical indexes) is not undone.
+        if let Err(e) = tx.savepoint(Savepoint::Undo).await {
+            // The transaction is unusable; dropping it closes the
+            // connection, and the next read opens another.
+            session.tx = None;
+            return Err(step.err().unwrap_or(e.into()));
+        }
+        step
     }
 }

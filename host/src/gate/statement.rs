@@ -65,7 +65,10 @@ impl<B: Backend> Gate<B> {
                     .analyze_write(sql, &caller.grant.functions, deadline, timeout_ms)
                     .await?;
                 facts.fingerprint = Some(analysis.fingerprint.clone());
-                let mut tx = self.db.begin(&Self::settings(caller, false)).await?;
+                let mut settings = Self::settings(caller, false);
+                // What it leaves in the session must not reach the pool.
+                settings.disposable = analysis.session_state;
+                let mut tx = self.db.begin(&settings).await?;
                 facts.relations = checked_relations(&mut tx, caller, &analysis).await?;
                 let cap = WriteCap::new(analysis.verb.as_str(), caller, max_rows);
                 let params = Params::positional(params);

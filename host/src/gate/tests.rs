@@ -1157,7 +1157,7 @@ async fn vetting_checks_grant_types_and_parameters_without_running_anything() {
 }
 
 #[tokio::test]
-async fn reads_in_a_session_share_one_disposable_transaction_each_undone_after() {
+async fn a_session_state_call_opens_the_calls_session_on_a_connection_of_its_own() {
     let db = backend().matching(1);
     let mut allowed = grant(&["public.orders"], &[], false);
     allowed.functions = Arc::new(
@@ -1167,15 +1167,25 @@ async fn reads_in_a_session_share_one_disposable_transaction_each_undone_after()
     );
     let gate = gate(&db);
     let mut session = super::Session::default();
-    let sql = "SELECT hypopg_create_index('CREATE INDEX ON orders (status)') FROM orders";
-    for _ in 0..2 {
-        gate.query_in_session(&mut session, caller(&allowed), sql, &[])
-            .await
-            .unwrap();
-    }
+    // A plain read before it stays on the pool.
+    gate.query_in(&mut session, caller(&allowed), "SELECT * FROM orders", &[])
+        .await
+        .unwrap();
+    assert!(!session.is_open());
+    assert!(!db.calls().contains(&Call::BeginDisposable));
+    // The call that keeps session state opens it, and every later read,
+    // even a plain one, runs in it.
+    let create = "SELECT hypopg_create_index('CREATE INDEX ON orders (status)') FROM orders";
+    gate.query_in(&mut session, caller(&allowed), create, &[])
+        .await
+        .unwrap();
+    assert!(session.is_open());
+    gate.query_in(&mut session, caller(&allowed), "SELECT * FROM orders", &[])
+        .await
+        .unwrap();
     // A refused read costs only itself; the same rules as any read apply.
     let (rule, _) = denied(
-        gate.query_in_session(
+        gate.query_in(
             &mut session,
             caller(&allowed),
             "SELECT * FROM secret.keys",
@@ -1187,14 +1197,49 @@ async fn reads_in_a_session_share_one_disposable_transaction_each_undone_after()
     let calls = db.calls();
     let count = |wanted: &Call| calls.iter().filter(|c| *c == wanted).count();
     assert_eq!(count(&Call::BeginDisposable), 1, "{calls:?}");
-    assert_eq!(count(&read_tx()), 1, "{calls:?}");
     assert_eq!(count(&Call::Savepoint(crate::db::Savepoint::Set)), 3);
     assert_eq!(count(&Call::Savepoint(crate::db::Savepoint::Undo)), 3);
-    assert!(!calls.contains(&Call::Dropped));
     drop(session);
     assert_eq!(db.calls().last(), Some(&Call::Dropped));
+
+    // Alone, such a read gets a session of its own, and so does a write
+    // that calls such a function.
+    let db = backend().matching(1);
+    let gate = self::gate(&db);
+    gate.query(caller(&allowed), create, &[]).await.unwrap();
+    allowed.write = vec![Pattern::parse("public.orders").unwrap()];
+    gate.execute(
+        caller(&allowed),
+        "UPDATE orders SET status = $1",
+        &[text("x")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.calls()
+            .iter()
+            .filter(|c| **c == Call::BeginDisposable)
+            .count(),
+        1
+    );
+    gate.execute(
+        caller(&allowed),
+        "UPDATE orders SET status = hypopg_reset()::text",
+        &[],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.calls()
+            .iter()
+            .filter(|c| **c == Call::BeginDisposable)
+            .count(),
+        2
+    );
     // Without the allowance, the function itself is refused.
     let plain = grant(&["public.orders"], &[], false);
-    let (rule, _) = denied(gate.query(caller(&plain), sql, &[]).await);
+    let (rule, _) = denied(gate.query(caller(&plain), create, &[]).await);
     assert_eq!(rule, "function-session-state");
 }

@@ -193,6 +193,14 @@ const SESSION_STATE: &[&str] = &[
     "hypopg_unhide_all_indexes",
 ];
 
+/// Whether `name` (unqualified, any case) keeps state in the session: a
+/// statement that calls it must run where that state cannot reach another
+/// call (see [`FunctionRules::keeps_session_state`]).
+pub fn is_session_state(name: &str) -> bool {
+    let name = name.to_lowercase();
+    SESSION_STATE.contains(&name.as_str())
+}
+
 fn built_in_denied(name: &str) -> bool {
     DENIED.contains(&name) || DENIED_PREFIXES.iter().any(|p| name.starts_with(p))
 }

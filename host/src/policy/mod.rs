@@ -8,7 +8,7 @@ mod functions;
 mod limits;
 mod sql;
 
-pub use functions::{FunctionRules, sensitive_setting};
+pub use functions::{FunctionRules, is_session_state, sensitive_setting};
 pub(crate) use limits::each_limit;
 pub use limits::{LimitSettings, Limits, MAX_MEMORY_MB};
 pub use sql::{

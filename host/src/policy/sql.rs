@@ -70,6 +70,9 @@ pub struct ReadAnalysis {
     /// EXPLAIN ANALYZE: the statement runs when it is explained, which a
     /// grant must allow (`analyze = true`; the gate checks it).
     pub analyzes: bool,
+    /// It calls a function that keeps state in the session (which the
+    /// function rules allowed): it must not run on a pooled connection.
+    pub session_state: bool,
 }
 
 /// The rule of a statement over its size or depth limit.
@@ -123,6 +126,7 @@ pub fn analyze_read(
     let mut collector = Collector {
         relations: Vec::new(),
         functions,
+        session_state: false,
     };
     if let ControlFlow::Break(denial) = statement.visit(&mut collector) {
         return Err(denial);
@@ -137,6 +141,7 @@ pub fn analyze_read(
         rendered,
         is_query,
         analyzes,
+        session_state: collector.session_state,
     })
 }
 
@@ -497,6 +502,8 @@ fn stored_identifier(value: &str, quoted: bool) -> String {
 struct Collector<'a> {
     relations: Vec<RelationRef>,
     functions: &'a FunctionRules,
+    /// It calls a function that keeps state in the session.
+    session_state: bool,
 }
 
 impl Collector<'_> {
@@ -550,16 +557,24 @@ impl Collector<'_> {
         }
     }
 
-    fn check_call(&self, name: &ObjectName) -> ControlFlow<Denial> {
+    fn check_call(&mut self, name: &ObjectName) -> ControlFlow<Denial> {
         let last = match name.0.last() {
             Some(ObjectNamePart::Identifier(ident)) => &ident.value,
             Some(ObjectNamePart::Function(f)) => &f.name.value,
             None => return ControlFlow::Continue(()),
         };
-        match self.functions.check(last) {
+        match self.check_function(last) {
             Err(d) => ControlFlow::Break(d),
             Ok(()) => ControlFlow::Continue(()),
         }
+    }
+
+    /// The function rules' verdict on a call of `name`, noting a call
+    /// that keeps session state: every call the walk finds passes here.
+    fn check_function(&mut self, name: &str) -> Result<(), Denial> {
+        self.functions.check(name)?;
+        self.session_state |= super::is_session_state(name);
+        Ok(())
     }
 }
 
@@ -664,7 +679,7 @@ impl Visitor for Collector<'_> {
             Expr::CompoundFieldAccess { access_chain, .. } => {
                 for access in access_chain {
                     if let AccessExpr::Dot(Expr::Identifier(ident)) = access {
-                        if let Err(d) = self.functions.check(&ident.value) {
+                        if let Err(d) = self.check_function(&ident.value) {
                             return ControlFlow::Break(d);
                         }
                         if ident.value.eq_ignore_ascii_case(CURRENT_SETTING) {
@@ -678,6 +693,9 @@ impl Visitor for Collector<'_> {
             // function taking the row type can be called this way, and none of
             // the built-in denied ones does; the operator's may.
             Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                // Noted as a call, to be safe, though no session-state
+                // function takes a row.
+                self.session_state |= super::is_session_state(&parts[1].value);
                 match self.functions.check_operator_denied(&parts[1].value) {
                     Err(d) => ControlFlow::Break(d),
                     Ok(()) => ControlFlow::Continue(()),
@@ -787,6 +805,8 @@ pub struct WriteAnalysis {
     pub rendered: String,
     /// It has a `RETURNING` list.
     pub returns: bool,
+    /// It calls a function that keeps state in the session.
+    pub session_state: bool,
 }
 
 /// Parses `sql` and checks that it is exactly one `INSERT`, `UPDATE` or
@@ -871,6 +891,7 @@ pub fn analyze_write(
     let mut collector = Collector {
         relations: Vec::new(),
         functions,
+        session_state: false,
     };
     if let ControlFlow::Break(denial) = collector.pre_visit_relation(target) {
         return Err(denial);
@@ -883,6 +904,7 @@ pub fn analyze_write(
     if let ControlFlow::Break(denial) = statement.visit(&mut writes) {
         return Err(denial);
     }
+    let session_state = writes.inner.session_state;
     let reads = writes
         .inner
         .relations
@@ -898,6 +920,7 @@ pub fn analyze_write(
         fingerprint: statement.to_string(),
         rendered,
         returns,
+        session_state,
     })
 }
 
@@ -994,6 +1017,7 @@ pub fn parse_relation_name(text: &str) -> Result<RelationRef, String> {
     let mut collector = Collector {
         relations: Vec::new(),
         functions: &rules,
+        session_state: false,
     };
     if let ControlFlow::Break(d) = collector.pre_visit_relation(&name) {
         return Err(d.message);
@@ -1089,6 +1113,33 @@ mod tests {
                 Ok(w) => panic!("{sql} passed: {w:?}"),
             }
         }
+    }
+
+    #[test]
+    fn calls_that_keep_session_state_are_noted_wherever_they_are() {
+        let rules = FunctionRules::default()
+            .with_allowance(&["hypopg_*".into()])
+            .unwrap();
+        let noted = |sql: &str| {
+            analyze_read(sql, &rules, StatementLimits::default())
+                .unwrap()
+                .session_state
+        };
+        assert!(!noted("SELECT lower('a') FROM t"));
+        assert!(noted(
+            "SELECT * FROM hypopg_create_index('CREATE INDEX ON t (a)')"
+        ));
+        assert!(noted("SELECT 1 WHERE EXISTS (SELECT HYPOPG_RESET())"));
+        assert!(noted("SELECT (i.oid).hypopg_drop_index FROM idx i"));
+        assert!(
+            analyze_write(
+                "UPDATE t SET a = hypopg_reset()::text",
+                &rules,
+                Default::default()
+            )
+            .unwrap()
+            .session_state
+        );
     }
 
     #[test]

@@ -228,7 +228,7 @@ impl Loader {
         for (name, file) in &config.plugins.tools {
             let source = format!("[plugins.tools.{name}]");
             let (plugin, loaded) = loader
-                .load_declared(&source, name, file)
+                .load_declared(&source, name, file, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
             loader.first_party.push((source, Arc::new(plugin), loaded));
@@ -279,7 +279,8 @@ impl Loader {
                         } else if defer_compiles && !runtime.is_cached(code) {
                             Scanned::Deferred(file.name)
                         } else if file.declared {
-                            Scanned::Load(file, Identity::first_party(SQL_TOOLS))
+                            let identity = Identity::declared(&file.bytes);
+                            Scanned::Load(file, identity)
                         } else {
                             let identity = identity::identify_hashed(
                                 &file.sha256,
@@ -457,17 +458,20 @@ impl Loader {
         let text = std::str::from_utf8(text)
             .map_err(|_| declared_error("the file is not UTF-8 text".into()))?;
         let file = declared::parse(text).map_err(|e| declared_error(e.to_string()))?;
-        self.load_declared(source, name, &file).await
+        self.load_declared(source, name, &file, Some(text.as_bytes()))
+            .await
     }
 
     /// Loads declared tools as plugin `name`: checked here and by the gate
     /// against the database under the plugin's grant, then served by the
-    /// `sql-tools` component.
+    /// `sql-tools` component. `content` is the file's text, which its
+    /// digest is of (inline tools: the checked declaration's).
     async fn load_declared(
         &self,
         source: &str,
         name: &str,
         file: &ToolsFile,
+        content: Option<&[u8]>,
     ) -> Result<(Plugin, PluginSummary), PluginError> {
         let declared_error = |problem: String| PluginError::Declared {
             plugin: name.to_string(),
@@ -522,10 +526,11 @@ impl Loader {
             });
         }
         let checked = file.checked(name, &facts);
+        let identity = Identity::declared(content.unwrap_or(checked.config.as_bytes()));
         self.load_one(
             source,
             SQL_TOOLS.to_vec(),
-            Identity::first_party(SQL_TOOLS),
+            identity,
             Some((name, checked.config)),
         )
         .await
@@ -751,7 +756,8 @@ enum Scanned {
 }
 
 /// Every `*.wasm` regular file directly in `dir`, sorted by name, each at
-/// most `max_bytes` long, with its detached signature (`NAME.wasm.sig`). The directory is opened as a capability, so a
+/// most `max_bytes` long, with its detached signature (`NAME.wasm.sig`),
+/// and every `*.tools.toml` file, at most [`declared::MAX_FILE_BYTES`]. The directory is opened as a capability, so a
 /// symlink in it cannot reach files outside it. Anything that is not a
 /// regular file (a FIFO, a socket, a device, a directory) is skipped with a
 /// log line without waiting on it: files are opened non-blocking and checked

@@ -114,16 +114,11 @@ impl database::Host for CallState {
         let tool = self.tool.clone();
         let caller = ctx.caller(tool.as_deref(), &principal);
         let params: Vec<_> = params.into_iter().map(convert::value_in).collect();
-        let result = if ctx.grant.functions.keeps_session_state() {
-            let mut session = std::mem::take(&mut self.session);
-            let result = gate
-                .query_in_session(&mut session, caller, &sql, &params)
-                .await;
-            self.session = session;
-            result
-        } else {
-            gate.query(caller, &sql, &params).await
-        };
+        // The call's reads share its session once one opens it (create a
+        // hypothetical index, then plan with it).
+        let mut session = std::mem::take(&mut self.session);
+        let result = gate.query_in(&mut session, caller, &sql, &params).await;
+        self.session = session;
         Ok(result
             .map(convert::rows_out)
             .map_err(|e| self.issued(convert::gate_error(e))))

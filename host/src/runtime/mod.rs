@@ -109,9 +109,9 @@ pub(crate) struct CallState {
     /// `(rule, message)`: a plugin that passes one on reports a policy
     /// denial; any other `denied` it returns is its own refusal.
     issued_denials: Vec<(String, String)>,
-    /// The call's shared read transaction, for a plugin allowed functions
-    /// that keep session state; rolled back, its connection closed, when
-    /// the call's store is dropped.
+    /// The call's shared read transaction, once a statement calling a
+    /// function that keeps session state opened it; rolled back, its
+    /// connection closed, when the call's store is dropped.
     session: crate::gate::Session,
 }
 

@@ -339,3 +339,117 @@ fn build() -> Plugin {
 }
 
 sluice_sdk::plugin!(build);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(type_name: &str) -> Param {
+        Param {
+            name: "p".into(),
+            type_name: type_name.into(),
+            description: None,
+            default: None,
+            choices: None,
+            optional: false,
+        }
+    }
+
+    #[test]
+    fn schemas_follow_the_postgresql_types() {
+        assert_eq!(schema_of_type("bigint"), json!({"type": "integer"}));
+        assert_eq!(schema_of_type("numeric(10,2)"), json!({"type": "number"}));
+        assert_eq!(
+            schema_of_type("text[]"),
+            json!({"type": "array", "items": {"type": "string"}})
+        );
+        assert_eq!(schema_of_type("jsonb"), json!({}));
+        assert_eq!(
+            schema_of_type("timestamp with time zone"),
+            json!({"type": "string", "format": "date-time"})
+        );
+        assert_eq!(schema_of_type("mpaa_rating"), json!({"type": "string"}));
+    }
+
+    #[test]
+    fn arguments_are_checked_against_their_declaration() {
+        let int = param("integer");
+        assert_eq!(
+            parameter(&int, Some(&json!(7))).unwrap(),
+            Value::Scalar(Scalar::Int(7))
+        );
+        // Text is PostgreSQL's to read; a JSON kind that cannot be is refused.
+        assert!(parameter(&int, Some(&json!("7"))).is_ok());
+        assert!(parameter(&int, Some(&json!(true))).is_err());
+        assert!(parameter(&int, Some(&json!(1.5))).is_err());
+        assert!(parameter(&int, None).is_err());
+        let optional = Param {
+            optional: true,
+            ..param("integer")
+        };
+        assert_eq!(
+            parameter(&optional, None).unwrap(),
+            Value::Scalar(Scalar::Null)
+        );
+        let defaulted = Param {
+            default: Some(json!(5)),
+            ..param("integer")
+        };
+        assert_eq!(
+            parameter(&defaulted, None).unwrap(),
+            Value::Scalar(Scalar::Int(5))
+        );
+        let rating = Param {
+            choices: Some(vec![json!("G"), json!("PG")]),
+            ..param("mpaa_rating")
+        };
+        assert!(parameter(&rating, Some(&json!("PG"))).is_ok());
+        let refused = parameter(&rating, Some(&json!("R"))).unwrap_err();
+        assert!(refused.to_string().contains("must be one of \"G\", \"PG\""));
+        let ints = param("integer[]");
+        assert!(parameter(&ints, Some(&json!([1, 2]))).is_ok());
+        assert!(parameter(&ints, Some(&json!([1, "x", false]))).is_err());
+        // A JSON parameter is the document itself, as text.
+        assert_eq!(
+            parameter(&param("jsonb"), Some(&json!({"a": [1]}))).unwrap(),
+            Value::Scalar(Scalar::Text("{\"a\":[1]}".into()))
+        );
+    }
+
+    #[test]
+    fn the_input_schema_requires_what_has_no_default() {
+        let tool = DeclaredTool {
+            name: "t".into(),
+            title: None,
+            description: "d".into(),
+            sql: "SELECT $1, $2".into(),
+            write: false,
+            destructive: false,
+            idempotent: false,
+            max_rows: None,
+            params: vec![
+                Param {
+                    name: "a".into(),
+                    ..param("text")
+                },
+                Param {
+                    name: "b".into(),
+                    default: Some(json!(1)),
+                    ..param("integer")
+                },
+            ],
+        };
+        let schema = input_schema(&tool);
+        assert_eq!(schema["required"], json!(["a"]));
+        assert_eq!(schema["properties"]["b"]["default"], 1);
+        assert_eq!(
+            schema["properties"]["a"]["description"],
+            "PostgreSQL type text"
+        );
+        let unknown = run(&tool, json!({"c": 1})).unwrap_err().to_string();
+        assert!(
+            unknown.contains("no argument \"c\" (arguments: a, b)"),
+            "{unknown}"
+        );
+    }
+}
