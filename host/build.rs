@@ -16,6 +16,7 @@ const EXTRA: &[&str] = &[
     "test-reporter",
     "test-clash",
     "test-fuzzer",
+    "test-writer",
     "bench-generated",
 ];
 

@@ -281,3 +281,128 @@ async fn writes_are_checked_before_anything_changes() {
     assert_eq!(fingerprint(&db.url).await, before);
     server.shutdown().await;
 }
+
+/// Write SQL a hostile plugin with a write grant on `books` (and a read
+/// grant on `authors`) might send through `execute`, and the rule that must
+/// refuse each.
+const HOSTILE_WRITES: &[(&str, &str)] = &[
+    ("DROP TABLE books", "write-statement"),
+    ("TRUNCATE books", "write-statement"),
+    ("COPY books TO PROGRAM 'id'", "write-statement"),
+    (
+        "SELECT set_config('role', 'postgres', false)",
+        "write-statement",
+    ),
+    ("EXPLAIN ANALYZE DELETE FROM books", "write-statement"),
+    (
+        "MERGE INTO books b USING authors a ON false WHEN NOT MATCHED THEN DO NOTHING",
+        "write-statement",
+    ),
+    (
+        "WITH gone AS (DELETE FROM customers RETURNING *) INSERT INTO books SELECT * FROM books",
+        "write-statement",
+    ),
+    ("DELETE FROM customers", "write-grant"),
+    (
+        "UPDATE pg_catalog.pg_authid SET rolsuper = true",
+        "write-grant",
+    ),
+    (
+        "UPDATE books SET title = title; DELETE FROM customers",
+        "single-statement",
+    ),
+    (
+        "UPDATE books SET title = title WHERE book_id = 1; COMMIT",
+        "single-statement",
+    ),
+    (
+        "UPDATE books SET title = (SELECT email FROM customers LIMIT 1) WHERE book_id = 1",
+        "read-grant",
+    ),
+    (
+        "UPDATE books SET title = title WHERE book_id = 1 RETURNING (SELECT email FROM customers LIMIT 1)",
+        "read-grant",
+    ),
+    (
+        "DELETE FROM books USING customers c WHERE c.customer_id = books.book_id",
+        "read-grant",
+    ),
+    (
+        "INSERT INTO books SELECT * FROM pg_catalog.pg_authid",
+        "server-internals",
+    ),
+    (
+        "DELETE FROM books WHERE book_id IN (WITH x AS (DELETE FROM customers RETURNING 1) SELECT 1 FROM x)",
+        "data-modifying-cte",
+    ),
+    (
+        "UPDATE books SET title = title WHERE book_id IN (SELECT book_id FROM books FOR UPDATE)",
+        "locking-clause",
+    ),
+    (
+        "UPDATE books SET title = pg_read_file('/etc/passwd') WHERE book_id = 1",
+        "function-denylist",
+    ),
+    (
+        "DELETE FROM books WHERE pg_sleep(10) IS NULL",
+        "function-denylist",
+    ),
+    (
+        "UPDATE books SET stock_count = nextval('books_book_id_seq')",
+        "function-denylist",
+    ),
+    (
+        "UPDATE books SET title = current_setting('data_directory') WHERE book_id = 1",
+        "server-internals",
+    ),
+    (
+        "UPDATE books SET stock_count = stock_count",
+        "max_write_rows",
+    ),
+];
+
+#[tokio::test]
+async fn a_hostile_plugins_write_sql_is_refused_by_rule_and_changes_nothing() {
+    let db = fresh_db().await;
+    let dir = crate::support::plugin_dir_with(&["test-writer"]);
+    let config = "[plugins.grants.test-writer]\nwrite = [\"public.books\"]\n\
+                  read = [\"public.authors\"]\nmax_write_rows = 3\n";
+    let server = spawn(&db, config, Some(dir.path())).await;
+    let before = fingerprint(&db.url).await;
+    let mut failures = Vec::new();
+    for (sql, rule) in HOSTILE_WRITES {
+        let r = server.call("write", json!({"sql": sql})).await;
+        let text = text_of(&r);
+        if r.is_error != Some(true) || !text.contains(&format!("denied ({rule})")) {
+            failures.push(format!("{sql}\n  expected denied ({rule}), got: {text}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        fingerprint(&db.url).await,
+        before,
+        "a refused write changed data"
+    );
+
+    // What the grant allows goes through, under the cap and the call's own.
+    let r = server
+        .call(
+            "write",
+            json!({"sql": "UPDATE books SET stock_count = stock_count + 1 \
+                           WHERE author_id IN (SELECT author_id FROM authors) AND book_id = 1"}),
+        )
+        .await;
+    assert_eq!(text_of(&r), "affected 1");
+    let r = server
+        .call(
+            "write",
+            json!({"sql": "UPDATE books SET stock_count = stock_count WHERE book_id <= 2", "max_rows": 1}),
+        )
+        .await;
+    assert!(
+        text_of(&r).contains("denied (max_write_rows)"),
+        "{}",
+        text_of(&r)
+    );
+    server.shutdown().await;
+}

@@ -709,6 +709,20 @@ impl Tx {
             .collect())
     }
 
+    /// `sql` prepared on this connection (sqlx keeps it for the next
+    /// time), with the types PostgreSQL infers for its parameters.
+    async fn prepare(
+        &mut self,
+        sql: &str,
+    ) -> Result<(sqlx::postgres::PgStatement, Vec<PgTypeInfo>), DbError> {
+        let statement = self
+            .conn()
+            .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql)))
+            .await?;
+        let param_types = statement_param_types(&statement)?;
+        Ok((statement, param_types))
+    }
+
     /// Runs `sql` with `params`, returning at most `max_rows` rows (and whether
     /// there were more). `fallback` renders the same statement for wrapping when
     /// some result type has no binary decoder.
@@ -721,11 +735,7 @@ impl Tx {
         source: RowSource,
         fallback: impl FnOnce() -> String,
     ) -> Result<Rows, DbError> {
-        let statement = self
-            .conn()
-            .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql)))
-            .await?;
-        let param_types = statement_param_types(&statement)?;
+        let (statement, param_types) = self.prepare(sql).await?;
         check_param_count(param_types.len(), params.values.len())?;
         let columns: Vec<(String, PgTypeInfo)> = statement
             .columns()
@@ -802,11 +812,7 @@ impl Tx {
         sql: &str,
         params: Params<'_>,
     ) -> Result<u64, DbError> {
-        let statement = self
-            .conn()
-            .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql)))
-            .await?;
-        let param_types = statement_param_types(&statement)?;
+        let (_, param_types) = self.prepare(sql).await?;
         check_param_count(param_types.len(), params.values.len())?;
         let args = self.encode_params(db, &param_types, params).await?;
         let done = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
@@ -818,11 +824,8 @@ impl Tx {
     /// The types PostgreSQL infers for `sql`'s parameters, as `(oid,
     /// name)`, without running it.
     pub async fn parameter_types(&mut self, sql: &str) -> Result<Vec<(u32, String)>, DbError> {
-        let statement = self
-            .conn()
-            .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql)))
-            .await?;
-        let oids: Vec<sqlx::postgres::types::Oid> = statement_param_types(&statement)?
+        let (_, param_types) = self.prepare(sql).await?;
+        let oids: Vec<sqlx::postgres::types::Oid> = param_types
             .iter()
             .map(|t| t.oid().unwrap_or(sqlx::postgres::types::Oid(0)))
             .collect();

@@ -12,7 +12,7 @@
 //! never run.
 
 use super::write::WriteCap;
-use super::{Backend, Caller, Gate, GateError, Transaction};
+use super::{Backend, Caller, Facts, Gate, GateError, Transaction, check_read};
 use crate::db::value::Value;
 use crate::db::{Params, ResultLimits, RowSource, Rows};
 use crate::policy::{self, Denial};
@@ -149,16 +149,9 @@ impl<B: Backend> Gate<B> {
             }
             let mut tx = self.db.begin(&settings).await?;
             let resolved = tx.resolve_relations(&analysis.relations).await?;
-            let found: Vec<(&str, &str)> = resolved
-                .iter()
-                .flatten()
-                .map(|(s, n)| (s.as_str(), n.as_str()))
-                .collect();
-            caller
-                .grant
-                .check_reads(caller.plugin, found.iter().copied())?;
-            let relations = found.iter().map(|(s, n)| format!("{s}.{n}")).collect();
-            (tx, (None, None, relations))
+            let mut read = Facts::default();
+            check_read(caller, &resolved, &mut read)?;
+            (tx, (None, None, read.relations))
         };
         let (mut tx, (verb, written, read)) = relations;
         let types = tx.resolve_types(declared_types).await?;
@@ -228,17 +221,9 @@ async fn checked_relations<T: Transaction>(
         )));
     };
     caller.grant.check_write(caller.plugin, schema, name)?;
-    let reads: Vec<(&str, &str)> = resolved[1..]
-        .iter()
-        .flatten()
-        .map(|(s, n)| (s.as_str(), n.as_str()))
-        .collect();
-    caller
-        .grant
-        .check_reads(caller.plugin, reads.iter().copied())?;
-    Ok(resolved
-        .iter()
-        .flatten()
-        .map(|(s, n)| format!("{s}.{n}"))
-        .collect())
+    let mut read = Facts::default();
+    check_read(caller, &resolved[1..], &mut read)?;
+    let mut relations = vec![format!("{schema}.{name}")];
+    relations.extend(read.relations);
+    Ok(relations)
 }
