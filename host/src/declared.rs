@@ -316,6 +316,30 @@ fn json_of(value: &toml::Value) -> Result<Json, String> {
     })
 }
 
+impl ParamDecl {
+    /// Its default and enum values as PostgreSQL should read them (the
+    /// JSON text for `json`/`jsonb`, whose argument is the document):
+    /// what the gate checks against its type. Arrays are left to the call.
+    pub fn values_as_text(&self) -> Vec<String> {
+        let json_type = matches!(
+            self.type_name.trim().to_ascii_lowercase().as_str(),
+            "json" | "jsonb"
+        );
+        self.default
+            .iter()
+            .chain(self.choices.iter().flatten())
+            .filter_map(|v| json_of(v).ok())
+            .filter_map(|v| match v {
+                _ if json_type => Some(v.to_string()),
+                Json::String(s) => Some(s),
+                Json::Number(n) => Some(n.to_string()),
+                Json::Bool(b) => Some(b.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// One statement's facts from the database: what [`crate::gate::Vetted`]
 /// found, in the terms the component needs.
 #[derive(Debug, Clone, Default)]
@@ -495,6 +519,22 @@ default = 10
         .unwrap_err()
         .to_string();
         assert!(e.contains("unknown field `writes`"), "{e}");
+    }
+
+    #[test]
+    fn defaults_and_enum_values_go_to_the_check_as_text() {
+        let file = parse(GOOD).unwrap();
+        assert_eq!(
+            file.tools[0].params[0].values_as_text(),
+            ["G", "G", "PG", "R"]
+        );
+        assert_eq!(file.tools[0].params[1].values_as_text(), ["10"]);
+        let json = parse(
+            "[[tools]]\nname = \"a\"\ndescription = \"d\"\nsql = \"SELECT $1\"\n\
+             [[tools.params]]\nname = \"doc\"\ntype = \"JSONB\"\ndefault = \"x\"",
+        )
+        .unwrap();
+        assert_eq!(json.tools[0].params[0].values_as_text(), ["\"x\""]);
     }
 
     #[test]

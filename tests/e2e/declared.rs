@@ -105,6 +105,19 @@ max_rows = 1
 [[tools.params]]
 name = "actor_id"
 type = "integer"
+
+[[tools]]
+name = "pick"
+description = "One key of a JSON document."
+sql = "SELECT $1::jsonb -> $2::text AS v"
+
+[[tools.params]]
+name = "doc"
+type = "jsonb"
+
+[[tools.params]]
+name = "key"
+type = "text"
 "#;
 
 const GRANT: &str = "[plugins.grants.films]\n\
@@ -202,6 +215,16 @@ async fn declared_read_write_and_enum_tools_are_called_through_mcp() {
         assert!(text_of(&r).contains(expected), "{args}: {}", text_of(&r));
     }
 
+    // A JSON parameter takes the document itself.
+    let r = server
+        .call("pick", json!({"doc": {"k": [1, "two"]}, "key": "k"}))
+        .await;
+    assert_eq!(structured(&r)["rows"][0]["v"], json!([1, "two"]));
+    assert_eq!(
+        tool(&tools, "pick")["inputSchema"]["properties"]["doc"]["description"],
+        "PostgreSQL type jsonb"
+    );
+
     // A write with RETURNING, within its cap.
     let r = server
         .call(
@@ -287,14 +310,19 @@ async fn a_declared_tool_outside_its_grant_or_with_a_wrong_type_is_refused_at_lo
     let typed = "[[tools]]\nname = \"film\"\ndescription = \"One film.\"\n\
                  sql = \"SELECT title FROM film WHERE film_id = $1\"\n\
                  [[tools.params]]\nname = \"id\"\ntype = \"text\"\n";
+    let defaulted = "[[tools]]\nname = \"longer_than\"\ndescription = \"Films longer than.\"\n\
+                     sql = \"SELECT title FROM film WHERE length > $1\"\n\
+                     [[tools.params]]\nname = \"minutes\"\ntype = \"smallint\"\ndefault = \"long\"\n";
     let dir = tools_dir(&[
         ("films.tools.toml", FILMS),
         ("people.tools.toml", staff),
         ("lookup.tools.toml", typed),
+        ("lengths.tools.toml", defaulted),
     ]);
     let config = format!(
         "{GRANT}\n[plugins.grants.people]\nread = [\"public.actor\"]\n\n\
-         [plugins.grants.lookup]\nread = [\"public.film\"]\n"
+         [plugins.grants.lookup]\nread = [\"public.film\"]\n\n\
+         [plugins.grants.lengths]\nread = [\"public.film\"]\n"
     );
     let (code, out) = check(&db.url, &config, dir.path());
     assert_ne!(code, 0, "{out}");
@@ -313,6 +341,14 @@ async fn a_declared_tool_outside_its_grant_or_with_a_wrong_type_is_refused_at_lo
         "{out}"
     );
 
+    assert!(
+        out.contains(
+            "declared tools of plugin lengths: tool longer_than: invalid input: parameter $1 \
+             (smallint): a default or enum value is not one: invalid input syntax for type \
+             smallint: \"long\""
+        ),
+        "{out}"
+    );
     // A tools file is the operator's, and a grant's digest binds to it.
     assert!(
         out.contains("declared tools (the operator's, served by the built-in sql-tools)"),

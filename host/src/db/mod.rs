@@ -843,6 +843,28 @@ impl Tx {
         Ok(named.into_iter().map(|(o, name)| (o.0, name)).collect())
     }
 
+    /// Whether PostgreSQL reads each of `values` (text) as type
+    /// `type_name`, which must be a name `format_type` wrote (the caller's
+    /// canonical name of a type that exists): the first that it does not
+    /// read fails with PostgreSQL's error, which names the value.
+    pub async fn check_inputs(
+        &mut self,
+        type_name: &str,
+        values: &[String],
+    ) -> Result<(), DbError> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT count(u.v::{type_name}) FROM pg_catalog.unnest($1::pg_catalog.text[]) AS u(v)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(values)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Each type name as PostgreSQL reads it (`to_regtype`): its oid and
     /// its canonical name, or `None` for a name that is no type.
     pub async fn resolve_types(

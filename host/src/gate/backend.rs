@@ -110,6 +110,14 @@ pub trait Transaction: Send + Sized {
         names: &[String],
     ) -> impl Future<Output = Result<Vec<Option<(u32, String)>>, DbError>> + Send;
 
+    /// Whether PostgreSQL reads each of `values` as the type named
+    /// `type_name` (a canonical name from [`Transaction::resolve_types`]).
+    fn check_inputs(
+        &mut self,
+        type_name: &str,
+        values: &[String],
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+
     /// Whether each `(from, to)` type oid pair converts implicitly.
     fn implicit_casts(
         &mut self,
@@ -225,6 +233,14 @@ impl Transaction for Tx {
         names: &[String],
     ) -> impl Future<Output = Result<Vec<Option<(u32, String)>>, DbError>> + Send {
         Tx::resolve_types(self, names)
+    }
+
+    fn check_inputs(
+        &mut self,
+        type_name: &str,
+        values: &[String],
+    ) -> impl Future<Output = Result<(), DbError>> + Send {
+        Tx::check_inputs(self, type_name, values)
     }
 
     fn implicit_casts(

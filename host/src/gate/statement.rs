@@ -112,14 +112,16 @@ impl<B: Backend> Gate<B> {
     /// passes the policy as a read (or, with `write`, as a write); every
     /// relation it names exists and is within the grant; each of
     /// `declared_types` names a type, the one PostgreSQL infers for that
-    /// parameter or one it converts to that implicitly; and PostgreSQL
-    /// prepares it.
+    /// parameter or one it converts to that implicitly; PostgreSQL reads
+    /// each of the parameter's `declared_values` (its default and enum
+    /// values, as text) as that type; and PostgreSQL prepares it.
     pub async fn vet(
         &self,
         caller: Caller<'_>,
         sql: &str,
         write: bool,
         declared_types: &[String],
+        declared_values: &[Vec<String>],
     ) -> Result<Vetted, GateError> {
         let timeout_ms = caller.grant.limits.timeout_ms;
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
@@ -182,7 +184,6 @@ impl<B: Backend> Gate<B> {
             .map(|((want, _), (got, _))| (*want, *got))
             .collect();
         let converts = tx.implicit_casts(&pairs).await?;
-        tx.abandon();
         for (i, ((want_oid, want), (got_oid, got))) in wanted.iter().zip(&inferred).enumerate() {
             if want_oid != got_oid && !converts[i] {
                 let n = i + 1;
@@ -193,6 +194,19 @@ impl<B: Backend> Gate<B> {
                 )));
             }
         }
+        for (i, ((_, want), values)) in wanted.iter().zip(declared_values).enumerate() {
+            if let Err(e) = tx.check_inputs(want, values).await {
+                let why = match e {
+                    crate::db::DbError::Postgres(pg) => pg.message,
+                    other => return Err(other.into()),
+                };
+                return Err(GateError::InvalidInput(format!(
+                    "parameter ${} ({want}): a default or enum value is not one: {why}",
+                    i + 1
+                )));
+            }
+        }
+        tx.abandon();
         Ok(Vetted {
             verb,
             written,

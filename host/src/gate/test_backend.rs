@@ -304,11 +304,19 @@ impl Transaction for TestTx {
         }
     }
 
-    /// Every parameter is `text`.
+    /// `$n::integer` is an `integer`, every other parameter `text`.
     async fn parameter_types(&mut self, sql: &str) -> Result<Vec<(u32, String)>, DbError> {
         let count = crate::policy::placeholders(sql, Default::default())
             .map_or(0, |p| p.last().copied().unwrap_or(0));
-        Ok((0..count).map(|_| (25, "text".to_string())).collect())
+        Ok((1..=count)
+            .map(|n| {
+                if sql.contains(&format!("${n}::integer")) {
+                    (23, "integer".to_string())
+                } else {
+                    (25, "text".to_string())
+                }
+            })
+            .collect())
     }
 
     /// `text` and `integer` exist.
@@ -324,6 +332,22 @@ impl Transaction for TestTx {
                 _ => None,
             })
             .collect())
+    }
+
+    /// An `integer` is digits; every other type reads anything.
+    async fn check_inputs(&mut self, type_name: &str, values: &[String]) -> Result<(), DbError> {
+        match values
+            .iter()
+            .find(|v| type_name == "integer" && v.parse::<i64>().is_err())
+        {
+            Some(bad) => Err(DbError::Postgres(crate::db::PgError {
+                sqlstate: Some("22P02".into()),
+                message: format!("invalid input syntax for type integer: \"{bad}\""),
+                detail: None,
+                hint: None,
+            })),
+            None => Ok(()),
+        }
     }
 
     /// `integer` converts to `bigint`, nothing else converts.

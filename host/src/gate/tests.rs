@@ -1114,7 +1114,7 @@ async fn vetting_checks_grant_types_and_parameters_without_running_anything() {
     let reader = grant(&["public.orders"], &[], false);
     let sql = "SELECT * FROM orders WHERE status = $1";
     let vetted = gate(&db)
-        .vet(caller(&reader), sql, false, &["text".into()])
+        .vet(caller(&reader), sql, false, &["text".into()], &[vec![]])
         .await
         .unwrap();
     assert_eq!(vetted.read, ["public.orders"]);
@@ -1127,13 +1127,25 @@ async fn vetting_checks_grant_types_and_parameters_without_running_anything() {
     );
     let (rule, _) = denied(
         gate(&db)
-            .vet(caller(&reader), "SELECT * FROM secret.keys", false, &[])
+            .vet(
+                caller(&reader),
+                "SELECT * FROM secret.keys",
+                false,
+                &[],
+                &[],
+            )
             .await,
     );
     assert_eq!(rule, "read-grant");
     let message = invalid(
         gate(&db)
-            .vet(caller(&reader), sql, false, &["no_such_type".into()])
+            .vet(
+                caller(&reader),
+                sql,
+                false,
+                &["no_such_type".into()],
+                &[vec![]],
+            )
             .await,
     );
     assert!(
@@ -1142,7 +1154,7 @@ async fn vetting_checks_grant_types_and_parameters_without_running_anything() {
     );
     let message = invalid(
         gate(&db)
-            .vet(caller(&reader), sql, false, &["integer".into()])
+            .vet(caller(&reader), sql, false, &["integer".into()], &[vec![]])
             .await,
     );
     assert!(
@@ -1152,8 +1164,37 @@ async fn vetting_checks_grant_types_and_parameters_without_running_anything() {
         ),
         "{message}"
     );
-    let (rule, _) = denied(gate(&db).vet(caller(&reader), sql, true, &[]).await);
+    let (rule, _) = denied(gate(&db).vet(caller(&reader), sql, true, &[], &[]).await);
     assert_eq!(rule, "write-grant");
+    // Defaults and enum values must read as the parameter's type.
+    let by_id = "SELECT * FROM orders WHERE id = $1::integer";
+    let values = |v: &[&str]| vec![v.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    gate(&db)
+        .vet(
+            caller(&reader),
+            by_id,
+            false,
+            &["integer".into()],
+            &values(&["1", "42"]),
+        )
+        .await
+        .unwrap();
+    let message = invalid(
+        gate(&db)
+            .vet(
+                caller(&reader),
+                by_id,
+                false,
+                &["integer".into()],
+                &values(&["1", "ten"]),
+            )
+            .await,
+    );
+    assert_eq!(
+        message,
+        "parameter $1 (integer): a default or enum value is not one: invalid input syntax \
+         for type integer: \"ten\""
+    );
 }
 
 #[tokio::test]

@@ -513,9 +513,14 @@ impl Loader {
                 principal: &principal,
             };
             let types: Vec<String> = tool.params.iter().map(|p| p.type_name.clone()).collect();
+            let values: Vec<Vec<String>> = tool
+                .params
+                .iter()
+                .map(declared::ParamDecl::values_as_text)
+                .collect();
             let write = tool.kind == declared::Kind::Write;
             let vetted = gate
-                .vet(caller, &tool.sql, write, &types)
+                .vet(caller, &tool.sql, write, &types, &values)
                 .await
                 .map_err(|e| declared_error(format!("tool {}: {e}", tool.name)))?;
             facts.push(declared::StatementFacts {

@@ -203,9 +203,9 @@ fn parameter(p: &Param, given: Option<&Json>) -> Result<Value> {
     }
     check_kind(&p.name, &p.type_name, value)?;
     Ok(match kind(&p.type_name) {
-        // A JSON argument is the document itself; PostgreSQL reads its text.
+        // A JSON argument is the document itself, a string one included.
         Kind::Json if element(&p.type_name).is_none() && !value.is_null() => {
-            Value::Scalar(Scalar::Text(value.to_string()))
+            Value::Scalar(Scalar::Json(value.to_string()))
         }
         _ => Value::from_json(value),
     })
@@ -409,10 +409,14 @@ mod tests {
         let ints = param("integer[]");
         assert!(parameter(&ints, Some(&json!([1, 2]))).is_ok());
         assert!(parameter(&ints, Some(&json!([1, "x", false]))).is_err());
-        // A JSON parameter is the document itself, as text.
+        // A JSON parameter is the document itself, a string one included.
         assert_eq!(
             parameter(&param("jsonb"), Some(&json!({"a": [1]}))).unwrap(),
-            Value::Scalar(Scalar::Text("{\"a\":[1]}".into()))
+            Value::Scalar(Scalar::Json("{\"a\":[1]}".into()))
+        );
+        assert_eq!(
+            parameter(&param("json"), Some(&json!("a"))).unwrap(),
+            Value::Scalar(Scalar::Json("\"a\"".into()))
         );
     }
 
