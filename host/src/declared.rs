@@ -7,7 +7,8 @@
 //! the shape, the names, the parameters against the statement's `$n`
 //! placeholders, defaults against enums. The registry then has the gate
 //! vet each statement ([`crate::gate::Gate::vet`]: policy, grant, types,
-//! prepared) and hands the result to the component as [`Checked::config`].
+//! prepared) and hands the result to the component
+//! ([`ToolsFile::component_config`]).
 
 use crate::policy::{self, StatementLimits};
 use serde::Deserialize;
@@ -264,6 +265,28 @@ impl ToolDecl {
 }
 
 impl ParamDecl {
+    /// Its default and enum values as PostgreSQL should read them (the
+    /// JSON text for `json`/`jsonb`, whose argument is the document):
+    /// what the gate checks against its type. Arrays are left to the call.
+    pub fn values_as_text(&self) -> Vec<String> {
+        let json_type = matches!(
+            self.type_name.trim().to_ascii_lowercase().as_str(),
+            "json" | "jsonb"
+        );
+        self.default
+            .iter()
+            .chain(self.choices.iter().flatten())
+            .filter_map(|v| json_of(v).ok())
+            .filter_map(|v| match v {
+                _ if json_type => Some(v.to_string()),
+                Json::String(s) => Some(s),
+                Json::Number(n) => Some(n.to_string()),
+                Json::Bool(b) => Some(b.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn check_values(&self) -> Result<(), String> {
         let name = &self.name;
         if let Some(default) = &self.default {
@@ -316,30 +339,6 @@ fn json_of(value: &toml::Value) -> Result<Json, String> {
     })
 }
 
-impl ParamDecl {
-    /// Its default and enum values as PostgreSQL should read them (the
-    /// JSON text for `json`/`jsonb`, whose argument is the document):
-    /// what the gate checks against its type. Arrays are left to the call.
-    pub fn values_as_text(&self) -> Vec<String> {
-        let json_type = matches!(
-            self.type_name.trim().to_ascii_lowercase().as_str(),
-            "json" | "jsonb"
-        );
-        self.default
-            .iter()
-            .chain(self.choices.iter().flatten())
-            .filter_map(|v| json_of(v).ok())
-            .filter_map(|v| match v {
-                _ if json_type => Some(v.to_string()),
-                Json::String(s) => Some(s),
-                Json::Number(n) => Some(n.to_string()),
-                Json::Bool(b) => Some(b.to_string()),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
 /// One statement's facts from the database: what [`crate::gate::Vetted`]
 /// found, in the terms the component needs.
 #[derive(Debug, Clone, Default)]
@@ -354,16 +353,11 @@ pub struct StatementFacts {
     pub inserts: bool,
 }
 
-/// A declaration checked against the database, ready for the component.
-pub struct Checked {
-    /// The JSON the component reads under [`CONFIG_KEY`].
-    pub config: String,
-}
-
 impl ToolsFile {
-    /// The component's config for plugin `name`, from this (checked)
-    /// declaration and its statements' `facts`, one per tool in order.
-    pub fn checked(&self, name: &str, facts: &[StatementFacts]) -> Checked {
+    /// The JSON the component reads under [`CONFIG_KEY`] as plugin
+    /// `name`, from this (checked) declaration and its statements' `facts`,
+    /// one per tool in order.
+    pub fn component_config(&self, name: &str, facts: &[StatementFacts]) -> String {
         let mut read = BTreeSet::new();
         let mut write = BTreeSet::new();
         let tools: Vec<Json> = self
@@ -413,9 +407,7 @@ impl ToolsFile {
             "write": write,
             "tools": tools,
         });
-        Checked {
-            config: config.to_string(),
-        }
+        config.to_string()
     }
 }
 
@@ -460,7 +452,7 @@ default = 10
             parameter_types: vec!["text".into(), "integer".into()],
             ..StatementFacts::default()
         };
-        let config: Json = serde_json::from_str(&file.checked("films", &[facts]).config).unwrap();
+        let config: Json = serde_json::from_str(&file.component_config("films", &[facts])).unwrap();
         assert_eq!(config["name"], "films");
         assert_eq!(config["read"], json!(["public.film"]));
         assert_eq!(config["write"], json!([]));
@@ -535,6 +527,16 @@ default = 10
         )
         .unwrap();
         assert_eq!(json.tools[0].params[0].values_as_text(), ["\"x\""]);
+    }
+
+    #[test]
+    fn nesting_past_the_parsers_limit_is_an_error_not_a_crash() {
+        for n in [100, 100_000] {
+            let arrays = format!("description = {}1{}", "[".repeat(n), "]".repeat(n));
+            assert!(matches!(parse(&arrays), Err(DeclaredError::Syntax(_))));
+            let tables = format!("description = {}1{}", "{a=".repeat(n), "}".repeat(n));
+            assert!(matches!(parse(&tables), Err(DeclaredError::Syntax(_))));
+        }
     }
 
     #[test]

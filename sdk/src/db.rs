@@ -70,6 +70,51 @@ impl Rows {
     }
 }
 
+/// A result column as a tool answers with it.
+#[crate::json_derive(Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnOutput {
+    /// Column name.
+    pub name: String,
+    /// PostgreSQL type, e.g. `int4`, `numeric`, `text[]`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+}
+
+/// Rows as a tool answers with them: the shape of sql-read's `query` and of
+/// every declared tool, for [`Json`](crate::Json) output.
+#[crate::json_derive(Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryOutput {
+    pub columns: Vec<ColumnOutput>,
+    /// One object per row, keyed by column name. `numeric` values are exact
+    /// decimal strings, timestamps ISO 8601, `bytea` base64, `json` embedded.
+    pub rows: Vec<Json>,
+    /// Number of rows returned.
+    pub row_count: usize,
+    /// True when the row cap cut the result short.
+    pub truncated: bool,
+}
+
+impl From<&Rows> for QueryOutput {
+    fn from(rows: &Rows) -> Self {
+        let objects = rows.to_json_objects();
+        QueryOutput {
+            columns: rows
+                .columns
+                .iter()
+                .map(|c| ColumnOutput {
+                    name: c.name.clone(),
+                    type_name: c.type_name.clone(),
+                })
+                .collect(),
+            row_count: objects.len(),
+            rows: objects,
+            truncated: rows.truncated,
+        }
+    }
+}
+
 /// Runs one read-only statement with `$1`, `$2`, … bound to `params`.
 ///
 /// Only SELECT, WITH, VALUES, TABLE and EXPLAIN pass (EXPLAIN ANALYZE only

@@ -545,14 +545,20 @@ fn drop_unknown_formats(schema: &mut JsonValue) {
     }
 }
 
+/// A tool call's arguments as `A` (`{}` when none were sent).
+fn arguments<A: DeserializeOwned>(raw: &str) -> Result<A> {
+    let raw = if raw.trim().is_empty() { "{}" } else { raw };
+    serde_json::from_str(raw).map_err(|e| Error::invalid_input(format!("arguments: {e}")))
+}
+
 /// Where a tool's schemas come from.
 enum Schemas {
     /// Derived from its types when described. Every call runs in a fresh
     /// instance that builds the plugin anew, and only `describe` needs the
     /// schemas: deriving them eagerly cost more than a point query's call.
     Derived(fn() -> (JsonValue, Option<JsonValue>)),
-    /// Given whole ([`Tool::dynamic`]).
-    Given(JsonValue, Option<JsonValue>),
+    /// Built from data when described ([`Tool::dynamic`]).
+    Built(Box<dyn Fn() -> (JsonValue, Option<JsonValue>)>),
 }
 
 /// A tool: a typed function plus its metadata.
@@ -578,6 +584,14 @@ impl Tool {
         O: ToolOutput,
         F: Fn(A) -> Result<O> + 'static,
     {
+        Tool::with(
+            name,
+            Schemas::Derived(|| (schema_of::<A>(), O::output_schema())),
+            Box::new(move |raw| f(arguments(raw)?)?.into_tool_result()),
+        )
+    }
+
+    fn with(name: &str, schemas: Schemas, handler: ToolHandler) -> Tool {
         Tool {
             spec: h::Tool {
                 name: name.to_string(),
@@ -593,40 +607,27 @@ impl Tool {
                 },
             },
             description: None,
-            schemas: Schemas::Derived(|| (schema_of::<A>(), O::output_schema())),
-            handler: Box::new(move |raw| {
-                let raw = if raw.trim().is_empty() { "{}" } else { raw };
-                let args: A = serde_json::from_str(raw)
-                    .map_err(|e| Error::invalid_input(format!("arguments: {e}")))?;
-                f(args)?.into_tool_result()
-            }),
+            schemas,
+            handler,
         }
     }
 
     /// A tool whose arguments are described at run time rather than by a
-    /// type: `input_schema` (an object schema) and `output_schema` are sent
-    /// as given, and `f` gets the arguments as JSON (an object, `{}` when
-    /// none were sent), unchecked. For plugins whose tools come from data,
-    /// as the declared tools of `*.tools.toml` files do; [`Tool::new`] is
-    /// the way otherwise.
-    pub fn dynamic<F>(
-        name: &str,
-        input_schema: JsonValue,
-        output_schema: Option<JsonValue>,
-        f: F,
-    ) -> Tool
+    /// type: `schemas` builds its input schema (an object schema) and its
+    /// output schema, only when the plugin is described, and `f` gets the
+    /// arguments as JSON (an object, `{}` when none were sent), unchecked.
+    /// For plugins whose tools come from data, as the declared tools of
+    /// `*.tools.toml` files do; [`Tool::new`] is the way otherwise.
+    pub fn dynamic<S, F>(name: &str, schemas: S, f: F) -> Tool
     where
+        S: Fn() -> (JsonValue, Option<JsonValue>) + 'static,
         F: Fn(JsonValue) -> Result<ToolResult> + 'static,
     {
-        let mut tool = Tool::new(name, |_: JsonValue| Ok(String::new()));
-        tool.schemas = Schemas::Given(input_schema, output_schema);
-        tool.handler = Box::new(move |raw| {
-            let raw = if raw.trim().is_empty() { "{}" } else { raw };
-            let args: JsonValue = serde_json::from_str(raw)
-                .map_err(|e| Error::invalid_input(format!("arguments: {e}")))?;
-            f(args)
-        });
-        tool
+        Tool::with(
+            name,
+            Schemas::Built(Box::new(schemas)),
+            Box::new(move |raw| f(arguments(raw)?)),
+        )
     }
 
     /// A human-readable title.
@@ -646,7 +647,7 @@ impl Tool {
     fn spec(&self) -> h::Tool {
         let (input, output) = match &self.schemas {
             Schemas::Derived(derive) => derive(),
-            Schemas::Given(input, output) => (input.clone(), output.clone()),
+            Schemas::Built(build) => build(),
         };
         let description = self.description.clone().unwrap_or_else(|| {
             input

@@ -127,7 +127,7 @@ impl<B: Backend> Gate<B> {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         let functions = &caller.grant.functions;
         let settings = Self::settings(caller, true);
-        let relations = if write {
+        let (mut tx, verb, written, read) = if write {
             caller.grant.check_writes_anything(caller.plugin)?;
             let analysis = self
                 .analyzer
@@ -136,7 +136,7 @@ impl<B: Backend> Gate<B> {
             let mut tx = self.db.begin(&settings).await?;
             let mut relations = checked_relations(&mut tx, caller, &analysis).await?;
             let written = relations.remove(0);
-            (tx, (Some(analysis.verb), Some(written), relations))
+            (tx, Some(analysis.verb), Some(written), relations)
         } else {
             let analysis = self
                 .analyzer
@@ -153,9 +153,8 @@ impl<B: Backend> Gate<B> {
             let resolved = tx.resolve_relations(&analysis.relations).await?;
             let mut read = Facts::default();
             check_read(caller, &resolved, &mut read)?;
-            (tx, (None, None, read.relations))
+            (tx, None, None, read.relations)
         };
-        let (mut tx, (verb, written, read)) = relations;
         let types = tx.resolve_types(declared_types).await?;
         let mut wanted = Vec::with_capacity(types.len());
         for (name, found) in declared_types.iter().zip(types) {

@@ -1247,6 +1247,12 @@ async fn a_session_state_call_opens_the_calls_session_on_a_connection_of_its_own
     // that calls such a function.
     let db = backend().matching(1);
     let gate = self::gate(&db);
+    let disposable = || {
+        db.calls()
+            .iter()
+            .filter(|c| **c == Call::BeginDisposable)
+            .count()
+    };
     gate.query(caller(&allowed), create, &[]).await.unwrap();
     allowed.write = vec![Pattern::parse("public.orders").unwrap()];
     gate.execute(
@@ -1257,13 +1263,7 @@ async fn a_session_state_call_opens_the_calls_session_on_a_connection_of_its_own
     )
     .await
     .unwrap();
-    assert_eq!(
-        db.calls()
-            .iter()
-            .filter(|c| **c == Call::BeginDisposable)
-            .count(),
-        1
-    );
+    assert_eq!(disposable(), 1);
     gate.execute(
         caller(&allowed),
         "UPDATE orders SET status = hypopg_reset()::text",
@@ -1272,13 +1272,7 @@ async fn a_session_state_call_opens_the_calls_session_on_a_connection_of_its_own
     )
     .await
     .unwrap();
-    assert_eq!(
-        db.calls()
-            .iter()
-            .filter(|c| **c == Call::BeginDisposable)
-            .count(),
-        2
-    );
+    assert_eq!(disposable(), 2);
     // Without the allowance, the function itself is refused.
     let plain = grant(&["public.orders"], &[], false);
     let (rule, _) = denied(gate.query(caller(&plain), create, &[]).await);

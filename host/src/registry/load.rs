@@ -451,15 +451,15 @@ impl Loader {
         name: &str,
         text: &[u8],
     ) -> Result<(Plugin, PluginSummary), PluginError> {
-        let declared_error = |problem: String| PluginError::Declared {
-            plugin: name.to_string(),
-            problem,
-        };
-        let text = std::str::from_utf8(text)
-            .map_err(|_| declared_error("the file is not UTF-8 text".into()))?;
-        let file = declared::parse(text).map_err(|e| declared_error(e.to_string()))?;
-        self.load_declared(source, name, &file, Some(text.as_bytes()))
+        let owned = std::str::from_utf8(text)
+            .map_err(|_| declared_error(name, "the file is not UTF-8 text"))?
+            .to_string();
+        // Up to declared::MAX_FILE_BYTES of TOML: parsed off the async workers.
+        let file = tokio::task::spawn_blocking(move || declared::parse(&owned))
             .await
+            .map_err(|e| declared_error(name, e))?
+            .map_err(|e| declared_error(name, e))?;
+        self.load_declared(source, name, &file, Some(text)).await
     }
 
     /// Loads declared tools as plugin `name`: checked here and by the gate
@@ -473,27 +473,33 @@ impl Loader {
         file: &ToolsFile,
         content: Option<&[u8]>,
     ) -> Result<(Plugin, PluginSummary), PluginError> {
-        let declared_error = |problem: String| PluginError::Declared {
-            plugin: name.to_string(),
-            problem,
-        };
         if !crate::registry::model::valid_plugin_name(name) {
-            return Err(declared_error(format!(
-                "{name:?} cannot be a plugin name (lower-case letters, digits and `-`, \
-                 starting with a letter); rename the file"
-            )));
+            return Err(declared_error(
+                name,
+                format!(
+                    "{name:?} cannot be a plugin name (lower-case letters, digits and `-`, \
+                     starting with a letter); rename the file"
+                ),
+            ));
         }
         if FIRST_PARTY.iter().any(|(n, _)| *n == name) || name == "sql-tools" {
-            return Err(declared_error(format!(
-                "{name} is a first-party plugin's name; give the tools a name of their own"
-            )));
+            return Err(declared_error(
+                name,
+                format!(
+                    "{name} is a first-party plugin's name; give the tools a name of their own"
+                ),
+            ));
         }
         let limits = crate::policy::StatementLimits {
             max_bytes: self.config.policy.max_statement_bytes,
             max_depth: self.config.policy.max_statement_depth,
         };
-        file.check(limits)
-            .map_err(|e| declared_error(e.to_string()))?;
+        // Tokenizes every statement: off the async workers.
+        let to_check = file.clone();
+        tokio::task::spawn_blocking(move || to_check.check(limits))
+            .await
+            .map_err(|e| declared_error(name, e))?
+            .map_err(|e| declared_error(name, e))?;
         let settings = self
             .config
             .plugins
@@ -522,7 +528,7 @@ impl Loader {
             let vetted = gate
                 .vet(caller, &tool.sql, write, &types, &values)
                 .await
-                .map_err(|e| declared_error(format!("tool {}: {e}", tool.name)))?;
+                .map_err(|e| declared_error(name, format!("tool {}: {e}", tool.name)))?;
             facts.push(declared::StatementFacts {
                 written: vetted.written,
                 read: vetted.read,
@@ -530,15 +536,10 @@ impl Loader {
                 inserts: vetted.verb == Some(crate::policy::WriteVerb::Insert),
             });
         }
-        let checked = file.checked(name, &facts);
-        let identity = Identity::declared(content.unwrap_or(checked.config.as_bytes()));
-        self.load_one(
-            source,
-            SQL_TOOLS.to_vec(),
-            identity,
-            Some((name, checked.config)),
-        )
-        .await
+        let config = file.component_config(name, &facts);
+        let identity = Identity::declared(content.unwrap_or(config.as_bytes()));
+        self.load_one(source, SQL_TOOLS.to_vec(), identity, Some((name, config)))
+            .await
     }
 
     /// Loads one component. `declared` is a declaration's plugin name and
@@ -670,6 +671,14 @@ impl Loader {
             }
         }
         Ok((runtime.activate(loaded, effective, plugin_config), summary))
+    }
+}
+
+/// Why the declared tools of plugin `name` cannot be served.
+fn declared_error(name: &str, problem: impl std::fmt::Display) -> PluginError {
+    PluginError::Declared {
+        plugin: name.to_string(),
+        problem: problem.to_string(),
     }
 }
 

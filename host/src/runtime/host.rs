@@ -111,14 +111,13 @@ impl database::Host for CallState {
         if let Err(e) = inputs::query(&sql, &params) {
             return Ok(Err(self.refuse("query", &e)));
         }
-        let tool = self.tool.clone();
-        let caller = ctx.caller(tool.as_deref(), &principal);
+        let caller = ctx.caller(self.tool.as_deref(), &principal);
         let params: Vec<_> = params.into_iter().map(convert::value_in).collect();
         // The call's reads share its session once one opens it (create a
         // hypothetical index, then plan with it).
-        let mut session = std::mem::take(&mut self.session);
-        let result = gate.query_in(&mut session, caller, &sql, &params).await;
-        self.session = session;
+        let result = gate
+            .query_in(&mut self.session, caller, &sql, &params)
+            .await;
         Ok(result
             .map(convert::rows_out)
             .map_err(|e| self.issued(convert::gate_error(e))))

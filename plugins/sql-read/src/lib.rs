@@ -27,48 +27,10 @@ struct QueryArgs {
     params: Vec<JsonValue>,
 }
 
-#[sluice_sdk::json_derive(Serialize, JsonSchema)]
-struct ColumnOut {
-    /// Column name.
-    name: String,
-    /// PostgreSQL type, e.g. `int4`, `numeric`, `text[]`.
-    #[serde(rename = "type")]
-    type_name: String,
-}
-
-#[sluice_sdk::json_derive(Serialize, JsonSchema)]
-struct QueryOut {
-    columns: Vec<ColumnOut>,
-    /// One object per row, keyed by column name. `numeric` values are exact
-    /// decimal strings, timestamps ISO 8601, `bytea` base64, `json` embedded.
-    rows: Vec<JsonValue>,
-    /// Number of rows returned.
-    row_count: usize,
-    /// True when the row cap cut the result short.
-    truncated: bool,
-}
-
-fn rows_out(rows: &db::Rows) -> QueryOut {
-    let objects = rows.to_json_objects();
-    QueryOut {
-        columns: rows
-            .columns
-            .iter()
-            .map(|c| ColumnOut {
-                name: c.name.clone(),
-                type_name: c.type_name.clone(),
-            })
-            .collect(),
-        row_count: objects.len(),
-        rows: objects,
-        truncated: rows.truncated,
-    }
-}
-
-fn query(args: QueryArgs) -> Result<Json<QueryOut>> {
+fn query(args: QueryArgs) -> Result<Json<db::QueryOutput>> {
     let params: Vec<Value> = args.params.iter().map(Value::from_json).collect();
     let rows = db::query(&args.sql, &params).map_err(readable_hint)?;
-    Ok(Json(rows_out(&rows)))
+    Ok(Json(db::QueryOutput::from(&rows)))
 }
 
 /// A read refused for the relations it names: the model learns where to

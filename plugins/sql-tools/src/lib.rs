@@ -13,6 +13,7 @@
 use sluice_sdk::db;
 use sluice_sdk::prelude::*;
 use sluice_sdk::serde_json::{self, Map, Value as Json, json};
+use std::rc::Rc;
 
 /// The config key the host puts the declaration under.
 const DECLARED: &str = "sluice.declared";
@@ -29,7 +30,6 @@ struct Declared {
 }
 
 #[sluice_sdk::json_derive(Deserialize)]
-#[derive(Clone)]
 struct DeclaredTool {
     name: String,
     title: Option<String>,
@@ -43,7 +43,6 @@ struct DeclaredTool {
 }
 
 #[sluice_sdk::json_derive(Deserialize)]
-#[derive(Clone)]
 struct Param {
     name: String,
     /// The type as PostgreSQL names it (`integer`, `text[]`, `mpaa_rating`).
@@ -142,41 +141,22 @@ fn input_schema(tool: &DeclaredTool) -> Json {
     })
 }
 
-fn output_schema(write: bool) -> Json {
-    let mut properties = json!({
-        "columns": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "type": {"type": "string", "description": "PostgreSQL type"}
-                },
-                "required": ["name", "type"]
-            }
-        },
-        "rows": {
-            "type": "array",
-            "items": {"type": "object"},
-            "description": "One object per row, keyed by column name."
-        },
-        "row_count": {"type": "integer", "description": "Number of rows returned."},
-        "truncated": {"type": "boolean", "description": "True when the row cap cut the result short."}
-    });
-    let mut required = vec!["columns", "rows", "row_count", "truncated"];
+/// A write tool's answer: `query`'s shape, and how many rows it touched.
+#[sluice_sdk::json_derive(Serialize, JsonSchema)]
+struct WriteOutput {
+    #[serde(flatten)]
+    rows: db::QueryOutput,
+    /// Rows inserted, updated or deleted.
+    affected: u64,
+}
+
+/// The output schema of a read or a write tool.
+fn output_schema(write: bool) -> Option<Json> {
     if write {
-        properties["affected"] = json!({
-            "type": "integer",
-            "description": "Rows inserted, updated or deleted."
-        });
-        required.push("affected");
+        <sluice_sdk::Json<WriteOutput> as sluice_sdk::ToolOutput>::output_schema()
+    } else {
+        <sluice_sdk::Json<db::QueryOutput> as sluice_sdk::ToolOutput>::output_schema()
     }
-    json!({
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "type": "object",
-        "properties": properties,
-        "required": required,
-    })
 }
 
 /// One argument as a statement parameter, checked against its declaration.
@@ -269,23 +249,15 @@ fn run(tool: &DeclaredTool, args: Json) -> Result<ToolResult> {
         .iter()
         .map(|p| parameter(p, args.get(&p.name)))
         .collect::<Result<Vec<_>>>()?;
-    let (rows, affected) = if tool.write {
+    if tool.write {
         let outcome = db::execute(&tool.sql, &params, tool.max_rows)?;
-        (outcome.returned, Some(outcome.affected))
+        ToolResult::json(&WriteOutput {
+            rows: db::QueryOutput::from(&outcome.returned),
+            affected: outcome.affected,
+        })
     } else {
-        (db::query(&tool.sql, &params)?, None)
-    };
-    let objects = rows.to_json_objects();
-    let mut out = json!({
-        "columns": rows.columns.iter().map(|c| json!({"name": c.name, "type": c.type_name})).collect::<Vec<_>>(),
-        "row_count": objects.len(),
-        "rows": objects,
-        "truncated": rows.truncated,
-    });
-    if let Some(affected) = affected {
-        out["affected"] = json!(affected);
+        ToolResult::json(&db::QueryOutput::from(&db::query(&tool.sql, &params)?))
     }
-    ToolResult::json(&out)
 }
 
 fn build() -> Plugin {
@@ -312,12 +284,13 @@ fn build() -> Plugin {
         .description(&declared.description)
         .requests(requests);
     for tool in declared.tools {
-        let declared_tool = tool.clone();
+        // Shared by the schemas, built only when described, and the call.
+        let tool = Rc::new(tool);
+        let (for_schemas, for_call) = (tool.clone(), tool.clone());
         let mut t = Tool::dynamic(
             &tool.name,
-            input_schema(&tool),
-            Some(output_schema(tool.write)),
-            move |args| run(&declared_tool, args),
+            move || (input_schema(&for_schemas), output_schema(for_schemas.write)),
+            move |args| run(&for_call, args),
         )
         .description(&tool.description);
         if let Some(title) = &tool.title {
@@ -417,6 +390,27 @@ mod tests {
         assert_eq!(
             parameter(&param("json"), Some(&json!("a"))).unwrap(),
             Value::Scalar(Scalar::Json("\"a\"".into()))
+        );
+    }
+
+    #[test]
+    fn a_write_answers_in_querys_shape_and_says_what_it_touched() {
+        let read = output_schema(false).unwrap();
+        let write = output_schema(true).unwrap();
+        for key in ["columns", "rows", "row_count", "truncated"] {
+            assert!(read["properties"][key].is_object(), "{read}");
+            assert!(write["properties"][key].is_object(), "{write}");
+        }
+        assert!(read["properties"]["affected"].is_null());
+        assert_eq!(
+            write["properties"]["affected"]["type"], "integer",
+            "{write}"
+        );
+        assert!(
+            write["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("affected"))
         );
     }
 
