@@ -383,3 +383,64 @@ async fn index_advice_without_hypopg_says_how_to_install_it() {
     assert!(text.contains("postgresql-<version>-hypopg"), "{text}");
     server.shutdown().await;
 }
+
+/// hypopg_create_index plans an index on the table its definition names,
+/// and tells its size: a plugin allowed hypopg's functions may name only
+/// tables its grant reads, however the definition reaches the function.
+#[tokio::test]
+async fn an_index_definition_names_only_tables_the_grant_reads() {
+    let db = fresh_db().await;
+    if !hypopg(&db.url).await {
+        return;
+    }
+    run_sql(
+        &db.url,
+        "CREATE TABLE plans (id int, status text); \
+         CREATE TABLE secrets (id int, password text); \
+         INSERT INTO secrets SELECT g, md5(g::text) FROM generate_series(1, 1000) g",
+    )
+    .await;
+    let config = "[plugins.grants.sql-read]\nread = [\"public.plans\"]\n\
+                  functions = [\"hypopg_*\"]\n";
+    let server = spawn(&db, config, None).await;
+    let by_param = "SELECT indexname FROM hypopg_create_index($1)";
+    let planned = server
+        .call(
+            "query",
+            json!({"sql": by_param, "params": ["CREATE INDEX ON plans (status)"]}),
+        )
+        .await;
+    assert_eq!(planned.is_error, Some(false), "{}", text_of(&planned));
+    assert!(
+        text_of(&planned).contains("btree_plans_status"),
+        "{}",
+        text_of(&planned)
+    );
+    let refusals = [
+        json!({"sql": by_param, "params": ["CREATE INDEX ON public.secrets (password)"]}),
+        json!({"sql": "SELECT * FROM hypopg_create_index('CREATE INDEX ON \"secrets\" (id)')"}),
+        json!({"sql": by_param, "params": [
+            "CREATE INDEX ON plans ((id + (SELECT count(*) FROM secrets)))"
+        ]}),
+    ];
+    for arguments in refusals {
+        let refused = server.call("query", arguments.clone()).await;
+        assert_eq!(refused.is_error, Some(true), "{arguments}");
+        let text = text_of(&refused);
+        assert!(
+            text.contains("read-grant") && text.contains("secrets"),
+            "{arguments}: {text}"
+        );
+    }
+    for arguments in [
+        json!({"sql": "SELECT hypopg_create_index('CREATE INDEX ON ' || 'secrets (id)')"}),
+        json!({"sql": by_param, "params": ["CREATE INDEX ON plans (id); CREATE INDEX ON secrets (id)"]}),
+        json!({"sql": by_param, "params": [7]}),
+    ] {
+        let refused = server.call("query", arguments.clone()).await;
+        assert_eq!(refused.is_error, Some(true), "{arguments}");
+        let text = text_of(&refused);
+        assert!(text.contains("index-definition"), "{arguments}: {text}");
+    }
+    server.shutdown().await;
+}

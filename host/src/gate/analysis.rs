@@ -47,6 +47,9 @@ pub(super) struct Analyzed {
     pub analyzes: bool,
     /// It calls a function that keeps session state: it runs in a session.
     pub session_state: bool,
+    /// The `$n` carrying index definitions, checked once their values are
+    /// known (see [`policy::ReadAnalysis::index_params`]).
+    pub index_params: Vec<u32>,
 }
 
 /// Analyses SQL on its threads, remembering what passed.
@@ -116,6 +119,7 @@ impl Analyzer {
                     rendered: a.rendered,
                     analyzes: a.analyzes,
                     session_state: a.session_state,
+                    index_params: a.index_params,
                 })
             })
             .await
@@ -164,6 +168,34 @@ impl Analyzer {
         self.pool
             .run(deadline, move || {
                 policy::analyze_write(&text, &rules, limits)
+            })
+            .await
+            .map_err(|e| pool_error(e, timeout_ms))?
+            .map_err(GateError::from)
+    }
+}
+
+impl Analyzer {
+    /// Checks the index definitions a statement's parameters carry (see
+    /// [`policy::analyze_index_definition`]), finishing by `deadline` or
+    /// failing. Returns every relation they name.
+    pub async fn analyze_index_definitions(
+        &self,
+        definitions: Vec<String>,
+        functions: &Arc<FunctionRules>,
+        deadline: Instant,
+        timeout_ms: u64,
+    ) -> Result<Vec<policy::RelationRef>, GateError> {
+        let limits = self.limits;
+        let rules = functions.clone();
+        self.pool
+            .run(deadline, move || {
+                let mut relations = Vec::new();
+                for text in &definitions {
+                    relations
+                        .extend(policy::analyze_index_definition(text, &rules, limits)?.relations);
+                }
+                Ok::<_, Denial>(relations)
             })
             .await
             .map_err(|e| pool_error(e, timeout_ms))?

@@ -22,7 +22,7 @@ pub use statement::{Vetted, WriteOutcome};
 
 use crate::audit::{self, AuditLog, Decision};
 use crate::db::catalog::{Relation, RelationDescription};
-use crate::db::value::Value;
+use crate::db::value::{Scalar, Value};
 use crate::db::{
     Database, DbError, Params, PgError, Read, ResultLimits, RowSource, Rows, TxSettings,
 };
@@ -233,6 +233,45 @@ impl<B: Backend> Gate<B> {
             )));
         }
         Ok(analysis)
+    }
+
+    /// The relations named by the index definitions that `params` give
+    /// `hypopg_create_index` at the statement's `index_params`, checked as
+    /// the policy checks a literal one. A value that is not text is refused.
+    async fn index_relations(
+        &self,
+        caller: Caller<'_>,
+        index_params: &[u32],
+        params: &[Value],
+    ) -> Result<Vec<policy::RelationRef>, GateError> {
+        if index_params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut definitions = Vec::with_capacity(index_params.len());
+        for &n in index_params {
+            let value = usize::try_from(n)
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| params.get(i));
+            match value {
+                Some(Value::Scalar(Scalar::Text(text))) => definitions.push(text.clone()),
+                _ => {
+                    return Err(Denial::new(
+                        policy::INDEX_DEFINITION,
+                        format!(
+                            "${n} is given to hypopg_create_index, so it must be a text \
+                             parameter holding one CREATE INDEX statement"
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+        let timeout_ms = caller.grant.limits.timeout_ms;
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        self.analyzer
+            .analyze_index_definitions(definitions, &caller.grant.functions, deadline, timeout_ms)
+            .await
     }
 
     async fn query_inner(

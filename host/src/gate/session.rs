@@ -48,6 +48,17 @@ impl<B: Backend> Gate<B> {
         params: &[Value],
         facts: &mut Facts,
     ) -> Result<Rows, GateError> {
+        // Index definitions in parameters name relations too (only
+        // hypopg_create_index takes them, and it keeps session state).
+        let extra = self
+            .index_relations(caller, &analysis.index_params, params)
+            .await?;
+        let mut relations = std::borrow::Cow::Borrowed(analysis.relations.as_slice());
+        for relation in extra {
+            if !relations.contains(&relation.regclass_text) {
+                relations.to_mut().push(relation.regclass_text);
+            }
+        }
         let tx = match &mut session.tx {
             Some(tx) => tx,
             empty => {
@@ -58,7 +69,7 @@ impl<B: Backend> Gate<B> {
         };
         tx.savepoint(Savepoint::Set).await?;
         let step = async {
-            let resolved = tx.resolve_relations(&analysis.relations).await?;
+            let resolved = tx.resolve_relations(&relations).await?;
             check_read(caller, &resolved, facts)?;
             let source = if analysis.is_query {
                 RowSource::Cursor

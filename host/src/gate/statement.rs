@@ -60,11 +60,19 @@ impl<B: Backend> Gate<B> {
                 caller.grant.check_writes_anything(caller.plugin)?;
                 let timeout_ms = caller.grant.limits.timeout_ms;
                 let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-                let analysis = self
+                let mut analysis = self
                     .analyzer
                     .analyze_write(sql, &caller.grant.functions, deadline, timeout_ms)
                     .await?;
                 facts.fingerprint = Some(analysis.fingerprint.clone());
+                for relation in self
+                    .index_relations(caller, &analysis.index_params, params)
+                    .await?
+                {
+                    if !analysis.reads.contains(&relation) {
+                        analysis.reads.push(relation);
+                    }
+                }
                 let mut settings = Self::settings(caller, false);
                 // What it leaves in the session must not reach the pool.
                 settings.disposable = analysis.session_state;

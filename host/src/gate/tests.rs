@@ -1278,3 +1278,102 @@ async fn a_session_state_call_opens_the_calls_session_on_a_connection_of_its_own
     let (rule, _) = denied(gate.query(caller(&plain), create, &[]).await);
     assert_eq!(rule, "function-session-state");
 }
+
+#[tokio::test]
+async fn an_index_definition_is_held_to_the_read_grant_as_a_literal_or_a_parameter() {
+    let db = backend().matching(1);
+    let mut allowed = grant(&["public.orders"], &[], false);
+    allowed.functions = Arc::new(
+        crate::policy::FunctionRules::default()
+            .with_allowance(&["hypopg_*".into()])
+            .unwrap(),
+    );
+    let gate = gate(&db);
+    let queries = || {
+        db.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::Query { .. }))
+            .count()
+    };
+    // On a granted table, as a literal or a parameter: it runs.
+    gate.query(
+        caller(&allowed),
+        "SELECT * FROM hypopg_create_index('CREATE INDEX ON orders (status)')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let by_param = "SELECT indexrelid FROM hypopg_create_index($1)";
+    gate.query(
+        caller(&allowed),
+        by_param,
+        &[text(
+            "CREATE INDEX ON public.orders USING btree (id) WHERE status = 'open'",
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(queries(), 2);
+    // On a table the grant does not read: refused by the read grant,
+    // before anything runs, whichever way the definition came.
+    let (rule, message) = denied(
+        gate.query(
+            caller(&allowed),
+            "SELECT hypopg_create_index('CREATE INDEX ON secret.keys (id)')",
+            &[],
+        )
+        .await,
+    );
+    assert_eq!(rule, "read-grant", "{message}");
+    assert!(message.contains("secret.keys"), "{message}");
+    let (rule, message) = denied(
+        gate.query(
+            caller(&allowed),
+            by_param,
+            &[text("create index on secret.keys (id)")],
+        )
+        .await,
+    );
+    assert_eq!(rule, "read-grant", "{message}");
+    // In an index expression, too.
+    let (rule, _) = denied(
+        gate.query(
+            caller(&allowed),
+            by_param,
+            &[text(
+                "CREATE INDEX ON orders ((id + (SELECT max(id) FROM secret.keys)))",
+            )],
+        )
+        .await,
+    );
+    assert_eq!(rule, "read-grant");
+    // A definition that is not one CREATE INDEX, or a value that is not
+    // text, is refused by the rule that says so.
+    for bad in [
+        text("CREATE INDEX ON orders (id); CREATE INDEX ON secret.keys (id)"),
+        text("DROP TABLE orders"),
+        text("CREATE INDEX ON orders ((pg_read_file('/etc/passwd')))"),
+        int(1),
+    ] {
+        let (rule, message) = denied(gate.query(caller(&allowed), by_param, &[bad.clone()]).await);
+        assert!(
+            ["index-definition", "function-denylist"].contains(&rule),
+            "{bad:?}: {rule} {message}"
+        );
+    }
+    let (rule, _) = denied(gate.query(caller(&allowed), by_param, &[]).await);
+    assert_eq!(rule, "index-definition");
+    // A write carrying one is held to the same rule.
+    allowed.write = vec![Pattern::parse("public.orders").unwrap()];
+    let (rule, _) = denied(
+        gate.execute(
+            caller(&allowed),
+            "UPDATE orders SET status = (SELECT indexname FROM hypopg_create_index($1))",
+            &[text("CREATE INDEX ON secret.keys (id)")],
+            None,
+        )
+        .await,
+    );
+    assert_eq!(rule, "read-grant");
+    assert_eq!(queries(), 2, "{:?}", db.calls());
+}

@@ -73,6 +73,12 @@ pub struct ReadAnalysis {
     /// It calls a function that keeps state in the session (which the
     /// function rules allowed): it must not run on a pooled connection.
     pub session_state: bool,
+    /// The `$n` whose values are index definitions given to
+    /// `hypopg_create_index`: the gate checks each value with
+    /// [`analyze_index_definition`] when it has them. (A literal definition
+    /// was checked here, its table is in `relations`.) Never empty without
+    /// `session_state`.
+    pub index_params: Vec<u32>,
 }
 
 /// The rule of a statement over its size or depth limit.
@@ -123,11 +129,7 @@ pub fn analyze_read(
             ));
         }
     };
-    let mut collector = Collector {
-        relations: Vec::new(),
-        functions,
-        session_state: false,
-    };
+    let mut collector = Collector::new(functions, limits);
     if let ControlFlow::Break(denial) = statement.visit(&mut collector) {
         return Err(denial);
     }
@@ -142,6 +144,7 @@ pub fn analyze_read(
         is_query,
         analyzes,
         session_state: collector.session_state,
+        index_params: collector.index_params,
     })
 }
 
@@ -504,9 +507,25 @@ struct Collector<'a> {
     functions: &'a FunctionRules,
     /// It calls a function that keeps state in the session.
     session_state: bool,
+    /// For an index definition given as a literal.
+    limits: StatementLimits,
+    /// See [`ReadAnalysis::index_params`].
+    index_params: Vec<u32>,
+    /// Walking an index definition, where another is not allowed.
+    in_definition: bool,
 }
 
-impl Collector<'_> {
+impl<'a> Collector<'a> {
+    fn new(functions: &'a FunctionRules, limits: StatementLimits) -> Self {
+        Collector {
+            relations: Vec::new(),
+            functions,
+            session_state: false,
+            limits,
+            index_params: Vec::new(),
+            in_definition: false,
+        }
+    }
     fn add(&mut self, parts: Vec<(String, bool)>) {
         let regclass_text = parts
             .iter()
@@ -576,6 +595,132 @@ impl Collector<'_> {
         self.session_state |= super::is_session_state(name);
         Ok(())
     }
+
+    /// A call of `hypopg_create_index` (which the function rules allowed)
+    /// plans an index on the table its argument names, and tells its size:
+    /// that table must be one the grant may read. So the argument must be
+    /// one the gate can check: a string literal, checked here as an index
+    /// definition, or a `$n`, whose value the gate checks.
+    fn check_index_definition(
+        &mut self,
+        function: &ObjectName,
+        args: &[FunctionArg],
+    ) -> ControlFlow<Denial> {
+        if !names_create_index(function) {
+            return ControlFlow::Continue(());
+        }
+        if self.in_definition {
+            return ControlFlow::Break(definition_not_checkable());
+        }
+        let [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(value)))] = args else {
+            return ControlFlow::Break(definition_not_checkable());
+        };
+        let text = match &value.value {
+            Value::SingleQuotedString(text) => text,
+            Value::DollarQuotedString(quoted) => &quoted.value,
+            Value::Placeholder(p) => {
+                let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<u32>().ok()) else {
+                    return ControlFlow::Break(definition_not_checkable());
+                };
+                self.index_params.push(n);
+                return ControlFlow::Continue(());
+            }
+            _ => return ControlFlow::Break(definition_not_checkable()),
+        };
+        match analyze_index_definition(text, self.functions, self.limits) {
+            Ok(definition) => {
+                for relation in definition.relations {
+                    if !self
+                        .relations
+                        .iter()
+                        .any(|r| r.regclass_text == relation.regclass_text)
+                    {
+                        self.relations.push(relation);
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+            Err(denial) => ControlFlow::Break(denial),
+        }
+    }
+}
+
+const CREATE_INDEX: &str = "hypopg_create_index";
+
+fn names_create_index(function: &ObjectName) -> bool {
+    match function.0.last() {
+        Some(ObjectNamePart::Identifier(ident)) => ident.value.eq_ignore_ascii_case(CREATE_INDEX),
+        Some(ObjectNamePart::Function(f)) => f.name.value.eq_ignore_ascii_case(CREATE_INDEX),
+        None => false,
+    }
+}
+
+/// The rule refusing an index definition the gate cannot check.
+pub const INDEX_DEFINITION: &str = "index-definition";
+
+fn definition_not_checkable() -> Denial {
+    Denial::new(
+        INDEX_DEFINITION,
+        "hypopg_create_index takes one index definition, as a string literal or a $n \
+         parameter (as in hypopg_create_index($1)), so that its table can be checked against \
+         the grant",
+    )
+}
+
+/// What an index definition given to `hypopg_create_index` touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexDefinition {
+    /// The indexed table, and any relation its expressions name.
+    pub relations: Vec<RelationRef>,
+}
+
+/// Parses `text` as the one `CREATE INDEX` statement `hypopg_create_index`
+/// is given, and checks its expressions' calls under `functions`, within
+/// `limits`. (hypopg itself would plan every index statement in a list
+/// and skip the rest; only one, read as the policy reads it, is allowed.)
+///
+/// The same stack requirement as [`analyze_read`] applies.
+pub fn analyze_index_definition(
+    text: &str,
+    functions: &FunctionRules,
+    limits: StatementLimits,
+) -> Result<IndexDefinition, Denial> {
+    let statement = parse_one(text, limits).map_err(|d| {
+        Denial::new(
+            INDEX_DEFINITION,
+            format!(
+                "the index definition given to hypopg_create_index: {}",
+                d.message
+            ),
+        )
+    })?;
+    let Statement::CreateIndex(index) = &statement else {
+        return Err(Denial::new(
+            INDEX_DEFINITION,
+            format!(
+                "hypopg_create_index takes a CREATE INDEX statement, not {}",
+                statement_kind(&statement)
+            ),
+        ));
+    };
+    let mut collector = Collector::new(functions, limits);
+    collector.in_definition = true;
+    if let ControlFlow::Break(denial) = collector.pre_visit_relation(&index.table_name) {
+        return Err(denial);
+    }
+    // Its expressions: the columns, a partial index's predicate, options.
+    for walked in [
+        index.columns.visit(&mut collector),
+        index.predicate.visit(&mut collector),
+        index.with.visit(&mut collector),
+    ] {
+        if let ControlFlow::Break(denial) = walked {
+            return Err(denial);
+        }
+    }
+    Ok(IndexDefinition {
+        relations: collector.relations,
+    })
 }
 
 impl Visitor for Collector<'_> {
@@ -655,10 +800,12 @@ impl Visitor for Collector<'_> {
                 ..
             } => {
                 self.check_call(name)?;
+                self.check_index_definition(name, &args.args)?;
                 check_setting_read(name, &args.args)
             }
             TableFactor::Function { name, args, .. } => {
                 self.check_call(name)?;
+                self.check_index_definition(name, args)?;
                 check_setting_read(name, args)
             }
             _ => ControlFlow::Continue(()),
@@ -673,6 +820,7 @@ impl Visitor for Collector<'_> {
                     FunctionArguments::List(list) => list.args.as_slice(),
                     _ => &[],
                 };
+                self.check_index_definition(&function.name, args)?;
                 check_setting_read(&function.name, args)
             }
             // PostgreSQL's attribute notation: `(expr).f` calls `f(expr)`.
@@ -685,6 +833,9 @@ impl Visitor for Collector<'_> {
                         if ident.value.eq_ignore_ascii_case(CURRENT_SETTING) {
                             return ControlFlow::Break(setting_not_literal());
                         }
+                        if ident.value.eq_ignore_ascii_case(CREATE_INDEX) {
+                            return ControlFlow::Break(definition_not_checkable());
+                        }
                     }
                 }
                 ControlFlow::Continue(())
@@ -696,6 +847,9 @@ impl Visitor for Collector<'_> {
                 // Noted as a call, to be safe, though no session-state
                 // function takes a row.
                 self.session_state |= super::is_session_state(&parts[1].value);
+                if parts[1].value.eq_ignore_ascii_case(CREATE_INDEX) {
+                    return ControlFlow::Break(definition_not_checkable());
+                }
                 match self.functions.check_operator_denied(&parts[1].value) {
                     Err(d) => ControlFlow::Break(d),
                     Ok(()) => ControlFlow::Continue(()),
@@ -807,6 +961,8 @@ pub struct WriteAnalysis {
     pub returns: bool,
     /// It calls a function that keeps state in the session.
     pub session_state: bool,
+    /// As [`ReadAnalysis::index_params`].
+    pub index_params: Vec<u32>,
 }
 
 /// Parses `sql` and checks that it is exactly one `INSERT`, `UPDATE` or
@@ -888,11 +1044,7 @@ pub fn analyze_write(
             ));
         }
     };
-    let mut collector = Collector {
-        relations: Vec::new(),
-        functions,
-        session_state: false,
-    };
+    let mut collector = Collector::new(functions, limits);
     if let ControlFlow::Break(denial) = collector.pre_visit_relation(target) {
         return Err(denial);
     }
@@ -905,6 +1057,7 @@ pub fn analyze_write(
         return Err(denial);
     }
     let session_state = writes.inner.session_state;
+    let index_params = std::mem::take(&mut writes.inner.index_params);
     let reads = writes
         .inner
         .relations
@@ -921,6 +1074,7 @@ pub fn analyze_write(
         rendered,
         returns,
         session_state,
+        index_params,
     })
 }
 
@@ -1014,11 +1168,7 @@ pub fn parse_relation_name(text: &str) -> Result<RelationRef, String> {
         return Err(invalid(&"expected `name` or `schema.name`"));
     }
     let rules = FunctionRules::default();
-    let mut collector = Collector {
-        relations: Vec::new(),
-        functions: &rules,
-        session_state: false,
-    };
+    let mut collector = Collector::new(&rules, StatementLimits::default());
     if let ControlFlow::Break(d) = collector.pre_visit_relation(&name) {
         return Err(d.message);
     }
@@ -1140,6 +1290,77 @@ mod tests {
             .unwrap()
             .session_state
         );
+    }
+
+    #[test]
+    fn an_index_definition_must_be_a_literal_or_a_parameter_and_one_create_index() {
+        let rules = FunctionRules::default()
+            .with_allowance(&["hypopg_*".into()])
+            .unwrap();
+        let limits = StatementLimits::default();
+        let read = |sql: &str| analyze_read(sql, &rules, limits);
+        // A literal's table is one of the statement's relations.
+        let literal =
+            read("SELECT * FROM hypopg_create_index('CREATE INDEX ON s.t USING btree (a)')")
+                .unwrap();
+        // (The function in FROM is a name too, which resolves to nothing.)
+        let names: Vec<_> = literal
+            .relations
+            .iter()
+            .map(|r| r.regclass_text.as_str())
+            .collect();
+        assert!(names.contains(&"\"s\".\"t\""), "{names:?}");
+        assert!(literal.index_params.is_empty());
+        // A parameter is left to the gate, and the statement keeps session state.
+        let param = read("SELECT i.indexrelid FROM hypopg_create_index($2) i WHERE $1").unwrap();
+        assert_eq!(param.index_params, [2]);
+        assert!(param.session_state);
+        assert_eq!(
+            analyze_write(
+                "UPDATE t SET a = hypopg_create_index($1)::text",
+                &rules,
+                limits
+            )
+            .unwrap()
+            .index_params,
+            [1]
+        );
+        // Anything the gate could not check is refused.
+        for sql in [
+            "SELECT hypopg_create_index('CREATE INDEX ON t (a)' || '')",
+            "SELECT hypopg_create_index(($1))",
+            "SELECT hypopg_create_index($1::text)",
+            "SELECT hypopg_create_index(sql => $1)",
+            "SELECT hypopg_create_index(E'CREATE INDEX ON t (a)')",
+            "SELECT hypopg_create_index((SELECT d FROM defs))",
+            "SELECT (d.def).hypopg_create_index FROM defs d",
+            "SELECT d.hypopg_create_index FROM defs d",
+            "SELECT * FROM hypopg_create_index('CREATE INDEX ON t (a); CREATE INDEX ON u (b)')",
+            "SELECT * FROM hypopg_create_index('SELECT 1')",
+            "SELECT * FROM hypopg_create_index('CREATE INDEX ON t ((hypopg_create_index(''x'')))')",
+            "SELECT * FROM hypopg_create_index('CREATE INDEX ON t ((pg_sleep(1)))')",
+        ] {
+            match read(sql) {
+                Err(d) => assert!(
+                    ["index-definition", "function-denylist"].contains(&d.rule),
+                    "{sql}: {d}"
+                ),
+                Ok(a) => panic!("{sql} passed: {a:?}"),
+            }
+        }
+        // The definition's expressions are walked like any other.
+        let definition = analyze_index_definition(
+            "CREATE INDEX ON t (lower(a)) INCLUDE (b) WHERE c IN (SELECT c FROM u)",
+            &rules,
+            limits,
+        )
+        .unwrap();
+        let names: Vec<_> = definition
+            .relations
+            .iter()
+            .map(|r| r.regclass_text.as_str())
+            .collect();
+        assert_eq!(names, ["\"t\"", "\"u\""]);
     }
 
     #[test]
