@@ -1355,7 +1355,10 @@ async fn an_index_definition_is_held_to_the_read_grant_as_a_literal_or_a_paramet
         text("CREATE INDEX ON orders ((pg_read_file('/etc/passwd')))"),
         int(1),
     ] {
-        let (rule, message) = denied(gate.query(caller(&allowed), by_param, &[bad.clone()]).await);
+        let (rule, message) = denied(
+            gate.query(caller(&allowed), by_param, std::slice::from_ref(&bad))
+                .await,
+        );
         assert!(
             ["index-definition", "function-denylist"].contains(&rule),
             "{bad:?}: {rule} {message}"
