@@ -172,3 +172,73 @@ async fn a_server_that_never_answers_is_unreachable_after_connect_timeout() {
     assert!(took < Duration::from_secs(15), "took {took:?}");
     drop(silent);
 }
+
+/// A tools file saved while the database is down cannot be checked: the
+/// previous version keeps serving, the file is tried again by itself
+/// (logged at error once), and served once the database is back, with no
+/// change of the file.
+#[tokio::test]
+async fn a_tools_file_the_database_could_not_check_is_served_once_it_is_back() {
+    let Some(mut cluster) = private_cluster(&ClusterSetup::default()).await else {
+        return;
+    };
+    demo_database(&cluster, "shop").await;
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let one = "[[tools]]\nname = \"book_count\"\ndescription = \"How many books.\"\n\
+               sql = \"SELECT count(*) AS n FROM books\"\n";
+    let two = format!("{one}\n{}", one.replace("book_count", "book_total"));
+    let file = dir.path().join("shelf.tools.toml");
+    std::fs::write(&file, one).unwrap();
+    let config = format!(
+        "[plugins]\ndir = {:?}\n\n[plugins.grants.shelf]\nread = [\"public.books\"]\n",
+        dir.path().display().to_string()
+    );
+    let (server, log) = Sluice::serve(&config, home.path())
+        .database_url(&cluster.url("shop"))
+        .start()
+        .await;
+    cluster.stop_server().await.expect("stopping the server");
+    let seen = server.tool_list_changes();
+    let tmp = dir.path().join(".shelf.part");
+    std::fs::write(&tmp, &two).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    // Tried again without the file changing: the first failure at error,
+    // the next ones quietly.
+    eventually("two checks after the first", || async {
+        log.lines_with("plugin still not checked").len() >= 2
+    })
+    .await;
+    let unchecked: Vec<String> = log
+        .lines_with("could not be checked against the database")
+        .into_iter()
+        .filter(|line| line.contains("ERROR"))
+        .collect();
+    assert_eq!(unchecked.len(), 1, "{unchecked:?}");
+    assert!(
+        unchecked[0].contains("database unreachable"),
+        "{unchecked:?}"
+    );
+    assert!(
+        unchecked[0].contains("previous version keeps serving"),
+        "{unchecked:?}"
+    );
+    let names = || async {
+        server
+            .list_tools()
+            .await
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = names().await;
+    assert!(before.contains(&"book_count".to_string()), "{before:?}");
+    assert!(!before.contains(&"book_total".to_string()), "{before:?}");
+
+    cluster.restart().await.expect("restarting the server");
+    server.wait_tool_list_changed(seen).await;
+    let out = structured(&server.call("book_total", json!({})).await);
+    assert_eq!(out["rows"][0]["n"], json!(20), "{out}");
+    server.shutdown().await;
+    cluster.stop().await.expect("stopping the cluster");
+}

@@ -76,6 +76,21 @@ impl From<DbError> for GateError {
 }
 
 impl GateError {
+    /// The database could not be reached or could not take the work now
+    /// (connection trouble, a busy pool, server shutdown or too many
+    /// connections), or sluice was too busy to analyse: the same call may
+    /// pass later, unlike a denial or an error in the SQL.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            GateError::Internal(_) => true,
+            GateError::Database(pg) => pg
+                .sqlstate
+                .as_deref()
+                .is_some_and(|code| ["08", "53", "57P"].iter().any(|c| code.starts_with(c))),
+            _ => false,
+        }
+    }
+
     /// PostgreSQL's timeout errors, with the limit that set the timeout.
     fn naming_timeout(self, grant: &Grant) -> GateError {
         match self {

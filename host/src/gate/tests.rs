@@ -1380,3 +1380,17 @@ async fn an_index_definition_is_held_to_the_read_grant_as_a_literal_or_a_paramet
     assert_eq!(rule, "read-grant");
     assert_eq!(queries(), 2, "{:?}", db.calls());
 }
+
+#[test]
+fn transient_errors_are_the_database_not_answering_not_what_it_answered() {
+    let pg = |code: &str| GateError::Database(PgError::new(Some(code), "x"));
+    assert!(GateError::Internal("database unreachable: refused".into()).is_transient());
+    for code in ["08006", "57P01", "57P03", "53300"] {
+        assert!(pg(code).is_transient(), "{code}");
+    }
+    for code in ["42P01", "42501", "57014", "22P02"] {
+        assert!(!pg(code).is_transient(), "{code}");
+    }
+    assert!(!GateError::Denied(crate::policy::Denial::new("read-grant", "no")).is_transient());
+    assert!(!GateError::NotFound("t".into()).is_transient());
+}

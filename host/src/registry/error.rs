@@ -13,6 +13,14 @@ pub enum NameError {
     Duplicate { kind: &'static str, name: String },
 }
 
+impl PluginError {
+    /// Whether loading the same source again may succeed without a change
+    /// of it (see [`PluginError::Unchecked`]).
+    pub fn retried(&self) -> bool {
+        matches!(self, PluginError::Unchecked { .. })
+    }
+}
+
 /// Why one plugin source was not loaded, or loaded and not served.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PluginError {
@@ -54,6 +62,13 @@ pub enum PluginError {
     /// wrong, or do not pass the gate's check against the database.
     #[error("declared tools of plugin {plugin}: {problem}")]
     Declared { plugin: String, problem: String },
+    /// Its declared tools could not be checked against the database, which
+    /// could not answer: the load is tried again until it can.
+    #[error(
+        "declared tools of plugin {plugin} could not be checked against the database, \
+         tried again until they can: {problem}"
+    )]
+    Unchecked { plugin: String, problem: String },
     /// Another plugin of the same name is already served.
     #[error("a plugin named {0} is already loaded")]
     AlreadyLoaded(String),

@@ -19,6 +19,10 @@ use tokio::sync::{broadcast, mpsc};
 /// How long the directory must be quiet before a rescan: a file being
 /// copied in raises many events.
 const SETTLE: Duration = Duration::from_millis(200);
+/// How soon a file the database could not check is tried again, the first
+/// time; the wait doubles up to [`RETRY_MAX`] while the database stays away.
+const RETRY_FIRST: Duration = Duration::from_secs(2);
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// The current [`Registry`], replaceable while serving.
 pub struct LiveRegistry {
@@ -154,8 +158,10 @@ impl PluginHost for LiveRegistry {
 /// [`Loader::new_ready`] left for later, then checks the config's plugin
 /// names as a start without them could not: an entry naming no plugin
 /// makes sluice serve nothing (fail closed), with the reason logged, until
-/// a change of the directory or a restart sets it right. Runs until the
-/// returned watcher is dropped.
+/// a change of the directory or a restart sets it right. A tools file the
+/// database could not check is loaded again after 2 s, then after waits
+/// doubling up to a minute, until it can be. Runs until the returned
+/// watcher is dropped.
 pub fn watch(
     live: Arc<LiveRegistry>,
     mut loader: Loader,
@@ -185,10 +191,23 @@ pub fn watch(
         // the plugins the start could not wait for were loaded: then
         // nothing is served until that is set right.
         let mut closed = false;
+        let mut retry = RETRY_FIRST;
         loop {
             let initial = std::mem::take(&mut first);
             if !initial {
-                if rx.recv().await.is_none() {
+                // A file the database could not check is tried again,
+                // without waiting for a change of the directory.
+                let event = if loader.awaiting_retry() {
+                    let waited = tokio::time::timeout(retry, rx.recv()).await;
+                    if waited.is_err() {
+                        retry = (retry * 2).min(RETRY_MAX);
+                    }
+                    waited.unwrap_or(Some(()))
+                } else {
+                    retry = RETRY_FIRST;
+                    rx.recv().await
+                };
+                if event.is_none() {
                     break;
                 }
                 // Wait for the directory to settle, then rescan once.

@@ -255,9 +255,11 @@ impl Loader {
         let listing = dir.clone();
         let runtime = self.runtime.clone();
         let publishers = self.publishers.clone();
+        // A file whose load may pass now without a change is loaded again.
         let known: BTreeMap<String, [u8; 32]> = self
             .files
             .iter()
+            .filter(|(_, state)| !state.outcome.as_ref().is_err_and(PluginError::retried))
             .map(|(name, state)| (name.clone(), state.hash))
             .collect();
         // Reading, hashing and verifying files, and looking each up in the
@@ -331,7 +333,14 @@ impl Loader {
         });
         let results = futures::future::join_all(loads).await;
         for (name, hash, source, previous, loaded) in results {
-            changed = true;
+            // The same file failing again the same retried way changes nothing.
+            let again = |e: &PluginError| {
+                e.retried()
+                    && previous.as_ref().is_some_and(|p| {
+                        p.hash == hash && p.outcome.as_ref().is_err_and(PluginError::retried)
+                    })
+            };
+            changed |= !loaded.as_ref().is_err_and(&again);
             let state = match loaded {
                 Ok((plugin, loaded)) => FileState {
                     hash,
@@ -339,8 +348,11 @@ impl Loader {
                     outcome: Ok(loaded),
                 },
                 Err(e) => {
+                    let repeated = again(&e);
                     let kept = previous.and_then(|p| p.plugin);
-                    if kept.is_some() {
+                    if repeated {
+                        tracing::debug!(%source, "plugin still not checked: {e}");
+                    } else if kept.is_some() {
                         tracing::error!(%source, "plugin not reloaded, the previous version keeps serving: {e}");
                     } else {
                         tracing::error!(%source, "plugin not loaded: {e}");
@@ -360,6 +372,14 @@ impl Loader {
         }
         self.files = seen;
         Ok((changed, deferred))
+    }
+
+    /// Whether a file failed in a way that a later [`Loader::rescan`] may
+    /// get past without the file changing (the database could not answer).
+    pub fn awaiting_retry(&self) -> bool {
+        self.files
+            .values()
+            .any(|state| state.outcome.as_ref().is_err_and(PluginError::retried))
     }
 
     /// The directory it loads plugins from, if any.
@@ -528,7 +548,17 @@ impl Loader {
             let vetted = gate
                 .vet(caller, &tool.sql, write, &types, &values)
                 .await
-                .map_err(|e| declared_error(name, format!("tool {}: {e}", tool.name)))?;
+                .map_err(|e| {
+                    let problem = format!("tool {}: {e}", tool.name);
+                    if e.is_transient() {
+                        PluginError::Unchecked {
+                            plugin: name.to_string(),
+                            problem,
+                        }
+                    } else {
+                        declared_error(name, problem)
+                    }
+                })?;
             facts.push(declared::StatementFacts {
                 written: vetted.written,
                 read: vetted.read,
