@@ -266,13 +266,15 @@ impl ToolDecl {
 
 impl ParamDecl {
     /// Its default and enum values as PostgreSQL should read them (the
-    /// JSON text for `json`/`jsonb`, whose argument is the document):
-    /// what the gate checks against its type. Arrays are left to the call.
+    /// JSON text for `json`/`jsonb`, whose argument is the document; an
+    /// array literal, `{"a","b"}`, for an array): what the gate checks
+    /// against its type.
     pub fn values_as_text(&self) -> Vec<String> {
-        let json_type = matches!(
-            self.type_name.trim().to_ascii_lowercase().as_str(),
-            "json" | "jsonb"
-        );
+        let type_name = self.type_name.trim().to_ascii_lowercase();
+        let is_json = |t: &str| matches!(t.trim(), "json" | "jsonb");
+        let json_type = is_json(&type_name);
+        // Elements of `jsonb[]` are documents too.
+        let json_elements = type_name.strip_suffix("[]").is_some_and(is_json);
         self.default
             .iter()
             .chain(self.choices.iter().flatten())
@@ -282,7 +284,8 @@ impl ParamDecl {
                 Json::String(s) => Some(s),
                 Json::Number(n) => Some(n.to_string()),
                 Json::Bool(b) => Some(b.to_string()),
-                _ => None,
+                Json::Array(_) => Some(array_literal(&v, json_elements)),
+                Json::Null | Json::Object(_) => None,
             })
             .collect()
     }
@@ -323,6 +326,30 @@ impl ParamDecl {
 
 /// A TOML value as the JSON an argument would be. TOML's dates and times
 /// become their text; tables are refused (a parameter is a value).
+/// A JSON array as PostgreSQL's array input reads it: nested arrays as
+/// nested braces, every element double-quoted (so commas, braces and
+/// spaces in it stay its own), `null` as NULL. Nesting is TOML's, which
+/// its parser bounds (see the test of it).
+fn array_literal(value: &Json, json_elements: bool) -> String {
+    match value {
+        Json::Array(items) => {
+            let inner: Vec<String> = items
+                .iter()
+                .map(|item| array_literal(item, json_elements))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Json::Null => "NULL".into(),
+        element => {
+            let text = match element {
+                Json::String(s) if !json_elements => s.clone(),
+                other => other.to_string(),
+            };
+            format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+        }
+    }
+}
+
 fn json_of(value: &toml::Value) -> Result<Json, String> {
     Ok(match value {
         toml::Value::String(s) => Json::String(s.clone()),
@@ -527,6 +554,21 @@ default = 10
         )
         .unwrap();
         assert_eq!(json.tools[0].params[0].values_as_text(), ["\"x\""]);
+        let arrays = parse(
+            "[[tools]]\nname = \"a\"\ndescription = \"d\"\nsql = \"SELECT $1, $2\"\n\
+             [[tools.params]]\nname = \"tags\"\ntype = \"text[]\"\n\
+             default = [\"a,b\", \"say \\\"hi\\\"\", \"back\\\\slash\", \"{}\"]\n\
+             [[tools.params]]\nname = \"grid\"\ntype = \"integer[]\"\ndefault = [[1, 2], [3, 4]]",
+        )
+        .unwrap();
+        assert_eq!(
+            arrays.tools[0].params[0].values_as_text(),
+            [r#"{"a,b","say \"hi\"","back\\slash","{}"}"#]
+        );
+        assert_eq!(
+            arrays.tools[0].params[1].values_as_text(),
+            [r#"{{"1","2"},{"3","4"}}"#]
+        );
     }
 
     #[test]

@@ -313,16 +313,28 @@ async fn a_declared_tool_outside_its_grant_or_with_a_wrong_type_is_refused_at_lo
     let defaulted = "[[tools]]\nname = \"longer_than\"\ndescription = \"Films longer than.\"\n\
                      sql = \"SELECT title FROM film WHERE length > $1\"\n\
                      [[tools.params]]\nname = \"minutes\"\ntype = \"smallint\"\ndefault = \"long\"\n";
+    // Array defaults are read by PostgreSQL too, element by element.
+    let picks = |default: &str| {
+        format!(
+            "[[tools]]\nname = \"picks\"\ndescription = \"Some films.\"\n\
+             sql = \"SELECT title FROM film WHERE film_id = ANY($1)\"\n\
+             [[tools.params]]\nname = \"ids\"\ntype = \"integer[]\"\ndefault = {default}\n"
+        )
+    };
     let dir = tools_dir(&[
         ("films.tools.toml", FILMS),
         ("people.tools.toml", staff),
         ("lookup.tools.toml", typed),
         ("lengths.tools.toml", defaulted),
+        ("picks.tools.toml", &picks("[1, 2]")),
+        ("wrong-picks.tools.toml", &picks("[1, \"two\"]")),
     ]);
     let config = format!(
         "{GRANT}\n[plugins.grants.people]\nread = [\"public.actor\"]\n\n\
          [plugins.grants.lookup]\nread = [\"public.film\"]\n\n\
-         [plugins.grants.lengths]\nread = [\"public.film\"]\n"
+         [plugins.grants.lengths]\nread = [\"public.film\"]\n\n\
+         [plugins.grants.picks]\nread = [\"public.film\"]\n\n\
+         [plugins.grants.wrong-picks]\nread = [\"public.film\"]\n"
     );
     let (code, out) = check(&db.url, &config, dir.path());
     assert_ne!(code, 0, "{out}");
@@ -349,6 +361,15 @@ async fn a_declared_tool_outside_its_grant_or_with_a_wrong_type_is_refused_at_lo
         ),
         "{out}"
     );
+    assert!(
+        out.contains(
+            "declared tools of plugin wrong-picks: tool picks: invalid input: parameter $1 \
+             (integer[]): a default or enum value is not one: invalid input syntax for type \
+             integer: \"two\""
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("declared tools of plugin picks:"), "{out}");
     // A tools file is the operator's, and a grant's digest binds to it.
     assert!(
         out.contains("declared tools (the operator's, served by the built-in sql-tools)"),
