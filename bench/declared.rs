@@ -21,12 +21,39 @@ static LOCAL: LazyLock<Arc<Principal>> = LazyLock::new(|| Arc::new(Principal::lo
 /// A query Pagila has no index for.
 const UNRETURNED: &str = "SELECT rental_id, customer_id FROM rental WHERE return_date IS NULL";
 
+/// Tools in the large declaration: each call's fresh instance reads the
+/// declaration it is served from, so its size is part of every call.
+const MANY: usize = 200;
+
+/// `[plugins.tools.bench-many]`: [`MANY`] tools with the point read's
+/// statement, each described at some length, as a large catalogue would be.
+fn many_tools() -> String {
+    let mut toml = String::from(
+        "[plugins.tools.bench-many]\ndescription = \"A large catalogue\"\n\
+         [plugins.grants.bench-many]\nread = [\"public.film\"]\n",
+    );
+    let description = "One film by its id: title, length, rating and rental terms, \
+                       as the catalogue team keeps them. "
+        .repeat(3);
+    for i in 0..MANY {
+        toml.push_str(&format!(
+            "[[plugins.tools.bench-many.tools]]\nname = \"film_{i:03}\"\n\
+             description = \"{description}\"\nsql = \"{sql}\"\n\
+             [[plugins.tools.bench-many.tools.params]]\nname = \"id\"\ntype = \"integer\"\n\
+             description = \"The film's id.\"\n",
+            sql = POINT.sql
+        ));
+    }
+    toml
+}
+
 fn config_toml(session: bool) -> String {
     let functions = if session {
         "functions = [\"hypopg_*\"]\n"
     } else {
         ""
     };
+    let many = if session { String::new() } else { many_tools() };
     format!(
         "[plugins.tools.bench-films]\n\
          description = \"Film lookups\"\n\
@@ -51,7 +78,8 @@ fn config_toml(session: bool) -> String {
          write = [\"public.film\"]\n\n\
          [plugins.grants.sql-insight]\n\
          read = [\"pg_catalog.*\", \"public.*\"]\n\
-         {functions}",
+         {functions}\n\
+         {many}",
         sql = POINT.sql
     )
 }
@@ -118,6 +146,17 @@ pub async fn run(url: &str, quick: bool) -> anyhow::Result<()> {
             series(
                 &pooled,
                 "film",
+                calls,
+                &|i| json!({"id": film_id(i)}),
+                &one_row,
+            )
+            .await?,
+        ),
+        (
+            "declared read tool, the same statement, in a 200-tool file",
+            series(
+                &pooled,
+                "film_100",
                 calls,
                 &|i| json!({"id": film_id(i)}),
                 &one_row,

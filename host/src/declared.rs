@@ -13,7 +13,7 @@
 use crate::policy::{self, StatementLimits};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The suffix of a tools file in the plugin directory.
 pub const FILE_SUFFIX: &str = ".tools.toml";
@@ -30,6 +30,9 @@ const MAX_CHOICES: usize = 1000;
 
 /// The config key the component reads the checked declaration from.
 pub const CONFIG_KEY: &str = "sluice.declared";
+/// Each tool's config key is this and the tool's name: a call's instance
+/// reads only its own tool.
+pub const TOOL_KEY_PREFIX: &str = "sluice.declared.tool.";
 
 /// One declaration: a tools file, or a `[plugins.tools.NAME]` table.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -381,60 +384,67 @@ pub struct StatementFacts {
 }
 
 impl ToolsFile {
-    /// The JSON the component reads under [`CONFIG_KEY`] as plugin
-    /// `name`, from this (checked) declaration and its statements' `facts`,
-    /// one per tool in order.
-    pub fn component_config(&self, name: &str, facts: &[StatementFacts]) -> String {
+    /// The config the component reads as plugin `name`, from this
+    /// (checked) declaration and its statements' `facts`, one per tool in
+    /// order: the plugin's JSON under [`CONFIG_KEY`], naming its tools, and
+    /// each tool's under [`TOOL_KEY_PREFIX`] and its name.
+    pub fn component_config(
+        &self,
+        name: &str,
+        facts: &[StatementFacts],
+    ) -> BTreeMap<String, String> {
         let mut read = BTreeSet::new();
         let mut write = BTreeSet::new();
-        let tools: Vec<Json> = self
-            .tools
-            .iter()
-            .zip(facts)
-            .map(|(tool, facts)| {
-                read.extend(facts.read.iter().cloned());
-                write.extend(facts.written.iter().cloned());
-                let params: Vec<Json> = tool
-                    .params
-                    .iter()
-                    .zip(&facts.parameter_types)
-                    .map(|(p, type_name)| {
-                        json!({
-                            "name": p.name,
-                            "type": type_name,
-                            "description": p.description,
-                            "default": p.default.as_ref().and_then(|d| json_of(d).ok()),
-                            "enum": p.choices.as_ref().map(|c| c.iter().filter_map(|v| json_of(v).ok()).collect::<Vec<_>>()),
-                            "optional": p.optional,
-                        })
+        let mut config = BTreeMap::new();
+        for (tool, facts) in self.tools.iter().zip(facts) {
+            read.extend(facts.read.iter().cloned());
+            write.extend(facts.written.iter().cloned());
+            let params: Vec<Json> = tool
+                .params
+                .iter()
+                .zip(&facts.parameter_types)
+                .map(|(p, type_name)| {
+                    json!({
+                        "name": p.name,
+                        "type": type_name,
+                        "description": p.description,
+                        "default": p.default.as_ref().and_then(|d| json_of(d).ok()),
+                        "enum": p.choices.as_ref().map(|c| c.iter().filter_map(|v| json_of(v).ok()).collect::<Vec<_>>()),
+                        "optional": p.optional,
                     })
-                    .collect();
-                let write = tool.kind == Kind::Write;
-                json!({
-                    "name": tool.name,
-                    "title": tool.title,
-                    "description": tool.description,
-                    "sql": tool.sql,
-                    "write": write,
-                    "destructive": write && tool.destructive.unwrap_or(!facts.inserts),
-                    "idempotent": write && tool.idempotent.unwrap_or(false),
-                    "max_rows": tool.max_rows,
-                    "params": params,
                 })
-            })
-            .collect();
+                .collect();
+            let is_write = tool.kind == Kind::Write;
+            let declared = json!({
+                "name": tool.name,
+                "title": tool.title,
+                "description": tool.description,
+                "sql": tool.sql,
+                "write": is_write,
+                "destructive": is_write && tool.destructive.unwrap_or(!facts.inserts),
+                "idempotent": is_write && tool.idempotent.unwrap_or(false),
+                "max_rows": tool.max_rows,
+                "params": params,
+            });
+            config.insert(
+                format!("{TOOL_KEY_PREFIX}{}", tool.name),
+                declared.to_string(),
+            );
+        }
         let description = self
             .description
             .clone()
             .unwrap_or_else(|| format!("SQL tools declared for {name}"));
-        let config = json!({
+        let names: Vec<&str> = self.tools.iter().map(|t| t.name.as_str()).collect();
+        let plugin = json!({
             "name": name,
             "description": description,
             "read": read,
             "write": write,
-            "tools": tools,
+            "tools": names,
         });
-        config.to_string()
+        config.insert(CONFIG_KEY.to_string(), plugin.to_string());
+        config
     }
 }
 
@@ -479,11 +489,16 @@ default = 10
             parameter_types: vec!["text".into(), "integer".into()],
             ..StatementFacts::default()
         };
-        let config: Json = serde_json::from_str(&file.component_config("films", &[facts])).unwrap();
+        let entries = file.component_config("films", &[facts]);
+        let keys: Vec<&str> = entries.keys().map(String::as_str).collect();
+        assert_eq!(keys, [CONFIG_KEY, "sluice.declared.tool.films_by_rating"]);
+        let config: Json = serde_json::from_str(&entries[CONFIG_KEY]).unwrap();
         assert_eq!(config["name"], "films");
         assert_eq!(config["read"], json!(["public.film"]));
         assert_eq!(config["write"], json!([]));
-        let tool = &config["tools"][0];
+        assert_eq!(config["tools"], json!(["films_by_rating"]));
+        let tool: Json =
+            serde_json::from_str(&entries["sluice.declared.tool.films_by_rating"]).unwrap();
         assert_eq!(tool["write"], false);
         assert_eq!(tool["params"][0]["enum"], json!(["G", "PG", "R"]));
         assert_eq!(tool["params"][1]["default"], json!(10));

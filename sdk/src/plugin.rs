@@ -20,6 +20,7 @@ const MAX_COMPLETIONS: usize = 100;
 pub type Completer = Box<dyn Fn(&str, &[(String, String)]) -> Result<Vec<String>>>;
 
 type ToolHandler = Box<dyn Fn(&str) -> Result<ToolResult>>;
+type ToolMaker = Box<dyn Fn() -> Result<Tool>>;
 type ResourceHandler = Box<dyn Fn(&str) -> Result<Vec<ResourceContents>>>;
 type TemplateHandler = Box<dyn Fn(&str, &UriParams) -> Result<Vec<ResourceContents>>>;
 type PromptHandler = Box<dyn Fn(&PromptArgs) -> Result<PromptResult>>;
@@ -41,6 +42,8 @@ pub struct Plugin {
     description: Option<String>,
     requests: Requests,
     tools: Vec<Tool>,
+    /// Tools made when needed, by name: see [`Plugin::lazy_tool`].
+    lazy_tools: Vec<(String, ToolMaker)>,
     resources: Vec<Resource>,
     templates: Vec<ResourceTemplate>,
     prompts: Vec<Prompt>,
@@ -82,6 +85,34 @@ impl Plugin {
     pub fn tool(mut self, tool: Tool) -> Self {
         self.tools.push(tool);
         self
+    }
+
+    /// Adds a tool made only when it is needed: every such tool when the
+    /// plugin is described, and in a call's instance only the one called.
+    /// For tools made from data (a declaration read from config), where
+    /// making all of them in every call's fresh instance would cost more
+    /// than the call. `make` must return a tool named `name`; its error is
+    /// the call's (and, when describing, a logged mistake that leaves the
+    /// tool out).
+    pub fn lazy_tool(
+        mut self,
+        name: impl Into<String>,
+        make: impl Fn() -> Result<Tool> + 'static,
+    ) -> Self {
+        self.lazy_tools.push((name.into(), Box::new(make)));
+        self
+    }
+
+    /// A lazy tool, made, checked to be the one its name promised.
+    fn make_lazy(name: &str, make: &ToolMaker) -> Result<Tool> {
+        let tool = make()?;
+        if tool.spec.name != name {
+            return Err(Error::internal(format!(
+                "the lazy tool {name:?} was made as {:?}",
+                tool.spec.name
+            )));
+        }
+        Ok(tool)
     }
 
     /// Adds a concrete resource.
@@ -152,7 +183,19 @@ impl Plugin {
                     .unwrap_or_else(|| description.to_string()),
                 requests: self.requests.0.clone(),
             },
-            tools: self.tools.iter().map(Tool::spec).collect(),
+            tools: self
+                .tools
+                .iter()
+                .map(Tool::spec)
+                .chain(self.lazy_tools.iter().filter_map(|(name, make)| {
+                    Self::make_lazy(name, make)
+                        .inspect_err(|e| {
+                            crate::log::error(format!("tool {name} left out: {}", e.message()))
+                        })
+                        .ok()
+                        .map(|tool| tool.spec())
+                }))
+                .collect(),
             resources: self.resources.iter().map(|r| r.spec.clone()).collect(),
             resource_templates: self.templates.iter().map(|t| t.spec.clone()).collect(),
             prompts: self.prompts.iter().map(|p| p.spec.clone()).collect(),
@@ -161,11 +204,15 @@ impl Plugin {
 
     #[doc(hidden)]
     pub fn call_tool(&self, name: &str, arguments: &str) -> Result<ToolResult> {
-        let tool = self
-            .tools
+        if let Some(tool) = self.tools.iter().find(|t| t.spec.name == name) {
+            return (tool.handler)(arguments);
+        }
+        let (_, make) = self
+            .lazy_tools
             .iter()
-            .find(|t| t.spec.name == name)
+            .find(|(n, _)| n == name)
             .ok_or_else(|| Error::not_found(format!("no tool named {name:?}")))?;
+        let tool = Self::make_lazy(name, make)?;
         (tool.handler)(arguments)
     }
 
@@ -1181,6 +1228,43 @@ mod tests {
             plugin.call_tool("missing", "{}"),
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn lazy_tools_are_made_only_when_described_or_called() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        let made = Rc::new(RefCell::new(Vec::new()));
+        let mut plugin = Plugin::new().tool(Tool::new("greet", greet));
+        for name in ["a", "b", "c"] {
+            let made = made.clone();
+            plugin = plugin.lazy_tool(name, move || {
+                made.borrow_mut().push(name);
+                Ok(Tool::new(name, greet).read_only())
+            });
+        }
+        assert!(made.borrow().is_empty());
+        let ok = plugin.call_tool("b", r#"{"name": "Ada"}"#).unwrap();
+        assert!(!ok.is_error());
+        assert_eq!(*made.borrow(), ["b"]);
+        let described = plugin.describe("p", "1.0.0", "d");
+        let names: Vec<&str> = described.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["greet", "a", "b", "c"]);
+        assert_eq!(*made.borrow(), ["b", "a", "b", "c"]);
+        // A maker's error is the call's; a tool made under another name is
+        // a mistake, and not reachable by that name either.
+        let odd = Plugin::new()
+            .lazy_tool("x", || Ok(Tool::new("y", greet)))
+            .lazy_tool("z", || Err(Error::internal("no declaration")));
+        assert!(matches!(
+            odd.call_tool("x", "{}"),
+            Err(Error::Internal(m)) if m.contains("made as \"y\"")
+        ));
+        assert!(matches!(odd.call_tool("y", "{}"), Err(Error::NotFound(_))));
+        assert_eq!(
+            odd.call_tool("z", "{}"),
+            Err(Error::Internal("no declaration".into()))
+        );
     }
 
     #[test]

@@ -334,7 +334,8 @@ async fn a_declared_tool_outside_its_grant_or_with_a_wrong_type_is_refused_at_lo
          [plugins.grants.lookup]\nread = [\"public.film\"]\n\n\
          [plugins.grants.lengths]\nread = [\"public.film\"]\n\n\
          [plugins.grants.picks]\nread = [\"public.film\"]\n\n\
-         [plugins.grants.wrong-picks]\nread = [\"public.film\"]\n"
+         [plugins.grants.wrong-picks]\nread = [\"public.film\"]\n\n\
+         [plugins.config.picks]\n\"sluice.declared.tool.picks\" = \"{{}}\"\n"
     );
     let (code, out) = check(&db.url, &config, dir.path());
     assert_ne!(code, 0, "{out}");
@@ -369,7 +370,16 @@ async fn a_declared_tool_outside_its_grant_or_with_a_wrong_type_is_refused_at_lo
         ),
         "{out}"
     );
+    // The good array default passed the check; no config may then stand
+    // in for the declaration that was checked.
     assert!(!out.contains("declared tools of plugin picks:"), "{out}");
+    assert!(
+        out.contains(
+            "[plugins.config.picks] sluice.declared.tool.picks is reserved: sluice.declared.* \
+             holds the declared tools sluice checked"
+        ),
+        "{out}"
+    );
     // A tools file is the operator's, and a grant's digest binds to it.
     assert!(
         out.contains("declared tools (the operator's, served by the built-in sql-tools)"),

@@ -567,7 +567,16 @@ impl Loader {
             });
         }
         let config = file.component_config(name, &facts);
-        let identity = Identity::declared(content.unwrap_or(config.as_bytes()));
+        // Inline tools are digested as the checked declaration (its keys
+        // in order, so the same declaration has the same digest).
+        let identity = match content {
+            Some(text) => Identity::declared(text),
+            None => Identity::declared(
+                serde_json::to_string(&config)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            ),
+        };
         self.load_one(source, SQL_TOOLS.to_vec(), identity, Some((name, config)))
             .await
     }
@@ -579,7 +588,7 @@ impl Loader {
         source: &str,
         wasm: Vec<u8>,
         identity: Identity,
-        declared: Option<(&str, String)>,
+        declared: Option<(&str, BTreeMap<String, String>)>,
     ) -> Result<(Plugin, PluginSummary), PluginError> {
         let (config, limits, functions, runtime) =
             (&self.config, &self.limits, &self.functions, &self.runtime);
@@ -591,9 +600,9 @@ impl Loader {
             });
         }
         let describe_config: BTreeMap<String, String> = declared
-            .iter()
-            .map(|(_, json)| (declared::CONFIG_KEY.to_string(), json.clone()))
-            .collect();
+            .as_ref()
+            .map(|(_, config)| config.clone())
+            .unwrap_or_default();
         let mut loaded = runtime
             .load(source, wasm, limits, describe_config.clone())
             .await?;
@@ -675,6 +684,17 @@ impl Loader {
         };
         let mut plugin_config = describe_config;
         for (key, value) in config.plugins.config.get(name).into_iter().flatten() {
+            // The declaration was checked; no config may stand in for it.
+            if declared.is_some() && key.starts_with(declared::CONFIG_KEY) {
+                return Err(PluginError::Config {
+                    plugin: name.clone(),
+                    key: key.clone(),
+                    problem: format!(
+                        "is reserved: {}.* holds the declared tools sluice checked",
+                        declared::CONFIG_KEY
+                    ),
+                });
+            }
             let value =
                 crate::config::expand_env(value).map_err(|problem| PluginError::Config {
                     plugin: name.clone(),

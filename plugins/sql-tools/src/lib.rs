@@ -4,7 +4,9 @@
 //! The host reads and checks the file (the policy, the grant, the types,
 //! the parameters against the placeholders, the statement prepared) and
 //! runs this component once per file, as a plugin named after the file,
-//! with the checked declaration as its config value `sluice.declared`.
+//! with the checked declaration in its config: the plugin under
+//! `sluice.declared` and each tool under `sluice.declared.tool.<name>`, so
+//! that a call's fresh instance reads only the tool it runs.
 //! This component turns each declared tool into an MCP tool: an input
 //! schema from its parameters, arguments checked and defaulted, and the
 //! statement run through the host's gated `query` (a read) or `execute`
@@ -17,6 +19,8 @@ use std::rc::Rc;
 
 /// The config key the host puts the declaration under.
 const DECLARED: &str = "sluice.declared";
+/// Each tool's key: this and its name.
+const TOOL_PREFIX: &str = "sluice.declared.tool.";
 
 /// A set of declared tools, as the host hands it over.
 #[sluice_sdk::json_derive(Deserialize)]
@@ -26,7 +30,8 @@ struct Declared {
     /// What the statements touch, for the manifest: exactly those.
     read: Vec<String>,
     write: Vec<String>,
-    tools: Vec<DeclaredTool>,
+    /// The tools' names; each tool is under its own key.
+    tools: Vec<String>,
 }
 
 #[sluice_sdk::json_derive(Deserialize)]
@@ -276,39 +281,50 @@ fn build() -> Plugin {
             return Plugin::new();
         }
     };
-    let requests = Requests::new()
-        .read(declared.read.clone())
-        .write(declared.write.clone());
+    let requests = Requests::new().read(declared.read).write(declared.write);
     let mut plugin = Plugin::new()
         .name(&declared.name)
         .description(&declared.description)
         .requests(requests);
-    for tool in declared.tools {
-        // Shared by the schemas, built only when described, and the call.
-        let tool = Rc::new(tool);
-        let (for_schemas, for_call) = (tool.clone(), tool.clone());
-        let mut t = Tool::dynamic(
-            &tool.name,
-            move || (input_schema(&for_schemas), output_schema(for_schemas.write)),
-            move |args| run(&for_call, args),
-        )
-        .description(&tool.description);
-        if let Some(title) = &tool.title {
-            t = t.title(title);
-        }
-        t = if !tool.write {
-            t.read_only()
-        } else if tool.destructive {
-            t.destructive()
-        } else {
-            t.additive()
-        };
-        if tool.write && tool.idempotent {
-            t = t.idempotent();
-        }
-        plugin = plugin.tool(t);
+    for name in declared.tools {
+        let key = format!("{TOOL_PREFIX}{name}");
+        plugin = plugin.lazy_tool(name, move || make_tool(&key));
     }
     plugin
+}
+
+/// The tool declared under config `key`.
+fn make_tool(key: &str) -> Result<Tool> {
+    let text = sluice_sdk::config::get(key)
+        .ok_or_else(|| Error::internal(format!("the host's declaration has no {key}")))?;
+    let tool: DeclaredTool = serde_json::from_str(&text).map_err(|e| {
+        Error::internal(format!(
+            "the host's declaration of {key} is unreadable: {e}"
+        ))
+    })?;
+    // Shared by the schemas, built only when described, and the call.
+    let tool = Rc::new(tool);
+    let (for_schemas, for_call) = (tool.clone(), tool.clone());
+    let mut t = Tool::dynamic(
+        &tool.name,
+        move || (input_schema(&for_schemas), output_schema(for_schemas.write)),
+        move |args| run(&for_call, args),
+    )
+    .description(&tool.description);
+    if let Some(title) = &tool.title {
+        t = t.title(title);
+    }
+    t = if !tool.write {
+        t.read_only()
+    } else if tool.destructive {
+        t.destructive()
+    } else {
+        t.additive()
+    };
+    if tool.write && tool.idempotent {
+        t = t.idempotent();
+    }
+    Ok(t)
 }
 
 sluice_sdk::plugin!(build);
