@@ -239,6 +239,15 @@
 //! }
 //! ```
 //!
+//! # Tools made from data
+//!
+//! Tools whose schema is data (read from config, say) use
+//! `Tool::dynamic(name, schemas, handler)`. The build function runs in
+//! every call's fresh instance; when there are many such tools, add each
+//! with `Plugin::lazy_tool(name, make)`: all are made when the plugin is
+//! described, and in a call only the one called (this is how the built-in
+//! `sql-tools` serves a tools file of hundreds of tools at the cost of one).
+//!
 //! # Logging
 //!
 //! ```no_run
