@@ -327,8 +327,6 @@ impl ParamDecl {
     }
 }
 
-/// A TOML value as the JSON an argument would be. TOML's dates and times
-/// become their text; tables are refused (a parameter is a value).
 /// A JSON array as PostgreSQL's array input reads it: nested arrays as
 /// nested braces, every element double-quoted (so commas, braces and
 /// spaces in it stay its own), `null` as NULL. Nesting is TOML's, which
@@ -353,6 +351,8 @@ fn array_literal(value: &Json, json_elements: bool) -> String {
     }
 }
 
+/// A TOML value as the JSON an argument would be. TOML's dates and times
+/// become their text; tables are refused (a parameter is a value).
 fn json_of(value: &toml::Value) -> Result<Json, String> {
     Ok(match value {
         toml::Value::String(s) => Json::String(s.clone()),

@@ -1197,15 +1197,21 @@ async fn vetting_checks_grant_types_and_parameters_without_running_anything() {
     );
 }
 
-#[tokio::test]
-async fn a_session_state_call_opens_the_calls_session_on_a_connection_of_its_own() {
-    let db = backend().matching(1);
-    let mut allowed = grant(&["public.orders"], &[], false);
-    allowed.functions = Arc::new(
+/// A grant to read `public.orders` that allows hypopg's functions.
+fn hypopg_grant() -> Grant {
+    let mut grant = grant(&["public.orders"], &[], false);
+    grant.functions = Arc::new(
         crate::policy::FunctionRules::default()
             .with_allowance(&["hypopg_*".into()])
             .unwrap(),
     );
+    grant
+}
+
+#[tokio::test]
+async fn a_session_state_call_opens_the_calls_session_on_a_connection_of_its_own() {
+    let db = backend().matching(1);
+    let mut allowed = hypopg_grant();
     let gate = gate(&db);
     let mut session = super::Session::default();
     // A plain read before it stays on the pool.
@@ -1282,12 +1288,7 @@ async fn a_session_state_call_opens_the_calls_session_on_a_connection_of_its_own
 #[tokio::test]
 async fn an_index_definition_is_held_to_the_read_grant_as_a_literal_or_a_parameter() {
     let db = backend().matching(1);
-    let mut allowed = grant(&["public.orders"], &[], false);
-    allowed.functions = Arc::new(
-        crate::policy::FunctionRules::default()
-            .with_allowance(&["hypopg_*".into()])
-            .unwrap(),
-    );
+    let mut allowed = hypopg_grant();
     let gate = gate(&db);
     let queries = || {
         db.calls()
