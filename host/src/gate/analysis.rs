@@ -192,8 +192,7 @@ impl Analyzer {
             .run(deadline, move || {
                 let mut relations = Vec::new();
                 for text in &definitions {
-                    relations
-                        .extend(policy::analyze_index_definition(text, &rules, limits)?.relations);
+                    relations.extend(policy::analyze_index_definition(text, &rules, limits)?);
                 }
                 Ok::<_, Denial>(relations)
             })

@@ -75,6 +75,12 @@ impl From<DbError> for GateError {
     }
 }
 
+/// Connection exceptions, insufficient resources (too many connections),
+/// and the server shutting down or starting up.
+fn transient_sqlstate(code: Option<&str>) -> bool {
+    code.is_some_and(|code| ["08", "53", "57P"].iter().any(|c| code.starts_with(c)))
+}
+
 impl GateError {
     /// The database could not be reached or could not take the work now
     /// (connection trouble, a busy pool, server shutdown or too many
@@ -83,10 +89,7 @@ impl GateError {
     pub fn is_transient(&self) -> bool {
         match self {
             GateError::Internal(_) => true,
-            GateError::Database(pg) => pg
-                .sqlstate
-                .as_deref()
-                .is_some_and(|code| ["08", "53", "57P"].iter().any(|c| code.starts_with(c))),
+            GateError::Database(pg) => transient_sqlstate(pg.sqlstate.as_deref()),
             _ => false,
         }
     }

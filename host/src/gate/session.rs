@@ -1,14 +1,14 @@
-//! Reads that share one transaction for the whole of a plugin call.
+//! Reads that share one transaction for the rest of a plugin call.
 //!
-//! A plugin whose grant allows a function that keeps state in the database
-//! session (hypopg's hypothetical indexes, see
-//! [`FunctionRules::keeps_session_state`](crate::policy::FunctionRules::keeps_session_state))
-//! needs its reads to see each other's session: create a hypothetical
-//! index, then EXPLAIN with it. Its reads in one plugin call therefore run
-//! in one READ ONLY transaction, each inside a savepoint so that a failed
-//! statement costs only itself, on a connection that is closed when the
-//! call ends, never given back to the pool: whatever it left in the
-//! session goes with it, and no other call ever plans with it.
+//! A function that keeps state in the database session (hypopg's
+//! hypothetical indexes, [`is_session_state`](crate::policy::is_session_state))
+//! needs the call's later reads to see that session: create a hypothetical
+//! index, then EXPLAIN with it. From the first statement of a plugin call
+//! that calls one, the call's reads run in one READ ONLY transaction, each
+//! inside a savepoint so that a failed statement costs only itself, on a
+//! connection that is closed when the call ends, never given back to the
+//! pool: whatever it left in the session goes with it, and no other call
+//! ever plans with it.
 
 use super::analysis::Analyzed;
 use super::{Backend, Caller, Facts, Gate, GateError, Transaction, check_read};

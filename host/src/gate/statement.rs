@@ -203,14 +203,20 @@ impl<B: Backend> Gate<B> {
         }
         for (i, ((_, want), values)) in wanted.iter().zip(declared_values).enumerate() {
             if let Err(e) = tx.check_inputs(want, values).await {
-                let why = match e {
-                    crate::db::DbError::Postgres(pg) => pg.message,
-                    other => return Err(other.into()),
-                };
-                return Err(GateError::InvalidInput(format!(
-                    "parameter ${} ({want}): a default or enum value is not one: {why}",
-                    i + 1
-                )));
+                // PostgreSQL refusing a value is the declaration's mistake;
+                // the database not answering is not.
+                return Err(match e {
+                    crate::db::DbError::Postgres(pg)
+                        if !super::transient_sqlstate(pg.sqlstate.as_deref()) =>
+                    {
+                        GateError::InvalidInput(format!(
+                            "parameter ${} ({want}): a default or enum value is not one: {}",
+                            i + 1,
+                            pg.message
+                        ))
+                    }
+                    other => other.into(),
+                });
             }
         }
         tx.abandon();

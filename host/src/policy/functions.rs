@@ -180,9 +180,10 @@ pub fn sensitive_setting(name: &str) -> bool {
 /// Functions whose effect lives in the database session, not the
 /// transaction: hypopg's hypothetical indexes, which would change the plans
 /// of every later call on a pooled connection. Refused unless a plugin's
-/// grant names them in `functions`; such a plugin's reads in one call then
-/// share one transaction on a connection of their own, closed after the
-/// call (see [`FunctionRules::keeps_session_state`]).
+/// grant names them in `functions`. A plugin call's first statement that
+/// calls one opens the call's session: that statement and the call's later
+/// reads share one transaction on a connection of their own, closed after
+/// the call (`gate::session`).
 const SESSION_STATE: &[&str] = &[
     "hypopg_create_index",
     "hypopg_drop_index",
@@ -195,10 +196,9 @@ const SESSION_STATE: &[&str] = &[
 
 /// Whether `name` (unqualified, any case) keeps state in the session: a
 /// statement that calls it must run where that state cannot reach another
-/// call (see [`FunctionRules::keeps_session_state`]).
+/// call ([`SESSION_STATE`]).
 pub fn is_session_state(name: &str) -> bool {
-    let name = name.to_lowercase();
-    SESSION_STATE.contains(&name.as_str())
+    SESSION_STATE.iter().any(|f| f.eq_ignore_ascii_case(name))
 }
 
 fn built_in_denied(name: &str) -> bool {
@@ -260,14 +260,6 @@ impl FunctionRules {
             ));
         }
         Ok(rules)
-    }
-
-    /// Whether the allowance lets a plugin call a function that keeps
-    /// state in the session ([`SESSION_STATE`]).
-    pub fn keeps_session_state(&self) -> bool {
-        SESSION_STATE
-            .iter()
-            .any(|f| self.granted.iter().any(|p| glob(p, f)))
     }
 
     fn granted(&self, name: &str) -> bool {
@@ -358,9 +350,7 @@ mod tests {
     #[test]
     fn a_grants_allowance_lifts_session_state_and_the_allowlist_only() {
         let shared = FunctionRules::new(Some(&["lower".into()]), &["hypopg_reset".into()]).unwrap();
-        assert!(!shared.keeps_session_state());
         let insight = shared.with_allowance(&["hypopg_*".into()]).unwrap();
-        assert!(insight.keeps_session_state());
         assert!(insight.check("hypopg_create_index").is_ok());
         assert!(insight.check("HYPOPG_DROP_INDEX").is_ok());
         assert!(insight.check("lower").is_ok());

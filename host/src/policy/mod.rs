@@ -12,8 +12,8 @@ pub use functions::{FunctionRules, is_session_state, sensitive_setting};
 pub(crate) use limits::each_limit;
 pub use limits::{LimitSettings, Limits, MAX_MEMORY_MB};
 pub use sql::{
-    INDEX_DEFINITION, IndexDefinition, ReadAnalysis, RelationRef, StatementLimits, TOO_COMPLEX,
-    WriteAnalysis, WriteVerb, analyze_index_definition, analyze_read, analyze_write, nesting_bound,
+    INDEX_DEFINITION, ReadAnalysis, RelationRef, StatementLimits, TOO_COMPLEX, WriteAnalysis,
+    WriteVerb, analyze_index_definition, analyze_read, analyze_write, nesting_bound,
     parse_relation_name, placeholders,
 };
 

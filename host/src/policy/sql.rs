@@ -542,15 +542,20 @@ impl<'a> Collector<'a> {
             .map(|(v, _)| v.as_str())
             .collect::<Vec<_>>()
             .join(".");
+        self.note(RelationRef {
+            regclass_text,
+            display,
+        });
+    }
+
+    /// Notes `relation`, once.
+    fn note(&mut self, relation: RelationRef) {
         if !self
             .relations
             .iter()
-            .any(|r| r.regclass_text == regclass_text)
+            .any(|r| r.regclass_text == relation.regclass_text)
         {
-            self.relations.push(RelationRef {
-                regclass_text,
-                display,
-            });
+            self.relations.push(relation);
         }
     }
 
@@ -577,10 +582,8 @@ impl<'a> Collector<'a> {
     }
 
     fn check_call(&mut self, name: &ObjectName) -> ControlFlow<Denial> {
-        let last = match name.0.last() {
-            Some(ObjectNamePart::Identifier(ident)) => &ident.value,
-            Some(ObjectNamePart::Function(f)) => &f.name.value,
-            None => return ControlFlow::Continue(()),
+        let Some(last) = function_name(name) else {
+            return ControlFlow::Continue(());
         };
         match self.check_function(last) {
             Err(d) => ControlFlow::Break(d),
@@ -628,16 +631,8 @@ impl<'a> Collector<'a> {
             _ => return ControlFlow::Break(definition_not_checkable()),
         };
         match analyze_index_definition(text, self.functions, self.limits) {
-            Ok(definition) => {
-                for relation in definition.relations {
-                    if !self
-                        .relations
-                        .iter()
-                        .any(|r| r.regclass_text == relation.regclass_text)
-                    {
-                        self.relations.push(relation);
-                    }
-                }
+            Ok(relations) => {
+                relations.into_iter().for_each(|r| self.note(r));
                 ControlFlow::Continue(())
             }
             Err(denial) => ControlFlow::Break(denial),
@@ -647,12 +642,16 @@ impl<'a> Collector<'a> {
 
 const CREATE_INDEX: &str = "hypopg_create_index";
 
-fn names_create_index(function: &ObjectName) -> bool {
-    match function.0.last() {
-        Some(ObjectNamePart::Identifier(ident)) => ident.value.eq_ignore_ascii_case(CREATE_INDEX),
-        Some(ObjectNamePart::Function(f)) => f.name.value.eq_ignore_ascii_case(CREATE_INDEX),
-        None => false,
+/// A called function's own name, without its schema.
+fn function_name(name: &ObjectName) -> Option<&str> {
+    match name.0.last()? {
+        ObjectNamePart::Identifier(ident) => Some(&ident.value),
+        ObjectNamePart::Function(f) => Some(&f.name.value),
     }
+}
+
+fn names_create_index(function: &ObjectName) -> bool {
+    function_name(function).is_some_and(|n| n.eq_ignore_ascii_case(CREATE_INDEX))
 }
 
 /// The rule refusing an index definition the gate cannot check.
@@ -667,16 +666,10 @@ fn definition_not_checkable() -> Denial {
     )
 }
 
-/// What an index definition given to `hypopg_create_index` touches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexDefinition {
-    /// The indexed table, and any relation its expressions name.
-    pub relations: Vec<RelationRef>,
-}
-
 /// Parses `text` as the one `CREATE INDEX` statement `hypopg_create_index`
 /// is given, and checks its expressions' calls under `functions`, within
-/// `limits`. (hypopg itself would plan every index statement in a list
+/// `limits`. Returns the relations it names: the indexed table, and any
+/// its expressions name. (hypopg itself would plan every index statement in a list
 /// and skip the rest; only one, read as the policy reads it, is allowed.)
 ///
 /// The same stack requirement as [`analyze_read`] applies.
@@ -684,7 +677,7 @@ pub fn analyze_index_definition(
     text: &str,
     functions: &FunctionRules,
     limits: StatementLimits,
-) -> Result<IndexDefinition, Denial> {
+) -> Result<Vec<RelationRef>, Denial> {
     let statement = parse_one(text, limits).map_err(|d| {
         Denial::new(
             INDEX_DEFINITION,
@@ -718,9 +711,7 @@ pub fn analyze_index_definition(
             return Err(denial);
         }
     }
-    Ok(IndexDefinition {
-        relations: collector.relations,
-    })
+    Ok(collector.relations)
 }
 
 impl Visitor for Collector<'_> {
@@ -1356,7 +1347,6 @@ mod tests {
         )
         .unwrap();
         let names: Vec<_> = definition
-            .relations
             .iter()
             .map(|r| r.regclass_text.as_str())
             .collect();
